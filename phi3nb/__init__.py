@@ -1,0 +1,34 @@
+"""phi3nb: the Phi-3 Cookbook's OpenVINO chat sample, step by step, with every step tested.
+
+Importing is cheap: torch, transformers and OpenVINO load inside the functions that need them.
+"""
+
+from .devices import available_devices, device_widget, resolve_device
+from .errors import Phi3nbError
+from .export import export_command, export_model
+from .generation import generate_answer, stop_token_ids
+from .loading import load_model, load_tokenizer
+from .model_dir import check_model_dir
+from .prompts import build_prompt, chat_messages, encode_chat, phi3_prompt
+from .seed import (OV_CONFIG, SEED_MAX_NEW_TOKENS, SEED_MODEL_DIR, SEED_MODEL_ID, SEED_PROMPT,
+                   SEED_QUESTION, SEED_SYSTEM, TOKENIZER_KWARGS)
+
+_LAZY = {"prepare_embedded_model": "embedded", "ChatBox": "chatbox"}
+
+
+def __getattr__(name):
+    """Load the heavier parts (embedded model, chat widget) on first use."""
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'phi3nb' has no attribute {name!r}")
+
+
+__all__ = [
+    "OV_CONFIG", "SEED_MAX_NEW_TOKENS", "SEED_MODEL_DIR", "SEED_MODEL_ID", "SEED_PROMPT", "SEED_QUESTION",
+    "SEED_SYSTEM", "TOKENIZER_KWARGS", "ChatBox", "Phi3nbError", "available_devices", "build_prompt",
+    "chat_messages", "check_model_dir", "device_widget", "encode_chat", "export_command", "export_model",
+    "generate_answer", "load_model", "load_tokenizer", "phi3_prompt", "prepare_embedded_model",
+    "resolve_device", "stop_token_ids",
+]

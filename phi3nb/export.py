@@ -1,0 +1,231 @@
+"""Step 1: export a Hugging Face model to OpenVINO, as the seed's optimum-cli line does.
+
+`export_command` prints that line; `export_model` runs the same export through
+optimum-intel's Python API, with what the one-liner lacks: option checks before nncf
+fails, a temporary folder renamed into place only when complete, and a manifest so a
+second call with the same flags returns at once.
+"""
+
+import errno
+import json
+import math
+import shlex
+import shutil
+import warnings
+from importlib import metadata
+from pathlib import Path
+
+from .errors import Phi3nbError
+from .seed import SEED_EXPORT, SEED_TASK
+
+WEIGHT_FORMATS = ("int4", "int8", "fp16")
+MANIFEST = "phi3nb_export.json"
+_VERSIONED = ("optimum-intel", "openvino", "openvino-tokenizers", "nncf", "transformers", "torch")
+
+
+class GroupSizeWarning(UserWarning):
+    """The requested int4 group size does not divide the model's layer widths."""
+
+
+def export_command(model_id, output_dir, *, weight_format="int4", group_size=128, ratio=0.6,
+                   sym=True, trust_remote_code=True, task=SEED_TASK) -> str:
+    """The optimum-cli line for these options; with defaults, the seed's step 1 exactly."""
+    check_options(weight_format, group_size, ratio)
+    args = ["optimum-cli", "export", "openvino", "--model", str(model_id), "--task", task,
+            "--weight-format", weight_format]
+    if weight_format == "int4":
+        args += ["--group-size", str(group_size), "--ratio", str(ratio)]
+    if sym and weight_format != "fp16":
+        args.append("--sym")
+    if trust_remote_code:
+        args.append("--trust-remote-code")
+    args.append(str(output_dir))
+    return shlex.join(args)
+
+
+def check_options(weight_format, group_size, ratio):
+    """Reject options optimum-cli/nncf would fail on late, with the fix in the message."""
+    if weight_format not in WEIGHT_FORMATS:
+        raise Phi3nbError(f"Unknown weight format {weight_format!r}: use one of {', '.join(WEIGHT_FORMATS)}.")
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
+        raise Phi3nbError(f"ratio={ratio!r} is out of range: use a number in (0, 1], e.g. the seed's 0.6 "
+                          "(the share of layers in int4; the rest stay int8).")
+    if isinstance(group_size, bool) or not isinstance(group_size, int) or (group_size < 1 and group_size != -1):
+        raise Phi3nbError(f"group_size={group_size!r} is invalid: use a positive integer such as the seed's 128, "
+                          "or -1 for per-channel quantization.")
+
+
+def layer_widths(config) -> set:
+    """Input widths of the model's linear layers: an int4 group must divide each of them."""
+    hidden = config.hidden_size
+    heads = getattr(config, "num_attention_heads", None)
+    head_dim = getattr(config, "head_dim", None) or (hidden // heads if heads else hidden)
+    widths = {hidden, getattr(config, "intermediate_size", hidden)}
+    if heads:
+        widths.add(heads * head_dim)
+    return widths
+
+
+def valid_group_sizes(config) -> list:
+    """Group sizes that divide every layer width (largest first), plus -1 (per channel)."""
+    g = math.gcd(*layer_widths(config))
+    return [s for s in (256, 128, 64, 32, 16) if g % s == 0] + [-1]
+
+
+def effective_group_size(config, group_size) -> int:
+    """`group_size` if it fits the model, else the largest valid one below it, with a warning."""
+    valid = valid_group_sizes(config)
+    if group_size in valid:
+        return group_size
+    fallback = next((s for s in valid if 0 < s < group_size), -1)
+    warnings.warn(
+        f"group size {group_size} does not divide this model's layer widths "
+        f"{sorted(layer_widths(config))}; using {fallback} instead (valid: {valid}).",
+        GroupSizeWarning, stacklevel=3)
+    return fallback
+
+
+def load_source_config(model_id, trust_remote_code):
+    """The source model's config, or a Phi3nbError that says how to work offline."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(model_id, trust_remote_code=bool(trust_remote_code))
+    except (OSError, ValueError) as e:
+        raise Phi3nbError(
+            f"Cannot read the model {model_id!r}: {str(e).splitlines()[0]}\n"
+            "Check the name and your internet connection (or HF_ENDPOINT), or pass a local folder. "
+            "Offline, use the embedded model: PHI3NB_MODEL_ID=embedded (or phi3nb.prepare_embedded_model())."
+        ) from None
+
+
+def needs_remote_code(model_id) -> bool:
+    """True only when transformers cannot build the model's config class itself.
+
+    Phi-3 is native in transformers >= 4.40, so the seed's --trust-remote-code is no longer
+    needed for it and running the repository's Python is avoided.
+    """
+    from transformers import CONFIG_MAPPING, PretrainedConfig
+
+    try:
+        raw, _ = PretrainedConfig.get_config_dict(model_id)
+    except (OSError, ValueError):
+        load_source_config(model_id, False)  # raises the offline/typo message
+        raise
+    return raw.get("model_type") not in CONFIG_MAPPING and "auto_map" in raw
+
+
+def export_flags(weight_format, group_size, ratio, sym) -> dict:
+    """The flags that define an export, normalised as optimum-cli applies them."""
+    if weight_format == "int4":
+        return {"weight_format": "int4", "group_size": group_size, "ratio": ratio, "sym": bool(sym)}
+    if weight_format == "int8":
+        return {"weight_format": "int8", "group_size": -1, "ratio": 1.0, "sym": bool(sym)}
+    return {"weight_format": weight_format}
+
+
+def read_manifest(model_dir):
+    """The manifest phi3nb wrote beside a complete export, or None."""
+    try:
+        return json.loads((Path(model_dir) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def library_versions() -> dict:
+    out = {}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def export_model(model_id, output_dir, *, weight_format=SEED_EXPORT["weight_format"],
+                 group_size=SEED_EXPORT["group_size"], ratio=SEED_EXPORT["ratio"], sym=SEED_EXPORT["sym"],
+                 trust_remote_code=None, task=SEED_TASK) -> Path:
+    """Export `model_id` to OpenVINO in `output_dir` (once), and return the folder.
+
+    trust_remote_code=None runs the model repository's code only if its config needs it.
+    """
+    check_options(weight_format, group_size, ratio)
+    output_dir = Path(output_dir).expanduser().absolute()
+    source = str(model_id)
+    if trust_remote_code is None:
+        trust_remote_code = needs_remote_code(source)
+    config = load_source_config(source, trust_remote_code)
+    if weight_format == "int4":
+        group_size = effective_group_size(config, group_size)
+    flags = export_flags(weight_format, group_size, ratio, sym)
+
+    done = read_manifest(output_dir)
+    if done is not None and done.get("source") == source and done.get("flags") == flags:
+        print(f"[phi3nb] {output_dir} already holds {source} exported with {flags}: reusing it.")
+        return output_dir
+    if done is None and (output_dir / "openvino_model.xml").exists():
+        raise Phi3nbError(
+            f"{output_dir} already holds an OpenVINO model that phi3nb did not export, so its flags are "
+            "unknown. Load it directly with load_model(), or delete the folder (or pick another one) to export.")
+    if done is None and output_dir.exists() and any(output_dir.iterdir()):
+        raise Phi3nbError(f"{output_dir} exists and is not empty: pick an empty or new folder for the export.")
+
+    partial = output_dir.with_name(f".{output_dir.name}.partial")
+    if partial.exists():
+        print(f"[phi3nb] removing an unfinished export left by an earlier run: {partial}")
+        shutil.rmtree(partial)
+    if done is not None:
+        print(f"[phi3nb] {output_dir} holds an export with other flags ({done.get('flags')}); re-exporting.")
+    try:
+        partial.mkdir(parents=True)
+        _run_export(source, partial, flags, trust_remote_code, task)
+        manifest = {"source": source, "task": task, "flags": flags,
+                    "trust_remote_code": bool(trust_remote_code), "versions": library_versions()}
+        (partial / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        _swap_into_place(partial, output_dir)
+    except OSError as e:
+        shutil.rmtree(partial, ignore_errors=True)
+        if e.errno == errno.ENOSPC:
+            raise Phi3nbError(
+                f"The disk filled up while exporting to {output_dir}; nothing was written there. "
+                f"Free space on {output_dir.anchor or '/'} (a Phi-3-mini int4 export needs ~2.5 GB, plus ~8 GB "
+                "of download cache) or choose a folder on another disk.") from None
+        raise
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    print(f"[phi3nb] export complete: {output_dir}")
+    return output_dir
+
+
+def _run_export(source, target, flags, trust_remote_code, task):
+    """Convert, compress and save model + tokenizers into `target` (progress from nncf)."""
+    from optimum.exporters.openvino.convert import export_tokenizer
+    from optimum.intel import OVModelForCausalLM, OVWeightQuantizationConfig
+    from transformers import AutoTokenizer
+
+    print(f"[phi3nb] 1/3 converting {source} to OpenVINO ({flags})...", flush=True)
+    if flags["weight_format"] == "fp16":
+        quant = {"load_in_8bit": False}
+    else:
+        bits = 4 if flags["weight_format"] == "int4" else 8
+        quant = {"quantization_config": OVWeightQuantizationConfig(
+            bits=bits, sym=flags["sym"], group_size=flags["group_size"], ratio=flags["ratio"])}
+    model = OVModelForCausalLM.from_pretrained(
+        source, export=True, compile=False, trust_remote_code=trust_remote_code, **quant)
+    print("[phi3nb] 2/3 saving the model...", flush=True)
+    model.save_pretrained(target)
+    print("[phi3nb] 3/3 saving the tokenizer (Hugging Face and OpenVINO formats)...", flush=True)
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    tokenizer.save_pretrained(target)
+    export_tokenizer(tokenizer, target)
+
+
+def _swap_into_place(partial, output_dir):
+    """Replace `output_dir` by the finished `partial` so that no moment shows half a model."""
+    old = output_dir.with_name(f".{output_dir.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if output_dir.exists():
+        output_dir.rename(old)
+    partial.rename(output_dir)
+    shutil.rmtree(old, ignore_errors=True)

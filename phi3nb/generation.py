@@ -1,0 +1,101 @@
+"""Steps 8-10: tokenize, generate, decode, fixing what the seed gets wrong.
+
+The seed decodes the whole output (its answer starts with the prompt) and stops only at
+the config's single eos, so Phi-3 talks on past `<|end|>`. Here: only new tokens, every
+stop token, checked inputs, and optional streaming.
+"""
+
+import math
+
+from .errors import Phi3nbError
+from .seed import TOKENIZER_KWARGS
+
+SAMPLING = ("temperature", "top_p", "top_k", "repetition_penalty")
+STOP_TAGS = ("<|end|>", "<|endoftext|>", "<|assistant|>", "<|im_end|>", "<|eot_id|>")
+
+
+def check_sampling(max_new_tokens, sampling) -> dict:
+    """`generate` keyword arguments for these settings; temperature 0 means greedy."""
+    unknown = set(sampling) - set(SAMPLING)
+    if unknown:
+        raise Phi3nbError(f"Unknown sampling option(s) {sorted(unknown)}: use {', '.join(SAMPLING)}.")
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens <= 0:
+        raise Phi3nbError(f"max_new_tokens={max_new_tokens!r}: use a positive whole number, e.g. 256.")
+    t = sampling.get("temperature", 0)
+    p = sampling.get("top_p", 1.0)
+    k = sampling.get("top_k", 0)
+    r = sampling.get("repetition_penalty", 1.0)
+    if not _number(t) or t < 0:
+        raise Phi3nbError(f"temperature={t!r}: use 0 for greedy decoding or a positive number like 0.7.")
+    if not _number(p) or not 0 < p <= 1:
+        raise Phi3nbError(f"top_p={p!r}: use a number in (0, 1], e.g. 0.9 (1 turns it off).")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise Phi3nbError(f"top_k={k!r}: use a whole number >= 0, e.g. 50 (0 turns it off).")
+    if not _number(r) or r <= 0:
+        raise Phi3nbError(f"repetition_penalty={r!r}: use a positive number, e.g. 1.1 (1 turns it off).")
+    kwargs = {"max_new_tokens": max_new_tokens, "repetition_penalty": float(r)}
+    if t == 0:
+        return {**kwargs, "do_sample": False}
+    return {**kwargs, "do_sample": True, "temperature": float(t), "top_p": float(p), "top_k": k}
+
+
+def _number(x):
+    return not isinstance(x, bool) and isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def stop_token_ids(model, tokenizer) -> list:
+    """Every id that ends a turn: generation_config's eos plus the tokenizer's end-of-turn tags."""
+    eos = getattr(model.generation_config, "eos_token_id", None)
+    ids = set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    vocab = tokenizer.get_vocab()
+    ids.update(vocab[tag] for tag in STOP_TAGS if tag in vocab)
+    return sorted(ids)
+
+
+def context_window(model) -> int:
+    """How many tokens (prompt + reply) the model attends to: 4096 for Phi-3-mini-4k."""
+    return int(getattr(model.config, "max_position_embeddings", 0) or 4096)
+
+
+def check_prompt_length(n_prompt, window):
+    if n_prompt == 0:
+        raise Phi3nbError("The prompt is empty: type a question first.")
+    if n_prompt >= window:
+        over = n_prompt - window + 1
+        raise Phi3nbError(f"The prompt is {n_prompt} tokens, {over} over what the model's context window of "
+                          f"{window} tokens leaves for a reply. Shorten it, or clear the chat history.")
+
+
+def generate_answer(model, tokenizer, prompt, *, max_new_tokens=1024, streamer=None, stop_event=None,
+                    **sampling) -> str:
+    """The model's reply to `prompt` (text, or token ids from encode_chat): only the new text.
+
+    `streamer` is a callable that receives text pieces as they are generated;
+    setting `stop_event` (a threading.Event) ends generation after the current token.
+    """
+    import torch
+    from transformers import StoppingCriteriaList
+
+    from .streaming import CallbackStreamer, StopOnEvent
+
+    kwargs = check_sampling(max_new_tokens, sampling)
+    if isinstance(prompt, str):
+        if not prompt.strip():
+            raise Phi3nbError("The prompt is empty: type a question first.")
+        ids = tokenizer(prompt, return_tensors="pt", **TOKENIZER_KWARGS)["input_ids"]
+    else:
+        ids = torch.tensor([list(prompt)], dtype=torch.long)
+    n_prompt, window = ids.shape[1], context_window(model)
+    check_prompt_length(n_prompt, window)
+    kwargs["max_new_tokens"] = min(kwargs["max_new_tokens"], window - n_prompt)
+    stops = stop_token_ids(model, tokenizer)
+    extra = {}
+    if streamer is not None:
+        extra["streamer"] = CallbackStreamer(tokenizer, streamer)
+    if stop_event is not None:
+        extra["stopping_criteria"] = StoppingCriteriaList([StopOnEvent(stop_event)])
+    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), eos_token_id=stops,
+                         pad_token_id=stops[0], **kwargs, **extra)
+    return tokenizer.decode(out[0, n_prompt:], skip_special_tokens=True)

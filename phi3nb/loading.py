@@ -1,0 +1,71 @@
+"""Steps 4-5: load an exported model and its tokenizer, as the seed does, with checks first."""
+
+import difflib
+import time
+
+from .devices import resolve_device
+from .errors import Phi3nbError
+from .model_dir import check_model_dir
+from .seed import OV_CONFIG, SEED_DEVICE
+
+# Properties the OpenVINO Core takes for every device, beside each device's SUPPORTED_PROPERTIES.
+CORE_PROPERTIES = {"CACHE_DIR", "CACHE_MODE", "ENABLE_MMAP", "LOG_LEVEL", "ALLOW_AUTO_BATCHING",
+                   "AUTO_BATCH_TIMEOUT", "FORCE_TBB_TERMINATE", "PERFORMANCE_HINT", "NUM_STREAMS"}
+
+
+def check_ov_config(ov_config, device) -> dict:
+    """Reject keys the device would not understand (OpenVINO fails late, with a long trace)."""
+    import openvino as ov
+
+    if not isinstance(ov_config, dict):
+        raise Phi3nbError(f"ov_config must be a dict like {OV_CONFIG}, not {type(ov_config).__name__}.")
+    core = ov.Core()
+    family = device.split(".")[0].split(":")[0]
+    try:
+        known = set(core.get_property(device, "SUPPORTED_PROPERTIES")) | CORE_PROPERTIES
+    except RuntimeError:  # AUTO and friends forward properties; let OpenVINO judge
+        return ov_config
+    for key in ov_config:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), sorted(known), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise Phi3nbError(f"Unknown ov_config key {key!r} for {family}.{hint} "
+                              f"Keys this device takes: {', '.join(sorted(known))}.")
+    return ov_config
+
+
+def load_model(model_dir, device=SEED_DEVICE, ov_config=None, trust_remote_code=False):
+    """The seed's `OVModelForCausalLM.from_pretrained(...)` on a checked folder and an available device."""
+    from optimum.intel import OVModelForCausalLM
+    from transformers import AutoConfig
+
+    path = check_model_dir(model_dir)
+    device = resolve_device(device)
+    ov_config = check_ov_config(dict(OV_CONFIG if ov_config is None else ov_config), device)
+    print(f"[phi3nb] loading {path.name} on {device} (the first compile takes a while)...", flush=True)
+    start = time.perf_counter()
+    try:
+        model = OVModelForCausalLM.from_pretrained(
+            path, device=device, ov_config=ov_config,
+            config=AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code),
+            trust_remote_code=trust_remote_code)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[-1][:300]
+        raise Phi3nbError(f"OpenVINO could not load {path}: {first}. The files may be corrupt: "
+                          "delete the folder and export again.") from None
+    print(f"[phi3nb] loaded in {time.perf_counter() - start:.1f} s", flush=True)
+    return model
+
+
+def load_tokenizer(model_dir, trust_remote_code=False):
+    """The Hugging Face tokenizer saved beside the export."""
+    from transformers import AutoTokenizer
+
+    path = check_model_dir(model_dir)
+    fix = "Export again: the export step saves the tokenizer beside the model."
+    if not any((path / name).exists() for name in ("tokenizer.json", "tokenizer.model", "vocab.json")):
+        raise Phi3nbError(f"No tokenizer files in {path}. {fix}")
+    try:
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, ImportError) as e:
+        raise Phi3nbError(f"No usable tokenizer in {path} ({(str(e).strip() or type(e).__name__).splitlines()[0]}). {fix}") from None

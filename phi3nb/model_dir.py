@@ -1,0 +1,35 @@
+"""Check an exported model folder before OpenVINO does, so a broken one gets a message, not a trace."""
+
+import re
+from pathlib import Path
+
+from .errors import Phi3nbError
+
+_REEXPORT = "Delete the folder and export again (phi3nb.export_model or `phi3nb export`)."
+_CONST_DATA = re.compile(rb'<data\b[^>]*\boffset="(\d+)"[^>]*\bsize="(\d+)"')
+
+
+def check_model_dir(model_dir) -> Path:
+    """Return the folder if it holds a complete OpenVINO LLM export; else raise Phi3nbError."""
+    path = Path(model_dir).expanduser()
+    if not path.is_dir():
+        partial = path.with_name(f".{path.name}.partial")
+        hint = " An export there was interrupted; run it again to finish." if partial.exists() else ""
+        raise Phi3nbError(f"No model folder at {path}.{hint} Export one first with phi3nb.export_model(...) "
+                          "or `phi3nb export MODEL_ID OUT`, or use the embedded model (PHI3NB_MODEL_ID=embedded).")
+    xml, bin_ = path / "openvino_model.xml", path / "openvino_model.bin"
+    if not xml.exists() and not bin_.exists():
+        found = ", ".join(sorted(p.name for p in path.iterdir())[:8]) or "nothing"
+        raise Phi3nbError(f"{path} holds no OpenVINO model (found: {found}). "
+                          "Pass the folder the export wrote, or export into it first.")
+    if not xml.exists() or not bin_.exists():
+        missing = xml.name if not xml.exists() else bin_.name
+        raise Phi3nbError(f"{path} is an incomplete export: {missing} is missing. {_REEXPORT}")
+    needed = max((int(o) + int(s) for o, s in _CONST_DATA.findall(xml.read_bytes())), default=0)
+    have = bin_.stat().st_size
+    if have < needed:
+        raise Phi3nbError(f"{bin_} is truncated ({have} of {needed} bytes). {_REEXPORT}")
+    if not (path / "config.json").exists():
+        raise Phi3nbError(f"{path} has no config.json, so the model's architecture is unknown. {_REEXPORT}")
+    return path
+

@@ -1,0 +1,25 @@
+"""The Phi-3 Cookbook's OpenVINO chat sample, as values: one place the notebook, CLI and tests share."""
+
+SEED_MODEL_ID = "microsoft/Phi-3-mini-4k-instruct"
+SEED_MODEL_DIR = "./model/phi3-instruct/int4"
+SEED_DEVICE = "GPU.0"
+SEED_MAX_NEW_TOKENS = 1024
+SEED_TASK = "text-generation-with-past"
+# Step 1's flags: --weight-format int4 --group-size 128 --ratio 0.6 --sym --trust-remote-code
+SEED_EXPORT = {"weight_format": "int4", "group_size": 128, "ratio": 0.6, "sym": True}
+
+# Step 3, exactly as the seed writes it.
+OV_CONFIG = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1", "CACHE_DIR": ""}
+
+# Step 6 and 7.
+TOKENIZER_KWARGS = {"add_special_tokens": False}
+SEED_SYSTEM = "You are a helpful AI assistant."
+SEED_QUESTION = "can you introduce yourself?"
+SEED_PROMPT = (
+    "<|system|>You are a helpful AI assistant.<|end|>"
+    "<|user|>can you introduce yourself?<|end|><|assistant|>"
+)
+
+# Phi-3's stop tokens: <|endoftext|>, <|assistant|>, <|end|>. The seed's generate() stops
+# only at the config's single eos (32000), so it talks past the end of its turn.
+PHI3_EOS_IDS = (32000, 32001, 32007)

@@ -1,0 +1,53 @@
+"""Token-by-token text for callbacks, and a Stop button that `generate` obeys within one token."""
+
+import time
+
+from transformers import StoppingCriteria
+from transformers.generation.streamers import BaseStreamer
+
+
+class CallbackStreamer(BaseStreamer):
+    """Calls `on_text(piece)` as tokens arrive, never with half a UTF-8 character.
+
+    Byte-level tokenizers split Korean and emoji across tokens; decoding such a prefix ends
+    in U+FFFD, so that tail waits for the token that completes it.
+    """
+
+    def __init__(self, tokenizer, on_text, skip_prompt=True):
+        self.tokenizer, self.on_text = tokenizer, on_text
+        self.skip_prompt = skip_prompt
+        self.ids, self.shown = [], 0
+        self.first_token_at = None
+        self.tokens = 0
+
+    def put(self, value):
+        if self.skip_prompt:
+            self.skip_prompt = False
+            return
+        new = value.reshape(-1).tolist()
+        self.tokens += len(new)
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+        self.ids += new
+        self._emit(final=False)
+
+    def end(self):
+        self._emit(final=True)
+
+    def _emit(self, final):
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if not final and text.endswith("\ufffd"):
+            return
+        if len(text) > self.shown:
+            piece, self.shown = text[self.shown:], len(text)
+            self.on_text(piece)
+
+
+class StopOnEvent(StoppingCriteria):
+    """Ends generation after the current token once `event` is set (e.g. by a Stop button)."""
+
+    def __init__(self, event):
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs):
+        return self.event.is_set()

@@ -1,0 +1,102 @@
+import threading
+
+import pytest
+
+import phi3nb
+from phi3nb import Phi3nbError, generate_answer, stop_token_ids
+from phi3nb.generation import check_sampling
+from phi3nb.streaming import CallbackStreamer
+
+
+def test_stops_at_every_phi3_end_of_turn_token(tiny_model):
+    model, tok = tiny_model
+    assert {32000, 32001, 32007} <= set(stop_token_ids(model, tok))
+
+
+def test_answer_is_only_the_new_text_unlike_the_seeds_decode(tiny_model):
+    model, tok = tiny_model
+    inputs = tok(phi3nb.SEED_PROMPT, return_tensors="pt", **phi3nb.TOKENIZER_KWARGS)
+    seed_decoded = tok.batch_decode(model.generate(**inputs, max_new_tokens=8), skip_special_tokens=True)[0]
+    ours = generate_answer(model, tok, phi3nb.SEED_PROMPT, max_new_tokens=8)
+    assert seed_decoded.startswith("You are a helpful AI assistant.")  # the seed echoes its prompt
+    assert ours and seed_decoded.endswith(ours) and "helpful AI assistant" not in ours
+
+
+def test_streamed_pieces_add_up_to_the_answer(tiny_model):
+    model, tok = tiny_model
+    pieces = []
+    answer = generate_answer(model, tok, phi3nb.SEED_PROMPT, max_new_tokens=12, streamer=pieces.append)
+    assert len(pieces) > 1 and "".join(pieces) == answer
+
+
+def test_token_ids_from_encode_chat_are_accepted(tiny_model):
+    model, tok = tiny_model
+    ids = phi3nb.encode_chat(tok, phi3nb.chat_messages(phi3nb.SEED_QUESTION))
+    assert generate_answer(model, tok, ids, max_new_tokens=6) == generate_answer(
+        model, tok, phi3nb.SEED_PROMPT, max_new_tokens=6)
+
+
+def test_stop_event_ends_within_one_token(tiny_model):
+    model, tok = tiny_model
+    stop = threading.Event()
+    stop.set()
+    pieces = []
+    generate_answer(model, tok, phi3nb.SEED_PROMPT, max_new_tokens=200, streamer=pieces.append, stop_event=stop)
+    assert len(pieces) <= 1  # one piece per token: at most the token in flight when Stop was pressed
+
+
+@pytest.mark.parametrize("prompt", ["", "   \n"])
+def test_empty_prompt(tiny_model, prompt):
+    with pytest.raises(Phi3nbError, match="empty"):
+        generate_answer(*tiny_model, prompt)
+
+
+def test_prompt_longer_than_the_context_says_by_how_much(tiny_model):
+    model, tok = tiny_model
+    window = model.config.max_position_embeddings
+    ids = [100] * (window + 9)
+    with pytest.raises(Phi3nbError, match="10 over") as info:
+        generate_answer(model, tok, ids)
+    assert "clear the chat history" in str(info.value)
+
+
+@pytest.mark.parametrize("kwargs, fix", [
+    ({"max_new_tokens": 0}, "positive whole number"),
+    ({"max_new_tokens": -5}, "positive whole number"),
+    ({"temperature": -0.1}, "0 for greedy"),
+    ({"temperature": float("nan")}, "0 for greedy"),
+    ({"top_p": 0}, "(0, 1]"),
+    ({"top_p": 1.2}, "(0, 1]"),
+    ({"top_k": -1}, ">= 0"),
+    ({"top_k": 2.5}, ">= 0"),
+    ({"repetition_penalty": 0}, "positive number"),
+    ({"temprature": 0.7}, "use temperature"),
+])
+def test_bad_generation_settings_name_the_fix(kwargs, fix):
+    kwargs = {"max_new_tokens": 16, **kwargs}
+    with pytest.raises(Phi3nbError) as info:
+        check_sampling(kwargs.pop("max_new_tokens"), kwargs)
+    assert fix in str(info.value)
+
+
+def test_temperature_zero_is_greedy_and_positive_samples():
+    assert check_sampling(5, {"temperature": 0})["do_sample"] is False
+    sampled = check_sampling(5, {"temperature": 0.7, "top_p": 0.9, "top_k": 40})
+    assert sampled["do_sample"] is True and sampled["top_k"] == 40
+
+
+def test_streamer_never_shows_half_a_character():
+    from tiny_phi3 import build_tokenizer
+
+    tok = build_tokenizer()
+    text = "안녕하세요 😀 Phi-3! 🇰🇷"
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    assert len(ids) > len(text)  # byte-level: characters really are split across tokens
+    pieces = []
+    streamer = CallbackStreamer(tok, pieces.append, skip_prompt=False)
+    import torch
+
+    for i in ids:
+        streamer.put(torch.tensor([i]))
+    streamer.end()
+    assert "".join(pieces) == text and not any("\ufffd" in p for p in pieces)
