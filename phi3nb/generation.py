@@ -6,6 +6,9 @@ stop token, checked inputs, and optional streaming.
 """
 
 import math
+import threading
+import weakref
+from contextlib import contextmanager
 
 from .errors import Phi3nbError
 from .seed import TOKENIZER_KWARGS
@@ -68,6 +71,23 @@ def check_prompt_length(n_prompt, window):
                           f"{window} tokens leaves for a reply. Shorten it, or clear the chat history.")
 
 
+_BUSY = weakref.WeakKeyDictionary()
+_BUSY_GUARD = threading.Lock()
+
+
+@contextmanager
+def exclusive(model):
+    """One reply at a time per model: an OpenVINO request's KV cache can't serve two at once."""
+    with _BUSY_GUARD:
+        lock = _BUSY.setdefault(model, threading.Lock())
+    if not lock.acquire(blocking=False):
+        raise Phi3nbError("The model is still writing another reply: wait for it to finish, or press Stop.")
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def generate_answer(model, tokenizer, prompt, *, max_new_tokens=1024, streamer=None, stop_event=None,
                     **sampling) -> str:
     """The model's reply to `prompt` (text, or token ids from encode_chat): only the new text.
@@ -96,6 +116,7 @@ def generate_answer(model, tokenizer, prompt, *, max_new_tokens=1024, streamer=N
         extra["streamer"] = CallbackStreamer(tokenizer, streamer)
     if stop_event is not None:
         extra["stopping_criteria"] = StoppingCriteriaList([StopOnEvent(stop_event)])
-    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), eos_token_id=stops,
-                         pad_token_id=stops[0], **kwargs, **extra)
+    with exclusive(model):
+        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), eos_token_id=stops,
+                             pad_token_id=stops[0], **kwargs, **extra)
     return tokenizer.decode(out[0, n_prompt:], skip_special_tokens=True)

@@ -100,3 +100,22 @@ def test_streamer_never_shows_half_a_character():
         streamer.put(torch.tensor([i]))
     streamer.end()
     assert "".join(pieces) == text and not any("\ufffd" in p for p in pieces)
+
+
+def test_a_second_generate_while_one_runs_is_refused(tiny_model):
+    model, tok = tiny_model
+    started, release = threading.Event(), threading.Event()
+
+    def slow(piece):
+        started.set()
+        release.wait(30)
+
+    worker = threading.Thread(target=generate_answer, args=(model, tok, phi3nb.SEED_PROMPT),
+                              kwargs={"max_new_tokens": 3, "streamer": slow})
+    worker.start()
+    assert started.wait(30)
+    with pytest.raises(Phi3nbError, match="wait for it to finish"):
+        generate_answer(model, tok, phi3nb.SEED_PROMPT, max_new_tokens=3)
+    release.set()
+    worker.join(30)
+    assert generate_answer(model, tok, phi3nb.SEED_PROMPT, max_new_tokens=3)  # free again afterwards
