@@ -10,14 +10,19 @@ import time
 
 from .errors import Phi3nbError
 from .generation import check_prompt_length, context_window, generate_answer
-from .prompts import chat_messages, encode_chat
+from .prompts import fit_history
 from .seed import SEED_SYSTEM
+from .streaming import CallbackStreamer
 
 RENDER_EVERY = 0.05  # seconds between re-renders while streaming: smooth, without flooding the comm
 BUSY = "Still answering the last message: wait for it, or press Stop."
 PANE_STYLE = ("display:flex;flex-direction:column-reverse;overflow-y:auto;max-height:480px;min-height:120px;"
               "padding:8px;border:1px solid var(--jp-border-color2,#ddd);border-radius:6px;"
-              "color:var(--jp-ui-font-color1,#222);font-size:var(--jp-content-font-size1,14px)")
+              "color:var(--jp-ui-font-color1,#222);font-size:var(--jp-content-font-size1,14px);line-height:1.5")
+# Only tidies Markdown's own margins inside bubbles; message text is escaped, so it cannot add CSS.
+PANE_CSS = ("<style>.phi3nb-chat p,.phi3nb-chat ul,.phi3nb-chat ol,.phi3nb-chat pre{margin:6px 0}"
+            ".phi3nb-chat pre{white-space:pre-wrap;background:var(--jp-layout-color3,#e5e5e5);padding:6px;"
+            "border-radius:4px}</style>")
 BUBBLE = "max-width:85%;padding:4px 12px;border-radius:10px;margin:4px 0;overflow-wrap:anywhere;"
 STYLES = {
     "user": BUBBLE + "align-self:flex-end;background:var(--jp-brand-color3,#dbeafe);",
@@ -45,19 +50,6 @@ def markdown_renderer():
     return md
 
 
-def fit_history(tokenizer, text, system, history, budget):
-    """(prompt ids, turns dropped): the fewest oldest turns dropped so the prompt is <= budget tokens.
-
-    Token-exact: every candidate is encoded as it will be sent. If the message alone is over
-    the budget, all history goes and the caller's length check explains the rest.
-    """
-    for dropped in range(len(history) + 1):
-        ids = encode_chat(tokenizer, chat_messages(text, system, history[dropped:]))
-        if len(ids) <= budget:
-            break
-    return ids, dropped
-
-
 def stats_line(tokens, started, first, ended, stopped):
     """'N tokens · X tokens/s · first token Y s': decode speed excludes the prompt's prefill."""
     parts = [f"{tokens} token{'s' if tokens != 1 else ''}"]
@@ -66,24 +58,6 @@ def stats_line(tokens, started, first, ended, stopped):
         rate = (tokens - 1) / decode if tokens > 1 and decode > 0 else tokens / max(ended - started, 1e-9)
         parts += [f"{rate:.1f} tokens/s", f"first token {first - started:.2f} s"]
     return " · ".join(parts) + (" · stopped" if stopped else "")
-
-
-class _Measured:
-    """The model as generate_answer sees it, reading token count and first-token time off its streamer."""
-
-    def __init__(self, model):
-        self._model, self.tokens, self.first_token_at = model, 0, None
-
-    def __getattr__(self, name):
-        return getattr(self._model, name)
-
-    def generate(self, **kwargs):
-        try:
-            return self._model.generate(**kwargs)
-        finally:
-            streamer = kwargs.get("streamer")
-            self.tokens = getattr(streamer, "tokens", 0)
-            self.first_token_at = getattr(streamer, "first_token_at", None)
 
 
 class ChatBox:
@@ -214,12 +188,12 @@ class ChatBox:
                     last[0] = time.perf_counter()
                     self._render()
 
-            model, started = _Measured(self.model), time.perf_counter()
-            reply = generate_answer(model, self.tokenizer, ids, max_new_tokens=min(max_new, self.context - len(ids)),
-                                    streamer=on_piece, stop_event=stop_event, **settings)
+            streamer, started = CallbackStreamer(self.tokenizer, on_piece), time.perf_counter()
+            reply = generate_answer(self.model, self.tokenizer, ids, max_new_tokens=min(max_new, self.context - len(ids)),
+                                    streamer=streamer, stop_event=stop_event, **settings)
             ended = time.perf_counter()
-            entry.update(text=reply, html=None, streaming=False,
-                         stats=stats_line(model.tokens, started, model.first_token_at, ended, stop_event.is_set()))
+            entry.update(text=reply, html=None, streaming=False, stats=stats_line(
+                streamer.tokens, started, streamer.first_token_at, ended, stop_event.is_set()))
             if epoch == self._epoch:
                 self.history.append((text, reply))
         except Exception as e:  # noqa: BLE001 - any failure is shown; the box must stay usable
@@ -249,7 +223,8 @@ class ChatBox:
             if not parts:
                 parts = [f'<div style="{STYLES["note"]}">Ask me anything. Enter sends.</div>']
             # column-reverse around a single child keeps the scroll pinned to the newest message
-            self.pane.value = f'<div style="{PANE_STYLE}"><div>{"".join(parts)}</div></div>'
+            body = "".join(parts)
+            self.pane.value = f'{PANE_CSS}<div class="phi3nb-chat" style="{PANE_STYLE}"><div>{body}</div></div>'
 
     def _entry_html(self, e):
         if e["html"] is None:

@@ -56,9 +56,9 @@ def demo(args):
 
 def chat(args):
     """A terminal chat in the spirit of openvino.genai's chat_sample: streamed, with history."""
-    from .generation import generate_answer
+    from .generation import context_window, generate_answer
     from .loading import load_model, load_tokenizer
-    from .prompts import chat_messages, encode_chat
+    from .prompts import fit_history
 
     model = load_model(args.model_dir, device=args.device, ov_config=OV_CONFIG)
     tok = load_tokenizer(args.model_dir)
@@ -71,7 +71,10 @@ def chat(args):
             print()
             return history
         try:
-            ids = encode_chat(tok, chat_messages(text, args.system, history))
+            ids, dropped = fit_history(tok, text, args.system, history, context_window(model) - args.max_new_tokens)
+            if dropped:
+                print(f"[phi3nb] dropped the {dropped} oldest turn(s) to fit the context window.")
+                history = history[dropped:]
             answer = generate_answer(model, tok, ids, max_new_tokens=args.max_new_tokens,
                                      streamer=lambda piece: print(piece, end="", flush=True))
         except Phi3nbError as e:

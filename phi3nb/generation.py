@@ -92,7 +92,8 @@ def generate_answer(model, tokenizer, prompt, *, max_new_tokens=1024, streamer=N
                     **sampling) -> str:
     """The model's reply to `prompt` (text, or token ids from encode_chat): only the new text.
 
-    `streamer` is a callable that receives text pieces as they are generated;
+    `streamer` is a callable that receives text pieces as they are generated (or a
+    CallbackStreamer, to read its token count and first-token time afterwards);
     setting `stop_event` (a threading.Event) ends generation after the current token.
     """
     import torch
@@ -113,7 +114,7 @@ def generate_answer(model, tokenizer, prompt, *, max_new_tokens=1024, streamer=N
     stops = stop_token_ids(model, tokenizer)
     extra = {}
     if streamer is not None:
-        extra["streamer"] = CallbackStreamer(tokenizer, streamer)
+        extra["streamer"] = streamer if isinstance(streamer, CallbackStreamer) else CallbackStreamer(tokenizer, streamer)
     if stop_event is not None:
         extra["stopping_criteria"] = StoppingCriteriaList([StopOnEvent(stop_event)])
     with exclusive(model):

@@ -45,8 +45,8 @@ def load_model(model_dir, device=SEED_DEVICE, ov_config=None, trust_remote_code=
     print(f"[phi3nb] loading {path.name} on {device} (the first compile takes a while)...", flush=True)
     start = time.perf_counter()
     try:
-        model = OVModelForCausalLM.from_pretrained(
-            path, device=device, ov_config=ov_config,
+        model = OVModelForCausalLM.from_pretrained(  # str: optimum-intel 2.1 offline mode fails on a Path
+            str(path), device=device, ov_config=ov_config,
             config=AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code),
             trust_remote_code=trust_remote_code)
     except RuntimeError as e:

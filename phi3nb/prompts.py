@@ -61,6 +61,19 @@ def encode_chat(tokenizer, messages) -> list:
     return ids + _encode(tokenizer, text[pos:], split_special=False)
 
 
+def fit_history(tokenizer, text, system, history, budget):
+    """(prompt ids, turns dropped): the fewest oldest turns dropped so the prompt is <= budget tokens.
+
+    Token-exact: every candidate is encoded as it will be sent. If the message alone is over
+    the budget, all history goes and the caller's length check explains the rest.
+    """
+    for dropped in range(len(history) + 1):
+        ids = encode_chat(tokenizer, chat_messages(text, system, history[dropped:]))
+        if len(ids) <= budget:
+            break
+    return ids, dropped
+
+
 def _encode(tokenizer, text, split_special):
     if not text:
         return []

@@ -1,0 +1,218 @@
+"""ChatBox driven headless, as ipywidgets' own tests drive widgets: set values, click, wait.
+
+The tiny random Phi-3 (noise, fast) checks the mechanics; the embedded SmolLM2 checks real text.
+"""
+
+import threading
+from pathlib import Path
+
+import pytest
+
+import phi3nb
+import phi3nb.chatbox as chatbox
+from phi3nb import ChatBox, Phi3nbError, chat_messages, encode_chat
+
+WAIT = 120  # seconds; only a hang would reach it
+
+
+@pytest.fixture(scope="session")
+def embedded_model():
+    """(model, tokenizer) of the embedded SmolLM2-135M, or a skip saying why it is unavailable."""
+    if not (Path(phi3nb.__file__).parent / "embedded.py").is_file():
+        pytest.skip("phi3nb/embedded.py is not there yet")
+    try:
+        path = phi3nb.prepare_embedded_model()
+    except Phi3nbError as e:
+        pytest.skip(f"embedded model unavailable: {e}")
+    return phi3nb.load_model(path, device="CPU"), phi3nb.load_tokenizer(path)
+
+
+class Calls:
+    """Wraps chatbox.generate_answer: records each prompt and streamed piece, optionally hooks pieces."""
+
+    def __init__(self, monkeypatch, on_piece=None, before=None):
+        self.prompts, self.pieces, self.kwargs = [], [], []
+        self.on_piece, self.before = on_piece, before
+        real = chatbox.generate_answer
+
+        def fake(model, tokenizer, prompt, *, streamer, **kwargs):
+            self.prompts.append(list(prompt))
+            self.kwargs.append(kwargs)
+            if self.before:
+                self.before()
+
+            show = streamer.on_text
+
+            def piece(text):
+                self.pieces.append(text)
+                show(text)
+                if self.on_piece:
+                    self.on_piece(text)
+
+            streamer.on_text = piece
+            return real(model, tokenizer, prompt, streamer=streamer, **kwargs)
+
+        monkeypatch.setattr(chatbox, "generate_answer", fake)
+
+
+def say(box, text):
+    box.input.value = text
+    box.send.click()
+    assert box.wait(WAIT), "the reply did not finish"
+
+
+def expected_ids(box, text, history):
+    return encode_chat(box.tokenizer, chat_messages(text, box.system, history))
+
+
+# -- tiny Phi-3: mechanics -----------------------------------------------------------------------
+
+def test_reply_lands_in_history_and_pane_and_second_turn_sees_the_first(tiny_model, monkeypatch):
+    calls = Calls(monkeypatch)
+    box = ChatBox(*tiny_model, max_new_tokens=8)
+    view = box._repr_mimebundle_()["application/vnd.jupyter.widget-view+json"]
+    assert view["model_id"] == box.widget.model_id  # display(box) shows the VBox
+    say(box, "first question")
+    assert len(box.history) == 1 and box.history[0][0] == "first question"
+    assert box.history[0][1] == "".join(calls.pieces)
+    assert "first question" in box.pane.value and "tokens/s" in box.pane.value
+    assert box.input.value == "" and not box.send.disabled and box.stop.disabled
+    say(box, "second question")
+    assert calls.prompts[1] == expected_ids(box, "second question", [box.history[0]])
+    assert [q for q, _ in box.history] == ["first question", "second question"]
+
+
+def test_enter_sends_but_leaving_the_box_does_not(tiny_model, monkeypatch):
+    """The front end sends {"event": "submit"} on Enter, then the value (continuous_update=False)."""
+    calls = Calls(monkeypatch)
+    box = ChatBox(*tiny_model, max_new_tokens=4)
+    box.input.set_state({"value": "typed, then clicked elsewhere"})  # blur: value only
+    assert box.wait(0) and calls.prompts == [] and box.input.value == "typed, then clicked elsewhere"
+    box.input._handle_custom_msg({"event": "submit"}, [])
+    box.input.set_state({"value": "hello by Enter"})
+    assert box.wait(WAIT)
+    assert [q for q, _ in box.history] == ["hello by Enter"] and len(calls.prompts) == 1
+
+
+def test_send_while_streaming_is_refused_and_double_click_starts_one_reply(tiny_model, monkeypatch):
+    gate, started = threading.Event(), threading.Event()
+    calls = Calls(monkeypatch, before=lambda: (started.set(), gate.wait(WAIT)))
+    box = ChatBox(*tiny_model, max_new_tokens=4)
+    box.input.value = "only once"
+    box.send.click()
+    box.send.click()  # the double click's second half: the box is already empty
+    assert started.wait(WAIT)
+    assert not box.wait(0), "Send must return while the reply runs in a worker thread"
+    assert box.send.disabled
+    box.input.value = "too early"
+    box.send.click()
+    assert chatbox.BUSY in box.pane.value and box.input.value == "too early"
+    gate.set()
+    assert box.wait(WAIT)
+    assert len(calls.prompts) == 1 and [q for q, _ in box.history] == ["only once"]
+    assert box.pane.value.count("phi3nb-user") == 1
+
+
+def test_clear_starts_over(tiny_model, monkeypatch):
+    calls = Calls(monkeypatch)
+    box = ChatBox(*tiny_model, max_new_tokens=4)
+    say(box, "remember this")
+    box.clear.click()
+    assert box.history == [] and "remember this" not in box.pane.value
+    say(box, "fresh start")
+    assert calls.prompts[-1] == expected_ids(box, "fresh start", [])
+
+
+def test_oldest_turns_are_dropped_token_exactly_with_a_note(tiny_model, monkeypatch):
+    calls = Calls(monkeypatch)
+    max_new = 4
+    turns = [(f"question {i}", f"answer {i} " + "x" * 10 * i) for i in range(5)]
+    probe = ChatBox(*tiny_model, max_new_tokens=max_new)
+    # the context where exactly the two oldest turns must go: one token less drops a third
+    context = len(expected_ids(probe, "now", turns[2:])) + max_new
+    box = ChatBox(*tiny_model, context=context, max_new_tokens=max_new)
+    box.history = list(turns)
+    say(box, "now")
+    assert calls.prompts[0] == expected_ids(box, "now", turns[2:])
+    assert len(calls.prompts[0]) + max_new == context
+    assert "Dropped 2 oldest turns to fit the context" in box.pane.value
+    assert box.history[:3] == turns[2:] and box.history[3][0] == "now"
+
+
+def test_errors_show_in_the_pane_and_the_box_stays_usable(tiny_model, monkeypatch):
+    box = ChatBox(*tiny_model, context=200, max_new_tokens=4)
+    say(box, "too long " * 40)
+    assert "over what the model" in box.pane.value and isinstance(box.last_error, Phi3nbError)
+    assert box.history == [] and not box.send.disabled
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("device lost")
+
+    with monkeypatch.context() as m:
+        m.setattr(chatbox, "generate_answer", boom)
+        say(box, "hi")
+    assert "RuntimeError: device lost" in box.pane.value and box.history == []
+    say(box, "hi again")
+    assert [q for q, _ in box.history] == ["hi again"]
+
+
+def test_html_in_messages_and_replies_is_shown_as_text(tiny_model, monkeypatch):
+    evil = '<img src=x onerror=alert(1)> <script>alert(2)</script> [link](javascript:alert(3))'
+
+    def reply(model, tokenizer, prompt, *, streamer, **kwargs):
+        streamer.on_text(evil)
+        return evil
+
+    box = ChatBox(*tiny_model, max_new_tokens=4)
+    monkeypatch.setattr(chatbox, "generate_answer", reply)
+    say(box, evil)
+    page = box.pane.value.lower()
+    assert "<img" not in page and "<script" not in page and 'href="javascript' not in page
+    assert page.count("&lt;img src=x onerror=alert(1)&gt;") == 2
+    assert page.count("&lt;script&gt;alert(2)&lt;/script&gt;") == 2
+
+
+def test_sampling_settings_reach_generate(tiny_model, monkeypatch):
+    calls = Calls(monkeypatch)
+    box = ChatBox(*tiny_model, max_new_tokens=4)
+    box.temperature.value, box.top_p.value, box.top_k.value, box.repetition_penalty.value = 0.7, 0.5, 7, 1.3
+    say(box, "sample")
+    sent = {k: v for k, v in calls.kwargs[0].items() if k != "stop_event"}
+    assert sent == {"max_new_tokens": 4, "temperature": 0.7, "top_p": 0.5, "top_k": 7, "repetition_penalty": 1.3}
+
+
+# -- embedded SmolLM2: real text ---------------------------------------------------------------
+
+def test_embedded_two_turn_conversation_streams_into_the_pane(embedded_model, monkeypatch):
+    monkeypatch.setattr(chatbox, "RENDER_EVERY", 0)
+    box = ChatBox(*embedded_model, max_new_tokens=24)
+    seen = []
+    calls = Calls(monkeypatch, on_piece=lambda _: seen.append(box.pane.value))
+    say(box, "What is the capital of France?")
+    assert "Paris" in box.history[0][1]
+    assert len(set(seen)) > 3 and all("▌" in v for v in seen), "the pane grows while tokens stream"
+    assert "▌" not in box.pane.value and "Paris" in box.pane.value
+    say(box, "And of Germany?")
+    assert calls.prompts[1] == expected_ids(box, "And of Germany?", box.history[:1])
+    assert "Berlin" in box.history[1][1]
+
+
+def test_stop_ends_within_one_token_and_keeps_the_partial_reply(embedded_model, monkeypatch):
+    box = ChatBox(*embedded_model, max_new_tokens=2000)
+    after_stop = []
+    calls = Calls(monkeypatch, on_piece=lambda p: after_stop.append(p) if box._stop_event.is_set()
+                  else box.stop.click())
+    say(box, "Write a very long story about a dragon.")
+    reply = box.history[0][1]
+    assert reply and reply == "".join(calls.pieces) and len(after_stop) <= 1
+    assert "stopped" in box.pane.value and reply.split()[0] in box.pane.value
+
+
+def test_korean_streams_without_replacement_characters(embedded_model, monkeypatch):
+    calls = Calls(monkeypatch)
+    box = ChatBox(*embedded_model, max_new_tokens=24)
+    say(box, "Say hello in Korean. 안녕하세요 😀")
+    reply = box.history[0][1]
+    assert any("\uac00" <= c <= "\ud7a3" for c in reply), f"no Hangul to check: {reply!r}"
+    assert "\ufffd" not in box.pane.value and not any("\ufffd" in p for p in calls.pieces)
+    assert "안녕하세요 😀" in box.pane.value
