@@ -31,3 +31,15 @@ def pytest_unconfigure(config):
 
     if "base" in SESSION:
         shutil.rmtree(SESSION["base"], ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Soak and other long runs are opt-in: PHI3NB_SLOW=1 pytest -m slow."""
+    if os.environ.get("PHI3NB_SLOW") == "1":
+        return
+    import pytest
+
+    skip = pytest.mark.skip(reason="slow soak test: run with PHI3NB_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,68 @@
+"""The `phi3nb` command as a user runs it: demo on the embedded model, export, terminal chat."""
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from phi3nb.cli import main
+from phi3nb.export import MANIFEST
+from phi3nb.quality import repeated_ngram
+
+
+@pytest.fixture(scope="module")
+def embedded_dir():
+    from phi3nb import prepare_embedded_model
+
+    return prepare_embedded_model()
+
+
+def test_demo_prints_a_coherent_streamed_answer_with_timings(embedded_dir):
+    run = subprocess.run([sys.executable, "-m", "phi3nb.cli", "demo", "--max-new-tokens", "160"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = run.stdout
+    from phi3nb import available_devices
+
+    if "GPU.0" not in available_devices():
+        assert out.count("GPU.0 is not available on this machine") == 1
+    answer = out.split("Answer:\n", 1)[1].split("\n\n[phi3nb] load", 1)[0]
+    assert len(re.findall(r"[A-Za-z']+", answer)) >= 20, answer
+    assert repeated_ngram(answer) is None, answer
+    assert re.search(r"load [\d.]+ s \| first token \d+ ms \| \d+ tokens in [\d.]+ s", out)
+
+
+def test_export_command_runs_the_seed_flags(tiny_phi3_hf, tmp_path, capsys):
+    out = tmp_path / "int4"
+    assert main(["export", str(tiny_phi3_hf), str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "--weight-format int4 --group-size 128 --ratio 0.6 --sym" in printed
+    assert json.loads((out / MANIFEST).read_text())["flags"]["group_size"] == 128
+
+
+def test_bad_input_exits_2_with_the_message(tmp_path, capsys):
+    assert main(["chat", str(tmp_path / "missing")]) == 2
+    assert "No model folder" in capsys.readouterr().err
+
+
+def test_terminal_chat_keeps_history_until_ctrl_d(tiny_phi3_ov, monkeypatch, capsys):
+    questions = iter(["hello", "and again"])
+
+    def fake_input(prompt=""):
+        try:
+            return next(questions)
+        except StopIteration:
+            raise EOFError from None
+
+    seen = []
+    import phi3nb.generation as generation
+
+    real = generation.generate_answer
+    monkeypatch.setattr(generation, "generate_answer", lambda m, t, ids, **kw: seen.append(list(ids)) or real(m, t, ids, **kw))
+    monkeypatch.setattr("builtins.input", fake_input)
+    assert main(["chat", str(tiny_phi3_ov), "--max-new-tokens", "4"]) == 0
+    assert len(seen) == 2 and len(seen[1]) > len(seen[0])  # the second turn carries the first
+    assert seen[1][: len(seen[0])] == seen[0]
+    assert "Ctrl-D" in capsys.readouterr().out

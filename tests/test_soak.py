@@ -1,0 +1,34 @@
+"""50 chat turns on the embedded model with history trimming: no error, memory flat (PHI3NB_SLOW=1)."""
+
+import resource
+
+import pytest
+
+TURNS = 50
+QUESTIONS = ["Tell me a fact about the sea.", "Why is the sky blue?", "Name a famous painter.",
+             "What is 12 times 7?", "Give me a tip for learning Python."]
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@pytest.mark.slow
+def test_fifty_turns_with_trimming_keep_memory_flat():
+    import phi3nb
+    from phi3nb.chatbox import ChatBox
+
+    model_dir = phi3nb.prepare_embedded_model()
+    box = ChatBox(phi3nb.load_model(model_dir, device="CPU"), phi3nb.load_tokenizer(model_dir),
+                  context=512, max_new_tokens=64)
+    peaks, trimmed = {}, 0
+    for turn in range(1, TURNS + 1):
+        box.input.value = QUESTIONS[turn % len(QUESTIONS)]
+        box.send.click()
+        assert box.wait(120), f"turn {turn} did not finish"
+        assert box.last_error is None, f"turn {turn}: {box.last_error}"
+        trimmed += "Dropped" in box.entries[-2]["text"] if box.entries[-2]["role"] == "note" else 0
+        peaks[turn] = peak_rss_mb()
+    print(f"peak RSS: turn 10 {peaks[10]:.0f} MB, turn 50 {peaks[50]:.0f} MB; trimmed on {trimmed} turns")
+    assert trimmed > 0, "the context never filled up: the soak did not exercise trimming"
+    assert peaks[50] <= 1.10 * peaks[10]
