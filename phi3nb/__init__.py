@@ -13,7 +13,7 @@ from .prompts import build_prompt, chat_messages, encode_chat, phi3_prompt
 from .seed import (OV_CONFIG, SEED_MAX_NEW_TOKENS, SEED_MODEL_DIR, SEED_MODEL_ID, SEED_PROMPT,
                    SEED_QUESTION, SEED_SYSTEM, TOKENIZER_KWARGS)
 
-_LAZY = {"prepare_embedded_model": "embedded", "ChatBox": "chatbox"}
+_LAZY = {"prepare_embedded_model": "embedded", "ChatBox": "chatbox", "load_genai": "genai_backend"}
 
 
 def __getattr__(name):
@@ -29,6 +29,6 @@ __all__ = [
     "OV_CONFIG", "SEED_MAX_NEW_TOKENS", "SEED_MODEL_DIR", "SEED_MODEL_ID", "SEED_PROMPT", "SEED_QUESTION",
     "SEED_SYSTEM", "TOKENIZER_KWARGS", "ChatBox", "Phi3nbError", "available_devices", "build_prompt",
     "chat_messages", "check_model_dir", "device_widget", "encode_chat", "export_command", "export_model",
-    "generate_answer", "load_model", "load_tokenizer", "phi3_prompt", "prepare_embedded_model",
+    "generate_answer", "load_genai", "load_model", "load_tokenizer", "phi3_prompt", "prepare_embedded_model",
     "resolve_device", "stop_token_ids",
 ]

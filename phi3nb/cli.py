@@ -60,7 +60,12 @@ def chat(args):
     from .loading import load_model, load_tokenizer
     from .prompts import fit_history
 
-    model = load_model(args.model_dir, device=args.device, ov_config=OV_CONFIG)
+    if args.backend == "genai":
+        from .genai_backend import load_genai
+
+        model = load_genai(args.model_dir, device=args.device, ov_config=OV_CONFIG)
+    else:
+        model = load_model(args.model_dir, device=args.device, ov_config=OV_CONFIG)
     tok = load_tokenizer(args.model_dir)
     history = []
     print("Chat with the model; Ctrl-D to leave.")
@@ -119,6 +124,9 @@ def parser():
     c = sub.add_parser("chat", help="multi-turn chat in the terminal")
     c.add_argument("model_dir")
     c.add_argument("--device", default="CPU")
+    c.add_argument("--backend", choices=("genai", "optimum"), default="genai",
+                   help="genai (openvino_genai.LLMPipeline: faster, reuses the KV cache across turns) or "
+                        "optimum (the cookbook's OVModelForCausalLM)")
     c.add_argument("--system", default=SEED_SYSTEM)
     c.add_argument("--max-new-tokens", type=int, default=512)
     c.set_defaults(func=chat)

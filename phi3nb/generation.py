@@ -96,28 +96,40 @@ def generate_answer(model, tokenizer, prompt, *, max_new_tokens=1024, streamer=N
     CallbackStreamer, to read its token count and first-token time afterwards);
     setting `stop_event` (a threading.Event) ends generation after the current token.
     """
-    import torch
-    from transformers import StoppingCriteriaList
-
-    from .streaming import CallbackStreamer, StopOnEvent
+    from .streaming import CallbackStreamer
 
     kwargs = check_sampling(max_new_tokens, sampling)
     if isinstance(prompt, str):
         if not prompt.strip():
             raise Phi3nbError("The prompt is empty: type a question first.")
-        ids = tokenizer(prompt, return_tensors="pt", **TOKENIZER_KWARGS)["input_ids"]
+        ids = tokenizer(prompt, **TOKENIZER_KWARGS)["input_ids"]
     else:
-        ids = torch.tensor([list(prompt)], dtype=torch.long)
-    n_prompt, window = ids.shape[1], context_window(model)
-    check_prompt_length(n_prompt, window)
-    kwargs["max_new_tokens"] = min(kwargs["max_new_tokens"], window - n_prompt)
+        ids = list(prompt)
+    window = context_window(model)
+    check_prompt_length(len(ids), window)
+    kwargs["max_new_tokens"] = min(kwargs["max_new_tokens"], window - len(ids))
     stops = stop_token_ids(model, tokenizer)
-    extra = {}
-    if streamer is not None:
-        extra["streamer"] = streamer if isinstance(streamer, CallbackStreamer) else CallbackStreamer(tokenizer, streamer)
+    if streamer is not None and not isinstance(streamer, CallbackStreamer):
+        streamer = CallbackStreamer(tokenizer, streamer)
+    with exclusive(model):
+        if hasattr(model, "generate_ids"):  # GenaiModel: openvino_genai's LLMPipeline
+            new_ids = model.generate_ids(ids, stops, kwargs, streamer, stop_event)
+        else:
+            new_ids = _generate_optimum(model, ids, stops, kwargs, streamer, stop_event)
+    return tokenizer.decode(new_ids, skip_special_tokens=True)
+
+
+def _generate_optimum(model, ids, stops, kwargs, streamer, stop_event) -> list:
+    """The seed's path: OVModelForCausalLM.generate, with every stop token and a Stop button."""
+    import torch
+    from transformers import StoppingCriteriaList
+
+    from .streaming import StopOnEvent
+
+    extra = {"streamer": streamer} if streamer is not None else {}
     if stop_event is not None:
         extra["stopping_criteria"] = StoppingCriteriaList([StopOnEvent(stop_event)])
-    with exclusive(model):
-        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), eos_token_id=stops,
-                             pad_token_id=stops[0], **kwargs, **extra)
-    return tokenizer.decode(out[0, n_prompt:], skip_special_tokens=True)
+    inputs = torch.tensor([ids], dtype=torch.long)
+    out = model.generate(input_ids=inputs, attention_mask=torch.ones_like(inputs), eos_token_id=stops,
+                         pad_token_id=stops[0], **kwargs, **extra)
+    return out[0, len(ids):].tolist()

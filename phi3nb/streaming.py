@@ -24,11 +24,14 @@ class CallbackStreamer(BaseStreamer):
         if self.skip_prompt:
             self.skip_prompt = False
             return
-        new = value.reshape(-1).tolist()
-        self.tokens += len(new)
+        self.add(value.reshape(-1).tolist())
+
+    def add(self, new_ids):
+        """Token ids as plain ints (openvino_genai's streamer hands them over this way)."""
+        self.tokens += len(new_ids)
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()
-        self.ids += new
+        self.ids += list(new_ids)
         self._emit(final=False)
 
     def end(self):

@@ -47,7 +47,8 @@ def test_bad_input_exits_2_with_the_message(tmp_path, capsys):
     assert "No model folder" in capsys.readouterr().err
 
 
-def test_terminal_chat_keeps_history_until_ctrl_d(tiny_phi3_ov, monkeypatch, capsys):
+@pytest.mark.parametrize("backend", ["genai", "optimum"])
+def test_terminal_chat_keeps_history_until_ctrl_d(tiny_phi3_ov, monkeypatch, capsys, backend):
     questions = iter(["hello", "and again"])
 
     def fake_input(prompt=""):
@@ -62,7 +63,7 @@ def test_terminal_chat_keeps_history_until_ctrl_d(tiny_phi3_ov, monkeypatch, cap
     real = generation.generate_answer
     monkeypatch.setattr(generation, "generate_answer", lambda m, t, ids, **kw: seen.append(list(ids)) or real(m, t, ids, **kw))
     monkeypatch.setattr("builtins.input", fake_input)
-    assert main(["chat", str(tiny_phi3_ov), "--max-new-tokens", "4"]) == 0
+    assert main(["chat", str(tiny_phi3_ov), "--max-new-tokens", "4", "--backend", backend]) == 0
     assert len(seen) == 2 and len(seen[1]) > len(seen[0])  # the second turn carries the first
     assert seen[1][: len(seen[0])] == seen[0]
     assert "Ctrl-D" in capsys.readouterr().out

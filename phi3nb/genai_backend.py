@@ -1,0 +1,93 @@
+"""The fast backend: openvino_genai.LLMPipeline on the same exported folder as the seed's path.
+
+It takes token ids (from encode_chat, so typed text cannot forge turns) and keeps the KV
+cache of its previous call, reusing the longest common prefix: a chat turn prefills only
+what is new, and a trimmed history simply prefills again once.
+"""
+
+import json
+import time
+import types
+from pathlib import Path
+
+from .devices import resolve_device
+from .loading import check_ov_config
+from .model_dir import check_model_dir
+from .seed import OV_CONFIG, SEED_DEVICE
+
+
+class GenaiModel:
+    """An LLMPipeline plus the config facts generate_answer needs (context window, stop ids)."""
+
+    def __init__(self, pipe, model_dir):
+        self.pipe, self.model_dir = pipe, Path(model_dir)
+        config = json.loads((self.model_dir / "config.json").read_text())
+        gen_path = self.model_dir / "generation_config.json"
+        gen = json.loads(gen_path.read_text()) if gen_path.exists() else {}
+        self.config = types.SimpleNamespace(max_position_embeddings=config.get("max_position_embeddings"))
+        self.generation_config = types.SimpleNamespace(eos_token_id=gen.get("eos_token_id", config.get("eos_token_id")))
+
+    def generate_ids(self, ids, stops, settings, streamer=None, stop_event=None) -> list:
+        """New token ids for prompt `ids`; `streamer` is a CallbackStreamer fed token by token."""
+        import numpy as np
+        import openvino as ov
+        import openvino_genai as ov_genai
+
+        config = self.pipe.get_generation_config()
+        config.max_new_tokens = settings["max_new_tokens"]
+        config.repetition_penalty = settings.get("repetition_penalty", 1.0)
+        config.do_sample = settings["do_sample"]
+        if config.do_sample:
+            config.temperature, config.top_p = settings["temperature"], settings["top_p"]
+            if settings["top_k"]:
+                config.top_k = settings["top_k"]
+        config.stop_token_ids = set(stops)
+        config.eos_token_id = stops[0]
+        array = np.array([list(ids)], dtype=np.int64)
+        inputs = ov_genai.TokenizedInputs(ov.Tensor(array), ov.Tensor(np.ones_like(array)))
+        feed = _Feed(streamer, stop_event) if (streamer or stop_event) else None
+        result = self.pipe.generate(inputs, config, feed)
+        return [t for t in result.tokens[0] if t not in stops]
+
+
+def _feed_class():
+    import openvino_genai as ov_genai
+
+    class Feed(ov_genai.StreamerBase):
+        """Passes genai's tokens to a CallbackStreamer; a set stop_event stops after this token."""
+
+        def __init__(self, streamer, stop_event):
+            super().__init__()
+            self.streamer, self.stop_event = streamer, stop_event
+
+        def write(self, token):
+            if self.streamer is not None:
+                self.streamer.add(token if isinstance(token, list) else [token])
+            stop = self.stop_event is not None and self.stop_event.is_set()
+            return ov_genai.StreamingStatus.STOP if stop else ov_genai.StreamingStatus.RUNNING
+
+        def end(self):
+            if self.streamer is not None:
+                self.streamer.end()
+
+    return Feed
+
+
+def _Feed(streamer, stop_event):
+    return _feed_class()(streamer, stop_event)
+
+
+def load_genai(model_dir, device=SEED_DEVICE, ov_config=None) -> GenaiModel:
+    """The exported folder as an LLMPipeline, with the same checks and device fallback as load_model."""
+    import openvino_genai as ov_genai
+
+    path = check_model_dir(model_dir)
+    device = resolve_device(device)
+    props = check_ov_config(dict(OV_CONFIG if ov_config is None else ov_config), device)
+    if not props.get("CACHE_DIR"):
+        props.pop("CACHE_DIR", None)  # genai reads "" as a folder name
+    print(f"[phi3nb] loading {path.name} with openvino_genai on {device}...", flush=True)
+    start = time.perf_counter()
+    pipe = ov_genai.LLMPipeline(str(path), device, **props)
+    print(f"[phi3nb] loaded in {time.perf_counter() - start:.1f} s", flush=True)
+    return GenaiModel(pipe, path)
