@@ -35,7 +35,8 @@ class GenaiModel:
 
         config = self.pipe.get_generation_config()
         config.max_new_tokens = settings["max_new_tokens"]
-        config.repetition_penalty = settings.get("repetition_penalty", 1.0)
+        if "repetition_penalty" in settings:  # else generation_config.json's, as for the optimum path
+            config.repetition_penalty = settings["repetition_penalty"]
         config.do_sample = settings["do_sample"]
         if config.do_sample:
             config.temperature, config.top_p = settings["temperature"], settings["top_p"]

