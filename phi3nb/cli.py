@@ -63,7 +63,7 @@ def chat(args):
     if args.backend == "genai":
         from .genai_backend import load_genai
 
-        model = load_genai(args.model_dir, device=args.device, ov_config=OV_CONFIG)
+        model = load_genai(args.model_dir, device=args.device)
     else:
         model = load_model(args.model_dir, device=args.device, ov_config=OV_CONFIG)
     tok = load_tokenizer(args.model_dir)
@@ -91,9 +91,10 @@ def chat(args):
 
 def export(args):
     from .export import export_command, export_model
+    from .seed import PRESETS
 
-    options = {"weight_format": args.weight_format, "group_size": args.group_size, "ratio": args.ratio,
-               "sym": args.sym}
+    options = {**PRESETS[args.preset], **{k: v for k, v in (("weight_format", args.weight_format),
+               ("group_size", args.group_size), ("ratio", args.ratio), ("sym", args.sym)) if v is not None}}
     print(f"Same as: {export_command(args.model_id, args.output, **options)}")
     export_model(args.model_id, args.output, trust_remote_code=args.trust_remote_code or None, **options)
 
@@ -134,10 +135,13 @@ def parser():
     e = sub.add_parser("export", help="export a model to OpenVINO (the cookbook's optimum-cli line)")
     e.add_argument("model_id")
     e.add_argument("output")
-    e.add_argument("--weight-format", default=SEED_EXPORT["weight_format"], choices=("int4", "int8", "fp16"))
-    e.add_argument("--group-size", type=int, default=SEED_EXPORT["group_size"])
-    e.add_argument("--ratio", type=float, default=SEED_EXPORT["ratio"])
-    e.add_argument("--sym", action=argparse.BooleanOptionalAction, default=SEED_EXPORT["sym"])
+    e.add_argument("--preset", choices=("seed", "fast"), default="seed",
+                   help="seed: the cookbook's int4 g128 ratio 0.6 sym; fast: ratio 1.0, the fastest on CPU "
+                        "(see README); the options below override it")
+    e.add_argument("--weight-format", choices=("int4", "int8", "fp16"))
+    e.add_argument("--group-size", type=int)
+    e.add_argument("--ratio", type=float)
+    e.add_argument("--sym", action=argparse.BooleanOptionalAction, default=None)
     e.add_argument("--trust-remote-code", action="store_true",
                    help="run the model repository's code (default: only if its config needs it)")
     e.set_defaults(func=export)

@@ -215,6 +215,10 @@ def _run_export(source, target, flags, trust_remote_code, task):
         source, export=True, compile=False, trust_remote_code=trust_remote_code, **quant)
     print("[phi3nb] 2/3 saving the model...", flush=True)
     model.save_pretrained(target)
+    if flags["weight_format"] == "fp16":  # optimum keeps the source dtype (often fp32); store fp16 as the CLI does
+        import openvino as ov
+
+        ov.save_model(model.model, str(target / "openvino_model.xml"), compress_to_fp16=True)
     print("[phi3nb] 3/3 saving the tokenizer (Hugging Face and OpenVINO formats)...", flush=True)
     tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     tokenizer.save_pretrained(target)

@@ -13,7 +13,7 @@ from pathlib import Path
 from .devices import resolve_device
 from .loading import check_ov_config
 from .model_dir import check_model_dir
-from .seed import OV_CONFIG, SEED_DEVICE
+from .seed import FAST_CPU_CONFIG, OV_CONFIG, SEED_DEVICE
 
 
 class GenaiModel:
@@ -79,12 +79,17 @@ def _Feed(streamer, stop_event):
 
 
 def load_genai(model_dir, device=SEED_DEVICE, ov_config=None) -> GenaiModel:
-    """The exported folder as an LLMPipeline, with the same checks and device fallback as load_model."""
+    """The exported folder as an LLMPipeline, with the same checks and device fallback as load_model.
+
+    ov_config=None: the seed's config, plus the f32 hint on the CPU (faster int4 decoding, see seed.py).
+    """
     import openvino_genai as ov_genai
 
     path = check_model_dir(model_dir)
     device = resolve_device(device)
-    props = check_ov_config(dict(OV_CONFIG if ov_config is None else ov_config), device)
+    if ov_config is None:
+        ov_config = FAST_CPU_CONFIG if device == "CPU" else OV_CONFIG
+    props = check_ov_config(dict(ov_config), device)
     if not props.get("CACHE_DIR"):
         props.pop("CACHE_DIR", None)  # genai reads "" as a folder name
     print(f"[phi3nb] loading {path.name} with openvino_genai on {device}...", flush=True)

@@ -67,3 +67,13 @@ def test_terminal_chat_keeps_history_until_ctrl_d(tiny_phi3_ov, monkeypatch, cap
     assert len(seen) == 2 and len(seen[1]) > len(seen[0])  # the second turn carries the first
     assert seen[1][: len(seen[0])] == seen[0]
     assert "Ctrl-D" in capsys.readouterr().out
+
+
+def test_export_fast_preset_and_overrides(tiny_phi3_hf, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("phi3nb.export._run_export", lambda s, t, flags, *a: (t / "f").write_text("x"))
+    assert main(["export", str(tiny_phi3_hf), str(tmp_path / "fast"), "--preset", "fast"]) == 0
+    assert json.loads((tmp_path / "fast" / MANIFEST).read_text())["flags"] == {
+        "weight_format": "int4", "group_size": 128, "ratio": 1.0, "sym": True}
+    assert "--ratio 1.0 --sym" in capsys.readouterr().out
+    assert main(["export", str(tiny_phi3_hf), str(tmp_path / "r8"), "--preset", "fast", "--ratio", "0.8"]) == 0
+    assert json.loads((tmp_path / "r8" / MANIFEST).read_text())["flags"]["ratio"] == 0.8

@@ -208,3 +208,12 @@ def test_the_folder_carries_its_anti_loop_setting(ov_dirs):
 
     for path in ov_dirs.values():
         assert GenerationConfig.from_pretrained(path).repetition_penalty == embedded.GENERATION["repetition_penalty"]
+
+
+def test_fp16_export_stores_fp16_weights(ov_dirs):
+    import openvino as ov
+
+    model = ov.Core().read_model(ov_dirs["fp16"] / "openvino_model.xml")
+    kinds = {op.get_element_type().get_type_name() for op in model.get_ops() if op.get_type_name() == "Constant"}
+    assert "f16" in kinds
+    assert (ov_dirs["fp16"] / "openvino_model.bin").stat().st_size < 0.6 * (ov_dirs["int8"].parent / "hf" / "model.safetensors").stat().st_size

@@ -1,0 +1,153 @@
+"""`phi3nb bench`: the options (add_arguments) and the whole run (run), for the lead's console command."""
+
+import json
+import os
+import time
+from pathlib import Path
+
+BACKENDS = ("optimum", "genai", "llama.cpp")
+
+
+def add_arguments(parser):
+    parser.add_argument("--model-dir", default=None,
+                        help="OpenVINO export folder to measure (default: the embedded SmolLM2-135M model)")
+    parser.add_argument("--gguf", default=None,
+                        help="GGUF of the same model for llama.cpp (default: the embedded model's, or a *.gguf "
+                             "inside --model-dir)")
+    parser.add_argument("--runs", type=int, default=3, help="measured runs per backend, each a fresh load (default 3)")
+    parser.add_argument("--new-tokens", type=int, default=128, help="tokens decoded per run (default 128)")
+    parser.add_argument("--chat-tokens", type=int, default=None,
+                        help="tokens per reply in the 5-turn chat (default 24)")
+    parser.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON here")
+    parser.add_argument("--skip-slice", action="store_true", help="skip the Phi-3-mini slice (saves ~5 min)")
+    parser.add_argument("--skip-perplexity", action="store_true", help="skip the perplexity of the exports")
+    parser.add_argument("--backends", default=",".join(BACKENDS),
+                        help=f"comma-separated subset of {', '.join(BACKENDS)}")
+    parser.add_argument("--work-dir", default=None,
+                        help="where the slice and perplexity exports are cached (default: <phi3nb cache>/bench)")
+    return parser
+
+
+def _log(msg):
+    print(msg, flush=True)
+
+
+def _resolve(args):
+    """(model_dir, gguf or None, hf_dir or None, label)."""
+    if args.model_dir:
+        model_dir = Path(args.model_dir).expanduser()
+        gguf = Path(args.gguf) if args.gguf else next(iter(sorted(model_dir.glob("*.gguf"))), None)
+        hf_dir = None
+        try:
+            source = json.loads((model_dir / "phi3nb_export.json").read_text()).get("source")
+            if source and (Path(source) / "config.json").exists():
+                hf_dir = Path(source)
+        except (OSError, ValueError):
+            pass
+        return model_dir, gguf, hf_dir, str(model_dir)
+    from phi3nb.embedded import gguf_path, hf_model_dir, prepare_embedded_model
+
+    model_dir = prepare_embedded_model()
+    return model_dir, Path(args.gguf) if args.gguf else gguf_path(), hf_model_dir(), f"embedded ({model_dir})"
+
+
+def _backend_jobs(args, model_dir, gguf, extra_genai):
+    from .backend_llamacpp import unavailable_reason
+
+    wanted = [b.strip() for b in args.backends.split(",") if b.strip()]
+    jobs = {}
+    for name in wanted:
+        if name not in BACKENDS:
+            raise SystemExit(f"unknown backend {name!r}: use {', '.join(BACKENDS)}")
+        job = {"kind": name, "model_dir": str(model_dir), "runs": args.runs, "new_tokens": args.new_tokens}
+        if args.chat_tokens:
+            job["chat_tokens"] = args.chat_tokens
+        if name == "llama.cpp":
+            reason = unavailable_reason()
+            if reason is None and gguf is None:
+                reason = "no GGUF of this model: pass --gguf PATH"
+            if reason:
+                jobs[name] = {"error": reason}
+                continue
+            job["gguf"] = str(gguf)
+        jobs[name] = job
+    if extra_genai and "genai" in wanted:
+        jobs.update(extra_genai)
+    return jobs
+
+
+def run(args) -> dict:
+    from .presets import FAST_OV_CONFIG, FAST_PRESET, PERPLEXITY_PRESETS, SEED_PRESET, cli_flags
+    from .roofline import read_bandwidth_gb_s, roofline
+    from .runner import run_job
+
+    started = time.perf_counter()
+    from phi3nb.paths import cache_dir
+
+    work = Path(args.work_dir).expanduser() if args.work_dir else cache_dir() / "bench"
+    model_dir, gguf, hf_dir, label = _resolve(args)
+    result = {"meta": {"model_dir": label, "gguf": str(gguf) if gguf else None, "runs": args.runs,
+                       "new_tokens": args.new_tokens, "threads": os.cpu_count(),
+                       "fast_preset": {"quant": FAST_PRESET, "optimum_cli": cli_flags(FAST_PRESET),
+                                       "ov_config": FAST_OV_CONFIG},
+                       "seed_preset": {"quant": SEED_PRESET, "optimum_cli": cli_flags(SEED_PRESET)}}}
+
+    extra = {}
+    if not args.skip_perplexity:
+        if hf_dir is None:
+            result["perplexity"] = {"error": "no PyTorch source of this model known (its phi3nb_export.json "
+                                             "names none): perplexity needs the Hugging Face folder"}
+        else:
+            _log("[bench] perplexity: PyTorch vs fp16, int8, int4 (seed flags and fast preset) exports...")
+            from .perplexity import perplexity_table
+
+            key = Path(hf_dir).resolve().as_posix().strip("/").replace("/", "_")
+            result["perplexity"] = table = perplexity_table(hf_dir, work / "exports" / key, PERPLEXITY_PRESETS)
+            extra["genai-fast"] = {"kind": "genai", "model_dir": table["int4-fast"]["model_dir"],
+                                   "ov_config": FAST_OV_CONFIG, "runs": args.runs, "new_tokens": args.new_tokens}
+            if args.chat_tokens:
+                extra["genai-fast"]["chat_tokens"] = args.chat_tokens
+
+    _log("[bench] measuring read bandwidth...")
+    bw = read_bandwidth_gb_s()
+    from .ov_export import weight_bytes
+
+    result["roofline"] = roofline(bw, weight_bytes(model_dir))
+
+    result["backends"] = {}
+    for name, job in _backend_jobs(args, model_dir, gguf, extra).items():
+        if "error" in job:
+            result["backends"][name] = {"error": job["error"]}
+            continue
+        _log(f"[bench] {name}: {args.runs} runs of load + {args.new_tokens} tokens + a 5-turn chat...")
+        res = run_job(job)
+        if "error" not in res:
+            own = weight_bytes(job["gguf"] if name == "llama.cpp" else job["model_dir"])
+            res["weight_bytes_per_token"] = own
+            res["roofline_fraction"] = res["decode_tok_s"] / roofline(bw, own)["limit_tok_s"]
+        result["backends"][name] = res
+
+    if not args.skip_slice:
+        from . import slice_bench
+
+        presets = {"seed": SEED_PRESET, "fast": FAST_PRESET}
+        models = slice_bench.prepare(work / "phi3-slice", presets, log=_log)
+        result["phi3_slice"] = slice_bench.measure(models, {"openvino-fast": FAST_OV_CONFIG}, runs=args.runs,
+                                                   log=_log)
+
+    result["meta"]["elapsed_s"] = time.perf_counter() - started
+    from .report import format_report
+
+    print(format_report(result), flush=True)
+    if args.json:
+        Path(args.json).expanduser().write_text(json.dumps(result, indent=2, default=str))
+        _log(f"[bench] wrote {args.json}")
+    return result
+
+
+def main(argv=None):
+    """Standalone entry (`python -m phi3nb.bench`) until the lead wires `phi3nb bench`."""
+    import argparse
+
+    parser = add_arguments(argparse.ArgumentParser(prog="phi3nb bench", description=__doc__))
+    run(parser.parse_args(argv))

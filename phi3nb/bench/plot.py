@@ -1,0 +1,38 @@
+"""The notebook's "How fast is it?" figure, drawn from `phi3nb bench --json` output."""
+
+import json
+from pathlib import Path
+
+# The figures measured on this project's CI machine, shipped so the notebook has something to show.
+SHIPPED = Path(__file__).with_name("this-machine.json")
+
+
+def load(results=None) -> dict:
+    if isinstance(results, dict):
+        return results
+    return json.loads(Path(results or SHIPPED).read_text())
+
+
+def plot(results=None):
+    """Decode speed per backend against the memory roofline, and Phi-3-mini's cost per layer per engine."""
+    import matplotlib.pyplot as plt
+
+    data = load(results)
+    backends = {k: v for k, v in data["backends"].items() if v.get("decode_tok_s")}
+    slice_ = {k: v for k, v in data.get("phi3_slice", {}).items() if v.get("ms_per_layer")}
+    fig, axes = plt.subplots(1, 2 if slice_ else 1, figsize=(11 if slice_ else 6, 3.6), squeeze=False)
+    ax = axes[0][0]
+    ax.barh(list(backends), [v["decode_tok_s"] for v in backends.values()], color="#4c72b0")
+    limit = data.get("roofline", {}).get("limit_tok_s")
+    if limit:
+        ax.axvline(limit, color="#c44e52", linestyle="--", label=f"memory roofline {limit:.0f} tok/s")
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlabel("decode tokens/s (higher is better)")
+    ax.set_title("Embedded model, one reply")
+    if slice_:
+        ax = axes[0][1]
+        ax.barh(list(slice_), [v["ms_per_layer"] for v in slice_.values()], color="#55a868")
+        ax.set_xlabel("ms per layer per token (lower is better)")
+        ax.set_title("Phi-3-mini-shaped layers")
+    fig.tight_layout()
+    return fig

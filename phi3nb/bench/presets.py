@@ -1,0 +1,50 @@
+"""Export presets compared by the bench, as OVWeightQuantizationConfig arguments and optimum-cli flags.
+
+The seed's and the fast preset's flags live in phi3nb/seed.py (SEED_EXPORT, FAST_EXPORT).
+Measured numbers (Phi-3-mini slice, embedded-model perplexity) are in phi3nb/bench/README.md.
+"""
+
+from phi3nb.seed import FAST_EXPORT, SEED_EXPORT
+
+
+def _quant(flags):
+    """export_model's flags as OVWeightQuantizationConfig arguments."""
+    return {"bits": 4, "sym": flags["sym"], "group_size": flags["group_size"], "ratio": flags["ratio"]}
+
+
+# The Phi-3 Cookbook's flags: --weight-format int4 --group-size 128 --ratio 0.6 --sym
+SEED_PRESET = _quant(SEED_EXPORT)
+
+# Every linear layer of the decoder in int4 (ratio 1.0), per-128 groups, symmetric;
+# embeddings and lm_head stay int8 (nncf's default without --all-layers).
+# With FAST_OV_CONFIG, Phi-3-mini slice, 2 threads: 3.28 ms/layer, 58 MB/layer, ~9.1 tok/s at 32 layers,
+# vs llama.cpp Q4_K_M 5.52 ms/layer (5.5 tok/s) and the seed flags 6.13 ms/layer (4.9 tok/s).
+# Cost: perplexity x1.185 of PyTorch on the embedded SmolLM2-135M (seed flags x1.076, int8 x1.002).
+FAST_PRESET = _quant(FAST_EXPORT)
+
+# Runtime properties for the fast preset (LLMPipeline(..., **FAST_OV_CONFIG) or ov_config=...).
+# On CPUs with bf16 (AVX512_BF16/AMX) OpenVINO infers in bf16 by default, and then decodes int4
+# weights without dynamic int8 quantization of the activations; f32 turns that VNNI path on.
+# Measured on the Phi-3-mini slice (FAST_PRESET): 4.26 -> 3.28 ms/layer with 2 threads, 8.5 -> 6.2 with 1;
+# with the seed flags 6.13 -> 3.94. Prefill runs in f32 then.
+FAST_OV_CONFIG = {"INFERENCE_PRECISION_HINT": "f32"}
+
+INT8_PRESET = {"bits": 8, "sym": True}
+
+# What the perplexity table exports of the embedded model (beside fp16).
+PERPLEXITY_PRESETS = {"int4-seed": SEED_PRESET, "int4-fast": FAST_PRESET, "int8": INT8_PRESET}
+
+
+def cli_flags(preset) -> str:
+    """The optimum-cli flags that produce `preset`."""
+    if preset.get("bits") == 8:
+        flags = ["--weight-format", "int8"]
+    else:
+        flags = ["--weight-format", "int4", "--group-size", str(preset["group_size"]), "--ratio", str(preset["ratio"])]
+    if preset.get("sym"):
+        flags.append("--sym")
+    if preset.get("all_layers"):
+        flags.append("--all-layers")
+    if preset.get("backup_precision"):
+        flags += ["--backup-precision", preset["backup_precision"]]
+    return " ".join(flags)

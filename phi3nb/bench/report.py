@@ -1,0 +1,65 @@
+"""The bench's results as plain-text tables."""
+
+
+def _f(v, fmt="{:.1f}"):
+    return "-" if v is None else fmt.format(v)
+
+
+def _pm(spread, key, fmt="{:.1f}"):
+    s = (spread or {}).get(key) or {}
+    if s.get("mean") is None:
+        return "-"
+    return f"{fmt.format(s['mean'])}±{fmt.format(s['sd'] or 0)}"
+
+
+def format_report(result: dict) -> str:
+    lines = []
+    meta = result.get("meta", {})
+    lines.append(f"phi3nb bench: {meta.get('model_dir', '?')} ({meta.get('runs', '?')} runs, "
+                 f"{meta.get('new_tokens', '?')} new tokens, {meta.get('threads', '?')} threads)")
+    lines.append("")
+    head = f"{'backend':<12}{'load s':>12}{'TTFT ms':>14}{'TPOT ms':>12}{'tok/s':>12}{'RSS MB':>9}{'roofline':>10}"
+    lines += [head, "-" * len(head)]
+    for name, b in result.get("backends", {}).items():
+        if "error" in b:
+            lines.append(f"{name:<12}  not measured: {b['error']}")
+            continue
+        sp = b.get("spread", {})
+        lines.append(f"{name:<12}{_pm(sp, 'load_s', '{:.2f}'):>12}{_pm(sp, 'ttft_ms', '{:.0f}'):>14}"
+                     f"{_pm(sp, 'tpot_ms'):>12}{_pm(sp, 'decode_tok_s'):>12}{_f(b.get('peak_rss_mb'), '{:.0f}'):>9}"
+                     f"{_f(b.get('roofline_fraction') and 100 * b['roofline_fraction'], '{:.0f}%'):>10}")
+    lines.append("")
+    lines.append("TTFT by chat turn (ms), history growing:")
+    for name, b in result.get("backends", {}).items():
+        if b.get("ttft_by_turn_ms"):
+            lines.append(f"  {name:<12}" + "".join(f"{t:>8.0f}" for t in b["ttft_by_turn_ms"]))
+    r = result.get("roofline")
+    if r:
+        lines.append("")
+        lines.append(f"Roofline: read bandwidth {r['bandwidth_gb_s']:.1f} GB/s, weights "
+                     f"{r['weight_bytes_per_token'] / 1e6:.0f} MB/token -> at most {r['limit_tok_s']:.0f} tok/s "
+                     "(each backend's fraction uses its own weight file)")
+    s = result.get("phi3_slice")
+    if s:
+        lines.append("")
+        lines.append("Phi-3-mini per layer (random 2- vs 4-layer slices; 32 layers extrapolated):")
+        head = f"  {'engine/format':<26}{'ms/layer':>10}{'MB/layer':>10}{'GB/s':>8}{'tok/s @32L':>12}"
+        lines.append(head)
+        for name, v in s.items():
+            if "error" in v:
+                lines.append(f"  {name:<26}not measured: {v['error']}")
+            else:
+                lines.append(f"  {name:<26}{_f(v['ms_per_layer'], '{:.2f}'):>10}{_f(v['mb_per_layer']):>10}"
+                             f"{_f(v['gb_s']):>8}{_f(v['extrapolated_tok_s']):>12}")
+    p = result.get("perplexity")
+    if p and "error" not in p:
+        lines.append("")
+        lines.append("Perplexity of the embedded model's exports (fixed English paragraph):")
+        for name, v in p.items():
+            size = f"{v['weight_mb']:.0f} MB" if "weight_mb" in v else ""
+            lines.append(f"  {name:<12}{v['ppl']:>9.3f}  x{v['vs_pytorch']:.3f}  {size}")
+    elif p:
+        lines.append(f"\nPerplexity: not measured: {p['error']}")
+    if meta.get("elapsed_s"):
+        lines.append(f"\n(bench took {meta['elapsed_s']:.0f} s)")
+    return "\n".join(lines)

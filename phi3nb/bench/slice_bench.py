@@ -1,0 +1,124 @@
+"""Phi-3-mini per-layer decode cost on each engine, from random 2- and 4-layer slices.
+
+ms/layer = (TPOT(4 layers) - TPOT(2 layers)) / 2; MB/layer from the file sizes likewise;
+extrapolated tok/s = 1000 / (TPOT(2) + 30 * ms/layer), i.e. 32 layers plus the same
+embedding, lm_head and loop overheads the 2-layer model has.
+"""
+
+import shutil
+from pathlib import Path
+
+from .phi3_slice import PHI3_MINI_LAYERS, build_slices
+from .runner import run_job
+
+DEPTHS = (2, 4)
+PROMPT = "The quick brown fox jumps over the lazy dog. " * 4
+GGUF_TYPE = "Q4_K_M"
+
+
+def _ensure_hf(root, cache):
+    if "hf" not in cache:
+        cache["hf"] = build_slices(root, DEPTHS)
+    return cache["hf"]
+
+
+def _ensure_fp16(root, n, cache):
+    from .ov_export import export_fp16
+
+    key = ("fp16", n)
+    if key not in cache:
+        cache[key] = export_fp16(_ensure_hf(root, cache)[n], root / f"ov-fp16-{n}l")
+    return cache[key]
+
+
+def prepare(root, presets: dict, with_gguf=True, log=print) -> dict:
+    """{engine_format: {depth: model path} or {"error": why}}; built once, then reused from `root`."""
+    from .ov_export import DONE, _done, compress
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    cache, models = {}, {}
+    for name, quant in presets.items():
+        key = f"openvino-{name}"
+        models[key] = {}
+        for n in DEPTHS:
+            out = root / f"ov-{name}-{n}l"
+            fp16 = root / f"ov-fp16-{n}l"
+            if not _done(out, {"source": str(fp16), "quant": quant}):
+                log(f"[bench] Phi-3 slice: exporting {n} layers with {name} {quant}...")
+                fp16 = _ensure_fp16(root, n, cache)
+            models[key][n] = compress(fp16, out, quant)
+    if with_gguf:
+        from .backend_llamacpp import unavailable_reason
+
+        key = f"llama.cpp-{GGUF_TYPE}"
+        reason = unavailable_reason()
+        if reason:
+            models[key] = {"error": reason}
+        else:
+            from .gguf_writer import quantize_gguf, write_phi3_gguf
+
+            models[key] = {}
+            for n in DEPTHS:
+                out = root / f"{GGUF_TYPE.lower()}-{n}l.gguf"
+                if not out.exists():
+                    log(f"[bench] Phi-3 slice: writing the {n}-layer GGUF and quantizing it to {GGUF_TYPE}...")
+                    f16 = write_phi3_gguf(_ensure_hf(root, cache)[n], root / f"f16-{n}l.gguf")
+                    tmp = out.with_name(out.name + ".partial")
+                    quantize_gguf(f16, tmp, GGUF_TYPE)
+                    tmp.rename(out)
+                    f16.unlink()
+                models[key][n] = out
+    # The big intermediates (HF fp16, OpenVINO fp16: ~4 GB) go; the products stay for the next run.
+    for n in DEPTHS:
+        for tmp in (root / f"hf-{n}l", root / f"ov-fp16-{n}l"):
+            shutil.rmtree(tmp, ignore_errors=True)
+    assert all((p / DONE).exists() for k, v in models.items() if k.startswith("openvino") for p in v.values())
+    return models
+
+
+def _file_bytes(path) -> int:
+    from .ov_export import weight_bytes
+
+    return weight_bytes(path)
+
+
+def measure(models: dict, ov_configs: dict, runs=3, new_tokens=64, log=print) -> dict:
+    """Per engine_format: ms_per_layer, mb_per_layer, gb_s, extrapolated_tok_s (+ the raw TPOTs)."""
+    out = {}
+    for key, paths in models.items():
+        if "error" in paths:
+            out[key] = {"error": paths["error"]}
+            continue
+        tpot = {}
+        for n in DEPTHS:
+            job = {"runs": runs, "new_tokens": new_tokens, "chat": False, "prompt": PROMPT}
+            if key.startswith("llama.cpp"):
+                job.update(kind="llama.cpp", gguf=str(paths[n]), model_dir=None)
+            else:
+                job.update(kind="genai", model_dir=str(paths[n]), ov_config=ov_configs.get(key, {}))
+            log(f"[bench] Phi-3 slice: timing {key}, {n} layers...")
+            res = run_job(job)
+            if "error" in res:
+                tpot = res
+                break
+            tpot[n] = res["spread"]["tpot_ms"]
+        if "error" in tpot:
+            out[key] = {"error": tpot["error"]}
+            continue
+        out[key] = slice_figures(tpot, {n: _file_bytes(paths[n]) for n in DEPTHS})
+        out[key]["ov_config"] = ov_configs.get(key) if not key.startswith("llama.cpp") else None
+    return out
+
+
+def slice_figures(tpot: dict, size: dict) -> dict:
+    """From {depth: tpot summary} and {depth: bytes}; uses each depth's best (least disturbed) TPOT."""
+    lo, hi = DEPTHS
+    per_layer = {s: (tpot[hi][s] - tpot[lo][s]) / (hi - lo) for s in ("min", "mean")}
+    mb = (size[hi] - size[lo]) / (hi - lo) / 1e6
+    ms = per_layer["min"]
+    full = tpot[lo]["min"] + (PHI3_MINI_LAYERS - lo) * ms
+    return {"ms_per_layer": ms, "mb_per_layer": mb, "gb_s": mb / ms if ms > 0 else None,
+            "extrapolated_tok_s": 1000.0 / full if full > 0 else None,
+            "ms_per_layer_from_means": per_layer["mean"],
+            "tpot_ms": {str(n): tpot[n] for n in DEPTHS}, "file_mb": {str(n): size[n] / 1e6 for n in DEPTHS}}
