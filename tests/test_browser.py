@@ -1,10 +1,10 @@
-"""The ChatBox in a real JupyterLab, driven by headless Chromium: two turns, one by Send, one by Enter.
+"""The tutorial notebook in a real JupyterLab, driven by headless Chromium: Run All, then two chat turns,
+one by Send, one by Enter.
 
 Uses the embedded SmolLM2 when available (a readable screenshot), else the tiny random Phi-3.
 Leaves test-artifacts/chatbox-two-turns.png at the repo root.
 """
 
-import json
 import os
 import secrets
 import signal
@@ -26,6 +26,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 SCREENSHOT = ARTIFACTS / "chatbox-two-turns.png"
+TUTORIAL = Path(__file__).resolve().parent.parent / "notebooks" / "phi3_openvino_chat.ipynb"
 SLOW = 60_000  # ms; kernel start + model load + a reply on a busy CPU; only a hang reaches it
 
 
@@ -35,23 +36,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_notebook(path: Path, model_dir: Path, max_new_tokens: int):
-    """A two-cell notebook: load the model, show the ChatBox (the path is written in, no env needed)."""
-    cells = [
-        f"import phi3nb\nmodel_dir = {str(model_dir)!r}\n"
-        "model = phi3nb.load_model(model_dir, device='CPU')\ntokenizer = phi3nb.load_tokenizer(model_dir)",
-        f"box = phi3nb.ChatBox(model, tokenizer, max_new_tokens={max_new_tokens})\nbox",
-    ]
-    nb = {"nbformat": 4, "nbformat_minor": 5,
-          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-          "cells": [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "execution_count": None, "outputs": [],
-                     "source": src} for i, src in enumerate(cells)]}
-    path.write_text(json.dumps(nb, indent=1))
+def tutorial_copy(root: Path) -> Path:
+    """The tutorial notebook itself, as a workshop attendee opens it."""
+    import shutil
+
+    return Path(shutil.copy(TUTORIAL, root / "chat.ipynb"))
 
 
-def start_lab(root: Path, port: int, token: str, log: Path):
-    """JupyterLab on localhost in its own process group (so its kernels stop with it)."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+def start_lab(root: Path, port: int, token: str, log: Path, params: dict):
+    """JupyterLab on localhost in its own process group (so its kernels stop with it).
+
+    `params` are the notebook's PHI3NB_* settings, which its kernels inherit.
+    """
+    env = {**os.environ, **params, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "JUPYTER_CONFIG_DIR": str(root.parent / "jupyter-config"),
            "JUPYTER_RUNTIME_DIR": str(root.parent / "jupyter-runtime")}
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
@@ -83,13 +80,12 @@ def stop_lab(proc):
 
 @pytest.fixture(scope="module")
 def chat_model(request):
-    """(model folder, is it the real embedded chat model)."""
-    if (Path(phi3nb.__file__).parent / "embedded.py").is_file():
-        try:
-            return phi3nb.prepare_embedded_model(), True
-        except phi3nb.Phi3nbError:
-            pass
-    return request.getfixturevalue("tiny_phi3_ov"), False
+    """(the notebook's PHI3NB_MODEL_ID, is it the real embedded chat model)."""
+    try:
+        phi3nb.prepare_embedded_model()
+        return "embedded", True
+    except phi3nb.Phi3nbError:
+        return str(request.getfixturevalue("tiny_phi3_hf")), False
 
 
 def test_two_turn_chat_in_jupyterlab(chat_model, tmp_path):
@@ -99,12 +95,14 @@ def test_two_turn_chat_in_jupyterlab(chat_model, tmp_path):
         from playwright.sync_api import sync_playwright
     except ImportError as e:
         pytest.skip(f"playwright is not installed: {e}")
-    model_dir, real = chat_model
+    model_id, real = chat_model
     root = tmp_path / "lab"
     root.mkdir()
-    write_notebook(root / "chat.ipynb", model_dir, max_new_tokens=32 if real else 8)
+    tutorial_copy(root)
+    params = {"PHI3NB_MODEL_ID": model_id, "PHI3NB_MODEL_DIR": str(tmp_path / "export"),
+              "PHI3NB_MAX_NEW_TOKENS": "32"}
     port, token = free_port(), secrets.token_hex(16)
-    lab = start_lab(root, port, token, tmp_path / "lab.log")
+    lab = start_lab(root, port, token, tmp_path / "lab.log", params)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
