@@ -5,6 +5,7 @@ cache of its previous call, reusing the longest common prefix: a chat turn prefi
 what is new, and a trimmed history simply prefills again once.
 """
 
+import functools
 import json
 import time
 import types
@@ -46,12 +47,14 @@ class GenaiModel:
         config.eos_token_id = stops[0]
         array = np.array([list(ids)], dtype=np.int64)
         inputs = ov_genai.TokenizedInputs(ov.Tensor(array), ov.Tensor(np.ones_like(array)))
-        feed = _Feed(streamer, stop_event) if (streamer or stop_event) else None
+        feed = _feed_class()(streamer, stop_event) if (streamer or stop_event) else None
         result = self.pipe.generate(inputs, config, feed)
         return [t for t in result.tokens[0] if t not in stops]
 
 
+@functools.cache
 def _feed_class():
+    """Defined on first use, so importing phi3nb does not import openvino_genai."""
     import openvino_genai as ov_genai
 
     class Feed(ov_genai.StreamerBase):
@@ -72,10 +75,6 @@ def _feed_class():
                 self.streamer.end()
 
     return Feed
-
-
-def _Feed(streamer, stop_event):
-    return _feed_class()(streamer, stop_event)
 
 
 def load_genai(model_dir, device=SEED_DEVICE, ov_config=None) -> GenaiModel:
