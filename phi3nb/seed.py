@@ -27,8 +27,10 @@ PHI3_EOS_IDS = (32000, 32001, 32007)
 # Beside the seed's flags: the fastest configuration `phi3nb bench` found on a Phi-3-mini-shaped
 # slice (2 vCPU Xeon with AVX-512 BF16): every decoder layer int4 (ratio 1.0), decoded with the f32
 # hint, which on bf16-capable CPUs turns on OpenVINO's dynamic int8 activations for int4 weights.
-# 3.28 ms/layer vs llama.cpp Q4_K_M 5.52 and the seed's 6.13. Cost: perplexity x1.18 of PyTorch on
+# First run: 3.28 ms/layer vs llama.cpp Q4_K_M 5.52 and the seed's 6.13 (README: the latest run). Cost: perplexity x1.18 of PyTorch on
 # the embedded SmolLM2-135M (the seed's flags x1.08, int8 x1.01).
 FAST_EXPORT = {"weight_format": "int4", "group_size": 128, "ratio": 1.0, "sym": True}
-FAST_CPU_CONFIG = {**OV_CONFIG, "INFERENCE_PRECISION_HINT": "f32"}
+# f32 on the CPU: faster int4 decoding (above) and greedy answers that match PyTorch token for token.
+F32_HINT = {"INFERENCE_PRECISION_HINT": "f32"}
+FAST_CPU_CONFIG = {**OV_CONFIG, **F32_HINT}
 PRESETS = {"seed": SEED_EXPORT, "fast": FAST_EXPORT}

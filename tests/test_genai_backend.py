@@ -7,8 +7,9 @@ import pytest
 import phi3nb
 from phi3nb import Phi3nbError, generate_answer
 from phi3nb.genai_backend import load_genai
+from phi3nb.seed import F32_HINT
 
-F32 = {"INFERENCE_PRECISION_HINT": "f32"}  # this CPU defaults to bf16; f32 makes both paths comparable
+F32 = F32_HINT  # this CPU defaults to bf16; f32 makes both paths comparable
 
 
 @pytest.fixture(scope="module")

@@ -1,16 +1,12 @@
 """50 chat turns on the embedded model with history trimming: no error, memory flat (PHI3NB_SLOW=1)."""
 
-import resource
-
 import pytest
+
+from phi3nb.bench.stats import peak_rss_mb
 
 TURNS = 50
 QUESTIONS = ["Tell me a fact about the sea.", "Why is the sky blue?", "Name a famous painter.",
              "What is 12 times 7?", "Give me a tip for learning Python."]
-
-
-def peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @pytest.mark.slow

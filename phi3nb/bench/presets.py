@@ -4,7 +4,7 @@ The seed's and the fast preset's flags live in phi3nb/seed.py (SEED_EXPORT, FAST
 Measured numbers (Phi-3-mini slice, embedded-model perplexity) are in phi3nb/bench/README.md.
 """
 
-from phi3nb.seed import FAST_EXPORT, SEED_EXPORT
+from phi3nb.seed import F32_HINT, FAST_EXPORT, SEED_EXPORT
 
 
 def _quant(flags):
@@ -27,7 +27,7 @@ FAST_PRESET = _quant(FAST_EXPORT)
 # weights without dynamic int8 quantization of the activations; f32 turns that VNNI path on.
 # Measured on the Phi-3-mini slice (FAST_PRESET): 4.26 -> 3.28 ms/layer with 2 threads, 8.5 -> 6.2 with 1;
 # with the seed flags 6.13 -> 3.94. Prefill runs in f32 then.
-FAST_OV_CONFIG = {"INFERENCE_PRECISION_HINT": "f32"}
+FAST_OV_CONFIG = F32_HINT
 
 INT8_PRESET = {"bits": 8, "sym": True}
 
