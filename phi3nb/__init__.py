@@ -10,8 +10,8 @@ from .generation import generate_answer, stop_token_ids
 from .loading import load_model, load_tokenizer
 from .model_dir import check_model_dir
 from .prompts import build_prompt, chat_messages, encode_chat, phi3_prompt
-from .seed import (OV_CONFIG, SEED_MAX_NEW_TOKENS, SEED_MODEL_DIR, SEED_MODEL_ID, SEED_PROMPT,
-                   SEED_QUESTION, SEED_SYSTEM, TOKENIZER_KWARGS)
+from .cookbook import (OV_CONFIG, COOKBOOK_MAX_NEW_TOKENS, COOKBOOK_MODEL_DIR, COOKBOOK_MODEL_ID, COOKBOOK_PROMPT,
+                   COOKBOOK_QUESTION, COOKBOOK_SYSTEM, TOKENIZER_KWARGS)
 
 _LAZY = {"prepare_embedded_model": "embedded", "ChatBox": "chatbox", "load_genai": "genai_backend"}
 
@@ -26,8 +26,8 @@ def __getattr__(name):
 
 
 __all__ = [
-    "OV_CONFIG", "SEED_MAX_NEW_TOKENS", "SEED_MODEL_DIR", "SEED_MODEL_ID", "SEED_PROMPT", "SEED_QUESTION",
-    "SEED_SYSTEM", "TOKENIZER_KWARGS", "ChatBox", "Phi3nbError", "available_devices", "build_prompt",
+    "OV_CONFIG", "COOKBOOK_MAX_NEW_TOKENS", "COOKBOOK_MODEL_DIR", "COOKBOOK_MODEL_ID", "COOKBOOK_PROMPT", "COOKBOOK_QUESTION",
+    "COOKBOOK_SYSTEM", "TOKENIZER_KWARGS", "ChatBox", "Phi3nbError", "available_devices", "build_prompt",
     "chat_messages", "check_model_dir", "device_widget", "encode_chat", "export_command", "export_model",
     "generate_answer", "load_genai", "load_model", "load_tokenizer", "phi3_prompt", "prepare_embedded_model",
     "resolve_device", "stop_token_ids",

@@ -11,7 +11,7 @@ import time
 from .errors import Phi3nbError
 from .generation import check_prompt_length, context_window, generate_answer
 from .prompts import fit_history
-from .seed import SEED_SYSTEM
+from .cookbook import COOKBOOK_SYSTEM
 from .streaming import CallbackStreamer
 
 RENDER_EVERY = 0.05  # seconds between re-renders while streaming: smooth, without flooding the comm
@@ -67,7 +67,7 @@ class ChatBox:
     model's context window (tests use a small one to exercise trimming).
     """
 
-    def __init__(self, model, tokenizer, system=SEED_SYSTEM, *, context=None, max_new_tokens=512):
+    def __init__(self, model, tokenizer, system=COOKBOOK_SYSTEM, *, context=None, max_new_tokens=512):
         import ipywidgets as w
 
         self.model, self.tokenizer, self.system = model, tokenizer, system

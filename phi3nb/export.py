@@ -1,4 +1,4 @@
-"""Step 1: export a Hugging Face model to OpenVINO, as the seed's optimum-cli line does.
+"""Step 1: export a Hugging Face model to OpenVINO, as the cookbook's optimum-cli line does.
 
 `export_command` prints that line; `export_model` runs the same export through
 optimum-intel's Python API, with what the one-liner lacks: option checks before nncf
@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .errors import Phi3nbError
-from .seed import SEED_EXPORT, SEED_TASK
+from .cookbook import COOKBOOK_EXPORT, COOKBOOK_TASK
 
 WEIGHT_FORMATS = ("int4", "int8", "fp16")
 MANIFEST = "phi3nb_export.json"
@@ -28,8 +28,8 @@ class GroupSizeWarning(UserWarning):
 
 
 def export_command(model_id, output_dir, *, weight_format="int4", group_size=128, ratio=0.6,
-                   sym=True, trust_remote_code=True, task=SEED_TASK) -> str:
-    """The optimum-cli line for these options; with defaults, the seed's step 1 exactly."""
+                   sym=True, trust_remote_code=True, task=COOKBOOK_TASK) -> str:
+    """The optimum-cli line for these options; with defaults, the cookbook's step 1 exactly."""
     check_options(weight_format, group_size, ratio)
     args = ["optimum-cli", "export", "openvino", "--model", str(model_id), "--task", task,
             "--weight-format", weight_format]
@@ -48,10 +48,10 @@ def check_options(weight_format, group_size, ratio):
     if weight_format not in WEIGHT_FORMATS:
         raise Phi3nbError(f"Unknown weight format {weight_format!r}: use one of {', '.join(WEIGHT_FORMATS)}.")
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
-        raise Phi3nbError(f"ratio={ratio!r} is out of range: use a number in (0, 1], e.g. the seed's 0.6 "
+        raise Phi3nbError(f"ratio={ratio!r} is out of range: use a number in (0, 1], e.g. the cookbook's 0.6 "
                           "(the share of layers in int4; the rest stay int8).")
     if isinstance(group_size, bool) or not isinstance(group_size, int) or (group_size < 1 and group_size != -1):
-        raise Phi3nbError(f"group_size={group_size!r} is invalid: use a positive integer such as the seed's 128, "
+        raise Phi3nbError(f"group_size={group_size!r} is invalid: use a positive integer such as the cookbook's 128, "
                           "or -1 for per-channel quantization.")
 
 
@@ -102,7 +102,7 @@ def load_source_config(model_id, trust_remote_code):
 def needs_remote_code(model_id) -> bool:
     """True only when transformers cannot build the model's config class itself.
 
-    Phi-3 is native in transformers >= 4.40, so the seed's --trust-remote-code is no longer
+    Phi-3 is native in transformers >= 4.40, so the cookbook's --trust-remote-code is no longer
     needed for it and running the repository's Python is avoided.
     """
     from transformers import CONFIG_MAPPING, PretrainedConfig
@@ -142,9 +142,9 @@ def library_versions() -> dict:
     return out
 
 
-def export_model(model_id, output_dir, *, weight_format=SEED_EXPORT["weight_format"],
-                 group_size=SEED_EXPORT["group_size"], ratio=SEED_EXPORT["ratio"], sym=SEED_EXPORT["sym"],
-                 trust_remote_code=None, task=SEED_TASK) -> Path:
+def export_model(model_id, output_dir, *, weight_format=COOKBOOK_EXPORT["weight_format"],
+                 group_size=COOKBOOK_EXPORT["group_size"], ratio=COOKBOOK_EXPORT["ratio"], sym=COOKBOOK_EXPORT["sym"],
+                 trust_remote_code=None, task=COOKBOOK_TASK) -> Path:
     """Export `model_id` to OpenVINO in `output_dir` (once), and return the folder.
 
     trust_remote_code=None runs the model repository's code only if its config needs it.

@@ -1,4 +1,4 @@
-"""The fast backend: openvino_genai.LLMPipeline on the same exported folder as the seed's path.
+"""The fast backend: openvino_genai.LLMPipeline on the same exported folder as the cookbook's path.
 
 It takes token ids (from encode_chat, so typed text cannot forge turns) and keeps the KV
 cache of its previous call, reusing the longest common prefix: a chat turn prefills only
@@ -14,7 +14,7 @@ from pathlib import Path
 from .devices import resolve_device
 from .loading import check_ov_config
 from .model_dir import check_model_dir
-from .seed import FAST_CPU_CONFIG, OV_CONFIG, SEED_DEVICE
+from .cookbook import FAST_CPU_CONFIG, OV_CONFIG, COOKBOOK_DEVICE
 
 
 class GenaiModel:
@@ -77,10 +77,10 @@ def _feed_class():
     return Feed
 
 
-def load_genai(model_dir, device=SEED_DEVICE, ov_config=None) -> GenaiModel:
+def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None) -> GenaiModel:
     """The exported folder as an LLMPipeline, with the same checks and device fallback as load_model.
 
-    ov_config=None: the seed's config, plus the f32 hint on the CPU (faster int4 decoding, see seed.py).
+    ov_config=None: the cookbook's config, plus the f32 hint on the CPU (faster int4 decoding, see cookbook.py).
     """
     import openvino_genai as ov_genai
 

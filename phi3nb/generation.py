@@ -1,6 +1,6 @@
-"""Steps 8-10: tokenize, generate, decode, fixing what the seed gets wrong.
+"""Steps 8-10: tokenize, generate, decode, fixing what the cookbook gets wrong.
 
-The seed decodes the whole output (its answer starts with the prompt) and stops only at
+The cookbook decodes the whole output (its answer starts with the prompt) and stops only at
 the config's single eos, so Phi-3 talks on past `<|end|>`. Here: only new tokens, every
 stop token, checked inputs, and optional streaming.
 """
@@ -11,7 +11,7 @@ import weakref
 from contextlib import contextmanager
 
 from .errors import Phi3nbError
-from .seed import TOKENIZER_KWARGS
+from .cookbook import TOKENIZER_KWARGS
 
 SAMPLING = ("temperature", "top_p", "top_k", "repetition_penalty")
 STOP_TAGS = ("<|end|>", "<|endoftext|>", "<|assistant|>", "<|im_end|>", "<|eot_id|>")
@@ -123,7 +123,7 @@ def generate_answer(model, tokenizer, prompt, *, max_new_tokens=1024, streamer=N
 
 
 def _generate_optimum(model, ids, stops, kwargs, streamer, stop_event) -> list:
-    """The seed's path: OVModelForCausalLM.generate, with every stop token and a Stop button."""
+    """The cookbook's path: OVModelForCausalLM.generate, with every stop token and a Stop button."""
     import torch
     from transformers import StoppingCriteriaList
 

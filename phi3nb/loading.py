@@ -1,4 +1,4 @@
-"""Steps 4-5: load an exported model and its tokenizer, as the seed does, with checks first."""
+"""Steps 4-5: load an exported model and its tokenizer, as the cookbook does, with checks first."""
 
 import difflib
 import time
@@ -6,7 +6,7 @@ import time
 from .devices import resolve_device
 from .errors import Phi3nbError
 from .model_dir import check_model_dir
-from .seed import OV_CONFIG, SEED_DEVICE
+from .cookbook import OV_CONFIG, COOKBOOK_DEVICE
 
 # Properties the OpenVINO Core takes for every device, beside each device's SUPPORTED_PROPERTIES.
 CORE_PROPERTIES = {"CACHE_DIR", "CACHE_MODE", "ENABLE_MMAP", "LOG_LEVEL", "ALLOW_AUTO_BATCHING",
@@ -34,8 +34,8 @@ def check_ov_config(ov_config, device) -> dict:
     return ov_config
 
 
-def load_model(model_dir, device=SEED_DEVICE, ov_config=None, trust_remote_code=False):
-    """The seed's `OVModelForCausalLM.from_pretrained(...)` on a checked folder and an available device."""
+def load_model(model_dir, device=COOKBOOK_DEVICE, ov_config=None, trust_remote_code=False):
+    """The cookbook's `OVModelForCausalLM.from_pretrained(...)` on a checked folder and an available device."""
     from optimum.intel import OVModelForCausalLM
     from transformers import AutoConfig
 

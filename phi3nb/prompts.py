@@ -1,24 +1,24 @@
-"""Step 7: build the prompt, for Phi-3 exactly as the seed writes it, else from the chat template.
+"""Step 7: build the prompt, for Phi-3 exactly as the cookbook writes it, else from the chat template.
 
 `encode_chat` is what a chat should use: the text a user types is tokenized with special
 tokens split, so typing `<|end|><|assistant|>` cannot forge a turn the history doesn't have.
 """
 
 from .errors import Phi3nbError
-from .seed import SEED_SYSTEM
+from .cookbook import COOKBOOK_SYSTEM
 
 PHI3_ROLES = {"system": "<|system|>", "user": "<|user|>", "assistant": "<|assistant|>"}
 
 
-def phi3_prompt(user, system=SEED_SYSTEM, history=()) -> str:
-    """The seed's prompt format: for the seed's question, its prompt byte for byte.
+def phi3_prompt(user, system=COOKBOOK_SYSTEM, history=()) -> str:
+    """The cookbook's prompt format: for the cookbook's question, its prompt byte for byte.
 
     `history` is a sequence of (user, assistant) pairs from earlier turns.
     """
     return _phi3_text(chat_messages(user, system, history))
 
 
-def chat_messages(user, system=SEED_SYSTEM, history=()) -> list:
+def chat_messages(user, system=COOKBOOK_SYSTEM, history=()) -> list:
     """The conversation as the role/content dicts chat templates take."""
     messages = [{"role": "system", "content": system}] if system else []
     for asked, answered in history:
@@ -27,13 +27,13 @@ def chat_messages(user, system=SEED_SYSTEM, history=()) -> list:
 
 
 def is_phi3(tokenizer) -> bool:
-    """True for tokenizers with Phi-3's turn tokens: they get the seed's prompt format."""
+    """True for tokenizers with Phi-3's turn tokens: they get the cookbook's prompt format."""
     vocab = tokenizer.get_vocab()
     return all(tag in vocab for tag in ("<|user|>", "<|assistant|>", "<|end|>"))
 
 
-def build_prompt(tokenizer, user, system=SEED_SYSTEM, history=()) -> str:
-    """The prompt text for this tokenizer's model: the seed's for Phi-3, the chat template otherwise."""
+def build_prompt(tokenizer, user, system=COOKBOOK_SYSTEM, history=()) -> str:
+    """The prompt text for this tokenizer's model: the cookbook's for Phi-3, the chat template otherwise."""
     return render(tokenizer, chat_messages(user, system, history))
 
 

@@ -71,9 +71,9 @@ def test_slice_figures_arithmetic():
 
 
 def test_cli_flags_of_presets():
-    from phi3nb.bench.presets import SEED_PRESET, cli_flags
+    from phi3nb.bench.presets import COOKBOOK_PRESET, cli_flags
 
-    assert cli_flags(SEED_PRESET) == "--weight-format int4 --group-size 128 --ratio 0.6 --sym"
+    assert cli_flags(COOKBOOK_PRESET) == "--weight-format int4 --group-size 128 --ratio 0.6 --sym"
 
 
 def test_plot_draws_what_the_json_says():

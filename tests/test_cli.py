@@ -34,7 +34,7 @@ def test_demo_prints_a_coherent_streamed_answer_with_timings(embedded_dir):
     assert re.search(r"load [\d.]+ s \| first token \d+ ms \| \d+ tokens in [\d.]+ s", out)
 
 
-def test_export_command_runs_the_seed_flags(tiny_phi3_hf, tmp_path, capsys):
+def test_export_command_runs_the_cookbook_flags(tiny_phi3_hf, tmp_path, capsys):
     out = tmp_path / "int4"
     assert main(["export", str(tiny_phi3_hf), str(out)]) == 0
     printed = capsys.readouterr().out

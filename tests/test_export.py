@@ -9,14 +9,14 @@ import phi3nb
 from phi3nb import Phi3nbError, export_command, export_model
 from phi3nb.export import MANIFEST, GroupSizeWarning, effective_group_size, needs_remote_code, valid_group_sizes
 
-SEED_LINE = ('optimum-cli export openvino --model "microsoft/Phi-3-mini-4k-instruct" --task '
+COOKBOOK_LINE = ('optimum-cli export openvino --model "microsoft/Phi-3-mini-4k-instruct" --task '
              "text-generation-with-past --weight-format int4 --group-size 128 --ratio 0.6 --sym "
              "--trust-remote-code ./model/phi3-instruct/int4")
 
 
-def test_export_command_reproduces_the_seed_line():
-    line = export_command(phi3nb.SEED_MODEL_ID, phi3nb.SEED_MODEL_DIR)
-    assert shlex.split(line) == shlex.split(SEED_LINE)
+def test_export_command_reproduces_the_cookbook_line():
+    line = export_command(phi3nb.COOKBOOK_MODEL_ID, phi3nb.COOKBOOK_MODEL_DIR)
+    assert shlex.split(line) == shlex.split(COOKBOOK_LINE)
 
 
 def test_export_command_other_formats_drop_int4_only_flags():
@@ -74,7 +74,7 @@ def test_unreachable_model_id_points_to_the_embedded_model(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_seed_export_writes_a_complete_model_and_manifest(tiny_phi3_ov, tiny_phi3_hf):
+def test_cookbook_export_writes_a_complete_model_and_manifest(tiny_phi3_ov, tiny_phi3_hf):
     names = {p.name for p in tiny_phi3_ov.iterdir()}
     assert {"openvino_model.xml", "openvino_model.bin", "openvino_tokenizer.xml",
             "openvino_detokenizer.xml", "tokenizer.json", MANIFEST} <= names

@@ -1,4 +1,4 @@
-"""openvino_genai's LLMPipeline behind generate_answer: same answers as the seed's path, same guarantees."""
+"""openvino_genai's LLMPipeline behind generate_answer: same answers as the cookbook's path, same guarantees."""
 
 import threading
 
@@ -7,7 +7,7 @@ import pytest
 import phi3nb
 from phi3nb import Phi3nbError, generate_answer
 from phi3nb.genai_backend import load_genai
-from phi3nb.seed import F32_HINT
+from phi3nb.cookbook import F32_HINT
 
 F32 = F32_HINT  # this CPU defaults to bf16; f32 makes both paths comparable
 

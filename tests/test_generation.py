@@ -13,27 +13,27 @@ def test_stops_at_every_phi3_end_of_turn_token(tiny_model):
     assert {32000, 32001, 32007} <= set(stop_token_ids(model, tok))
 
 
-def test_answer_is_only_the_new_text_unlike_the_seeds_decode(tiny_model):
+def test_answer_is_only_the_new_text_unlike_the_cookbooks_decode(tiny_model):
     model, tok = tiny_model
-    inputs = tok(phi3nb.SEED_PROMPT, return_tensors="pt", **phi3nb.TOKENIZER_KWARGS)
-    seed_decoded = tok.batch_decode(model.generate(**inputs, max_new_tokens=8), skip_special_tokens=True)[0]
-    ours = generate_answer(model, tok, phi3nb.SEED_PROMPT, max_new_tokens=8)
-    assert seed_decoded.startswith("You are a helpful AI assistant.")  # the seed echoes its prompt
-    assert ours and seed_decoded.endswith(ours) and "helpful AI assistant" not in ours
+    inputs = tok(phi3nb.COOKBOOK_PROMPT, return_tensors="pt", **phi3nb.TOKENIZER_KWARGS)
+    cookbook_decoded = tok.batch_decode(model.generate(**inputs, max_new_tokens=8), skip_special_tokens=True)[0]
+    ours = generate_answer(model, tok, phi3nb.COOKBOOK_PROMPT, max_new_tokens=8)
+    assert cookbook_decoded.startswith("You are a helpful AI assistant.")  # the cookbook echoes its prompt
+    assert ours and cookbook_decoded.endswith(ours) and "helpful AI assistant" not in ours
 
 
 def test_streamed_pieces_add_up_to_the_answer(tiny_model):
     model, tok = tiny_model
     pieces = []
-    answer = generate_answer(model, tok, phi3nb.SEED_PROMPT, max_new_tokens=12, streamer=pieces.append)
+    answer = generate_answer(model, tok, phi3nb.COOKBOOK_PROMPT, max_new_tokens=12, streamer=pieces.append)
     assert len(pieces) > 1 and "".join(pieces) == answer
 
 
 def test_token_ids_from_encode_chat_are_accepted(tiny_model):
     model, tok = tiny_model
-    ids = phi3nb.encode_chat(tok, phi3nb.chat_messages(phi3nb.SEED_QUESTION))
+    ids = phi3nb.encode_chat(tok, phi3nb.chat_messages(phi3nb.COOKBOOK_QUESTION))
     assert generate_answer(model, tok, ids, max_new_tokens=6) == generate_answer(
-        model, tok, phi3nb.SEED_PROMPT, max_new_tokens=6)
+        model, tok, phi3nb.COOKBOOK_PROMPT, max_new_tokens=6)
 
 
 def test_stop_event_ends_within_one_token(tiny_model):
@@ -41,7 +41,7 @@ def test_stop_event_ends_within_one_token(tiny_model):
     stop = threading.Event()
     stop.set()
     pieces = []
-    generate_answer(model, tok, phi3nb.SEED_PROMPT, max_new_tokens=200, streamer=pieces.append, stop_event=stop)
+    generate_answer(model, tok, phi3nb.COOKBOOK_PROMPT, max_new_tokens=200, streamer=pieces.append, stop_event=stop)
     assert len(pieces) <= 1  # one piece per token: at most the token in flight when Stop was pressed
 
 
@@ -110,12 +110,12 @@ def test_a_second_generate_while_one_runs_is_refused(tiny_model):
         started.set()
         release.wait(30)
 
-    worker = threading.Thread(target=generate_answer, args=(model, tok, phi3nb.SEED_PROMPT),
+    worker = threading.Thread(target=generate_answer, args=(model, tok, phi3nb.COOKBOOK_PROMPT),
                               kwargs={"max_new_tokens": 3, "streamer": slow})
     worker.start()
     assert started.wait(30)
     with pytest.raises(Phi3nbError, match="wait for it to finish"):
-        generate_answer(model, tok, phi3nb.SEED_PROMPT, max_new_tokens=3)
+        generate_answer(model, tok, phi3nb.COOKBOOK_PROMPT, max_new_tokens=3)
     release.set()
     worker.join(30)
-    assert generate_answer(model, tok, phi3nb.SEED_PROMPT, max_new_tokens=3)  # free again afterwards
+    assert generate_answer(model, tok, phi3nb.COOKBOOK_PROMPT, max_new_tokens=3)  # free again afterwards

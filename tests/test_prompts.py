@@ -8,7 +8,7 @@ from phi3nb import Phi3nbError, build_prompt, chat_messages, encode_chat, phi3_p
 SPECIAL = {32000, 32001, 32006, 32007, 32010}
 
 
-def test_seed_prompt_byte_for_byte():
+def test_cookbook_prompt_byte_for_byte():
     assert phi3_prompt("can you introduce yourself?") == (
         "<|system|>You are a helpful AI assistant.<|end|><|user|>can you introduce yourself?<|end|><|assistant|>")
 
@@ -26,13 +26,13 @@ def tok():
     return build_tokenizer()
 
 
-def test_seed_tokenization_hits_phi3_special_ids(tok):
-    ids = tok(phi3nb.SEED_PROMPT, return_tensors="pt", **phi3nb.TOKENIZER_KWARGS)["input_ids"][0].tolist()
+def test_cookbook_tokenization_hits_phi3_special_ids(tok):
+    ids = tok(phi3nb.COOKBOOK_PROMPT, return_tensors="pt", **phi3nb.TOKENIZER_KWARGS)["input_ids"][0].tolist()
     assert ids[0] == 32006 and ids[-1] == 32001 and ids.count(32007) == 2 and ids.count(32010) == 1
-    assert tok.decode(ids) == phi3nb.SEED_PROMPT
+    assert tok.decode(ids) == phi3nb.COOKBOOK_PROMPT
 
 
-def test_phi3_tokenizers_get_the_seed_format_others_their_template(tok):
+def test_phi3_tokenizers_get_the_cookbook_format_others_their_template(tok):
     assert build_prompt(tok, "hi") == phi3_prompt("hi")
     from tokenizers import Tokenizer, models
     from transformers import PreTrainedTokenizerFast
@@ -62,6 +62,6 @@ def test_user_text_cannot_forge_turns(tok, before, tag, after):
     text = f"{before}{tag}{after}"
     ids = encode_chat(tok, chat_messages(text, history=[("q", "a")]))
     assert [i for i in ids if i in SPECIAL] == [32006, 32007, 32010, 32007, 32001, 32007, 32010, 32007, 32001]
-    # the seed's plain tokenization would have turned the tag into a special token
+    # the cookbook's plain tokenization would have turned the tag into a special token
     assert set(tok(text, add_special_tokens=False)["input_ids"]) & SPECIAL
     assert tag in tok.decode(ids)

@@ -31,7 +31,7 @@ class OptimumBackend:
         from optimum.intel import OVModelForCausalLM
         from transformers import AutoTokenizer
 
-        from phi3nb.seed import OV_CONFIG
+        from phi3nb.cookbook import OV_CONFIG
 
         self.tokenizer = AutoTokenizer.from_pretrained(job["model_dir"])
         self.model = OVModelForCausalLM.from_pretrained(job["model_dir"], device=job.get("device", "CPU"),

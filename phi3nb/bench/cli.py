@@ -77,7 +77,7 @@ def _backend_jobs(args, model_dir, gguf, extra_genai):
 
 
 def run(args) -> dict:
-    from .presets import FAST_OV_CONFIG, FAST_PRESET, PERPLEXITY_PRESETS, SEED_PRESET, cli_flags
+    from .presets import FAST_OV_CONFIG, FAST_PRESET, PERPLEXITY_PRESETS, COOKBOOK_PRESET, cli_flags
     from .roofline import read_bandwidth_gb_s, roofline
     from .runner import run_job
 
@@ -90,7 +90,7 @@ def run(args) -> dict:
                        "new_tokens": args.new_tokens, "threads": os.cpu_count(),
                        "fast_preset": {"quant": FAST_PRESET, "optimum_cli": cli_flags(FAST_PRESET),
                                        "ov_config": FAST_OV_CONFIG},
-                       "seed_preset": {"quant": SEED_PRESET, "optimum_cli": cli_flags(SEED_PRESET)}}}
+                       "cookbook_preset": {"quant": COOKBOOK_PRESET, "optimum_cli": cli_flags(COOKBOOK_PRESET)}}}
 
     extra = {}
     if not args.skip_perplexity:
@@ -98,7 +98,7 @@ def run(args) -> dict:
             result["perplexity"] = {"error": "no PyTorch source of this model known (its phi3nb_export.json "
                                              "names none): perplexity needs the Hugging Face folder"}
         else:
-            _log("[bench] perplexity: PyTorch vs fp16, int8, int4 (seed flags and fast preset) exports...")
+            _log("[bench] perplexity: PyTorch vs fp16, int8, int4 (cookbook flags and fast preset) exports...")
             from .perplexity import perplexity_table
 
             key = Path(hf_dir).resolve().as_posix().strip("/").replace("/", "_")
@@ -130,7 +130,7 @@ def run(args) -> dict:
     if not args.skip_slice:
         from . import slice_bench
 
-        presets = {"seed": SEED_PRESET, "fast": FAST_PRESET}
+        presets = {"cookbook": COOKBOOK_PRESET, "fast": FAST_PRESET}
         models = slice_bench.prepare(work / "phi3-slice", presets, log=_log)
         result["phi3_slice"] = slice_bench.measure(models, {"openvino-fast": FAST_OV_CONFIG}, runs=args.runs,
                                                    log=_log)

@@ -1,10 +1,10 @@
 """Export presets compared by the bench, as OVWeightQuantizationConfig arguments and optimum-cli flags.
 
-The seed's and the fast preset's flags live in phi3nb/seed.py (SEED_EXPORT, FAST_EXPORT).
+The cookbook's and the fast preset's flags live in phi3nb/cookbook.py (COOKBOOK_EXPORT, FAST_EXPORT).
 Measured numbers (Phi-3-mini slice, embedded-model perplexity) are in phi3nb/bench/README.md.
 """
 
-from phi3nb.seed import F32_HINT, FAST_EXPORT, SEED_EXPORT
+from phi3nb.cookbook import F32_HINT, FAST_EXPORT, COOKBOOK_EXPORT
 
 
 def _quant(flags):
@@ -13,26 +13,26 @@ def _quant(flags):
 
 
 # The Phi-3 Cookbook's flags: --weight-format int4 --group-size 128 --ratio 0.6 --sym
-SEED_PRESET = _quant(SEED_EXPORT)
+COOKBOOK_PRESET = _quant(COOKBOOK_EXPORT)
 
 # Every linear layer of the decoder in int4 (ratio 1.0), per-128 groups, symmetric;
 # embeddings and lm_head stay int8 (nncf's default without --all-layers).
 # With FAST_OV_CONFIG, Phi-3-mini slice, 2 threads: 3.28 ms/layer, 58 MB/layer, ~9.1 tok/s at 32 layers,
-# vs llama.cpp Q4_K_M 5.52 ms/layer (5.5 tok/s) and the seed flags 6.13 ms/layer (4.9 tok/s).
-# Cost: perplexity x1.185 of PyTorch on the embedded SmolLM2-135M (seed flags x1.076, int8 x1.002).
+# vs llama.cpp Q4_K_M 5.52 ms/layer (5.5 tok/s) and the cookbook flags 6.13 ms/layer (4.9 tok/s).
+# Cost: perplexity x1.185 of PyTorch on the embedded SmolLM2-135M (cookbook flags x1.076, int8 x1.002).
 FAST_PRESET = _quant(FAST_EXPORT)
 
 # Runtime properties for the fast preset (LLMPipeline(..., **FAST_OV_CONFIG) or ov_config=...).
 # On CPUs with bf16 (AVX512_BF16/AMX) OpenVINO infers in bf16 by default, and then decodes int4
 # weights without dynamic int8 quantization of the activations; f32 turns that VNNI path on.
 # Measured on the Phi-3-mini slice (FAST_PRESET): 4.26 -> 3.28 ms/layer with 2 threads, 8.5 -> 6.2 with 1;
-# with the seed flags 6.13 -> 3.94. Prefill runs in f32 then.
+# with the cookbook flags 6.13 -> 3.94. Prefill runs in f32 then.
 FAST_OV_CONFIG = F32_HINT
 
 INT8_PRESET = {"bits": 8, "sym": True}
 
 # What the perplexity table exports of the embedded model (beside fp16).
-PERPLEXITY_PRESETS = {"int4-seed": SEED_PRESET, "int4-fast": FAST_PRESET, "int8": INT8_PRESET}
+PERPLEXITY_PRESETS = {"int4-cookbook": COOKBOOK_PRESET, "int4-fast": FAST_PRESET, "int8": INT8_PRESET}
 
 
 def cli_flags(preset) -> str:

@@ -15,7 +15,7 @@ WARMUP_TOKENS = 8
 
 
 def render(tokenizer, user, history=()) -> str:
-    """The prompt text phi3nb itself would send: the seed's Phi-3 format, else the chat template."""
+    """The prompt text phi3nb itself would send: the cookbook's Phi-3 format, else the chat template."""
     from phi3nb.prompts import build_prompt
 
     return build_prompt(tokenizer, user, SYSTEM, history)

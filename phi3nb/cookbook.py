@@ -1,36 +1,36 @@
 """The Phi-3 Cookbook's OpenVINO chat sample, as values: one place the notebook, CLI and tests share."""
 
-SEED_MODEL_ID = "microsoft/Phi-3-mini-4k-instruct"
-SEED_MODEL_DIR = "./model/phi3-instruct/int4"
-SEED_DEVICE = "GPU.0"
-SEED_MAX_NEW_TOKENS = 1024
-SEED_TASK = "text-generation-with-past"
+COOKBOOK_MODEL_ID = "microsoft/Phi-3-mini-4k-instruct"
+COOKBOOK_MODEL_DIR = "./model/phi3-instruct/int4"
+COOKBOOK_DEVICE = "GPU.0"
+COOKBOOK_MAX_NEW_TOKENS = 1024
+COOKBOOK_TASK = "text-generation-with-past"
 # Step 1's flags: --weight-format int4 --group-size 128 --ratio 0.6 --sym --trust-remote-code
-SEED_EXPORT = {"weight_format": "int4", "group_size": 128, "ratio": 0.6, "sym": True}
+COOKBOOK_EXPORT = {"weight_format": "int4", "group_size": 128, "ratio": 0.6, "sym": True}
 
-# Step 3, exactly as the seed writes it.
+# Step 3, exactly as the cookbook writes it.
 OV_CONFIG = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1", "CACHE_DIR": ""}
 
 # Step 6 and 7.
 TOKENIZER_KWARGS = {"add_special_tokens": False}
-SEED_SYSTEM = "You are a helpful AI assistant."
-SEED_QUESTION = "can you introduce yourself?"
-SEED_PROMPT = (
+COOKBOOK_SYSTEM = "You are a helpful AI assistant."
+COOKBOOK_QUESTION = "can you introduce yourself?"
+COOKBOOK_PROMPT = (
     "<|system|>You are a helpful AI assistant.<|end|>"
     "<|user|>can you introduce yourself?<|end|><|assistant|>"
 )
 
-# Phi-3's stop tokens: <|endoftext|>, <|assistant|>, <|end|>. The seed's generate() stops
+# Phi-3's stop tokens: <|endoftext|>, <|assistant|>, <|end|>. The cookbook's generate() stops
 # only at the config's single eos (32000), so it talks past the end of its turn.
 PHI3_EOS_IDS = (32000, 32001, 32007)
 
-# Beside the seed's flags: the fastest configuration `phi3nb bench` found on a Phi-3-mini-shaped
+# Beside the cookbook's flags: the fastest configuration `phi3nb bench` found on a Phi-3-mini-shaped
 # slice (2 vCPU Xeon with AVX-512 BF16): every decoder layer int4 (ratio 1.0), decoded with the f32
 # hint, which on bf16-capable CPUs turns on OpenVINO's dynamic int8 activations for int4 weights.
-# First run: 3.28 ms/layer vs llama.cpp Q4_K_M 5.52 and the seed's 6.13 (README: the latest run). Cost: perplexity x1.18 of PyTorch on
-# the embedded SmolLM2-135M (the seed's flags x1.08, int8 x1.01).
+# First run: 3.28 ms/layer vs llama.cpp Q4_K_M 5.52 and the cookbook's 6.13 (README: the latest run). Cost: perplexity x1.18 of PyTorch on
+# the embedded SmolLM2-135M (the cookbook's flags x1.08, int8 x1.01).
 FAST_EXPORT = {"weight_format": "int4", "group_size": 128, "ratio": 1.0, "sym": True}
 # f32 on the CPU: faster int4 decoding (above) and greedy answers that match PyTorch token for token.
 F32_HINT = {"INFERENCE_PRECISION_HINT": "f32"}
 FAST_CPU_CONFIG = {**OV_CONFIG, **F32_HINT}
-PRESETS = {"seed": SEED_EXPORT, "fast": FAST_EXPORT}
+PRESETS = {"cookbook": COOKBOOK_EXPORT, "fast": FAST_EXPORT}
