@@ -9,10 +9,9 @@ import threading
 import time
 
 from .errors import Phi3nbError
-from .generation import check_prompt_length, context_window, generate_answer
-from .prompts import fit_history
+from .chat import chat_turn
+from .generation import context_window
 from .cookbook import COOKBOOK_SYSTEM
-from .streaming import CallbackStreamer
 
 RENDER_EVERY = 0.05  # seconds between re-renders while streaming: smooth, without flooding the comm
 BUSY = "Still answering the last message: wait for it, or press Stop."
@@ -48,16 +47,6 @@ def markdown_renderer():
 
     md.add_render_rule("link_open", link_open)
     return md
-
-
-def stats_line(tokens, started, first, ended, stopped):
-    """'N tokens · X tokens/s · first token Y s': decode speed excludes the prompt's prefill."""
-    parts = [f"{tokens} token{'s' if tokens != 1 else ''}"]
-    if first is not None:
-        decode = ended - first
-        rate = (tokens - 1) / decode if tokens > 1 and decode > 0 else tokens / max(ended - started, 1e-9)
-        parts += [f"{rate:.1f} tokens/s", f"first token {first - started:.2f} s"]
-    return " · ".join(parts) + (" · stopped" if stopped else "")
 
 
 class ChatBox:
@@ -169,14 +158,8 @@ class ChatBox:
     # -- the reply (worker thread) -------------------------------------------------------------
     def _reply(self, text, settings, epoch, stop_event):
         entry = None
+        history = list(self.history)
         try:
-            max_new = settings.pop("max_new_tokens")
-            ids, dropped = fit_history(self.tokenizer, text, self.system, self.history, self.context - max_new)
-            check_prompt_length(len(ids), self.context)
-            if dropped:
-                self.history = self.history[dropped:]
-                self._add("note", f"Dropped {dropped} oldest turn{'s' if dropped > 1 else ''} "
-                                  f"to fit the context of {self.context} tokens.")
             entry = self._add("assistant", "")
             entry["streaming"] = True
             last = [0.0]
@@ -188,17 +171,21 @@ class ChatBox:
                     last[0] = time.perf_counter()
                     self._render()
 
-            streamer, started = CallbackStreamer(self.tokenizer, on_piece), time.perf_counter()
-            reply = generate_answer(self.model, self.tokenizer, ids, max_new_tokens=min(max_new, self.context - len(ids)),
-                                    streamer=streamer, stop_event=stop_event, **settings)
-            ended = time.perf_counter()
-            entry.update(text=reply, html=None, streaming=False, stats=stats_line(
-                streamer.tokens, started, streamer.first_token_at, ended, stop_event.is_set()))
+            turn = chat_turn(self.model, self.tokenizer, history, text, system=self.system, context=self.context,
+                             on_text=on_piece, stop_event=stop_event, **settings)
+            entry.update(text=turn.reply, html=None, streaming=False, stats=turn.stats())
+            if turn.dropped:
+                note = self._add("note", f"Dropped {turn.dropped} oldest turn{'s' if turn.dropped > 1 else ''} "
+                                         f"to fit the context of {self.context} tokens.")
+                self.entries.remove(note)
+                self.entries.insert(self.entries.index(entry), note)
             if epoch == self._epoch:
-                self.history.append((text, reply))
+                self.history = history
         except Exception as e:  # noqa: BLE001 - any failure is shown; the box must stay usable
             self.last_error = e
-            if entry is not None:
+            if entry is not None and not entry["text"]:
+                self.entries.remove(entry)
+            elif entry is not None:
                 entry.update(streaming=False, html=None)
             message = str(e) if isinstance(e, Phi3nbError) else f"{type(e).__name__}: {e}"
             self._add("error", message or type(e).__name__)

@@ -56,9 +56,8 @@ def demo(args):
 
 def chat(args):
     """A terminal chat in the spirit of openvino.genai's chat_sample: streamed, with history."""
-    from .generation import context_window, generate_answer
+    from .chat import chat_turn
     from .loading import load_model, load_tokenizer
-    from .prompts import fit_history
 
     if args.backend == "genai":
         from .genai_backend import load_genai
@@ -76,17 +75,14 @@ def chat(args):
             print()
             return history
         try:
-            ids, dropped = fit_history(tok, text, args.system, history, context_window(model) - args.max_new_tokens)
-            if dropped:
-                print(f"[phi3nb] dropped the {dropped} oldest turn(s) to fit the context window.")
-                history = history[dropped:]
-            answer = generate_answer(model, tok, ids, max_new_tokens=args.max_new_tokens,
-                                     streamer=lambda piece: print(piece, end="", flush=True))
+            turn = chat_turn(model, tok, history, text, system=args.system, max_new_tokens=args.max_new_tokens,
+                             on_text=lambda piece: print(piece, end="", flush=True))
         except Phi3nbError as e:
             print(f"[phi3nb] {e}")
             continue
-        history.append((text, answer))
-        print("\n----------")
+        if turn.dropped:
+            print(f"\n[phi3nb] dropped the {turn.dropped} oldest turn(s) to fit the context window.")
+        print(f"\n[{turn.stats()}]\n----------")
 
 
 def export(args):

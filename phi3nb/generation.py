@@ -99,7 +99,7 @@ def generate_answer(model, tokenizer, prompt, *, max_new_tokens=1024, streamer=N
     CallbackStreamer, to read its token count and first-token time afterwards);
     setting `stop_event` (a threading.Event) ends generation after the current token.
     """
-    from .streaming import CallbackStreamer
+    from .streaming import CallbackStreamer, decode_complete
 
     kwargs = check_sampling(max_new_tokens, sampling)
     if isinstance(prompt, str):
@@ -119,7 +119,7 @@ def generate_answer(model, tokenizer, prompt, *, max_new_tokens=1024, streamer=N
             new_ids = model.generate_ids(ids, stops, kwargs, streamer, stop_event)
         else:
             new_ids = _generate_optimum(model, ids, stops, kwargs, streamer, stop_event)
-    return tokenizer.decode(new_ids, skip_special_tokens=True)
+    return decode_complete(tokenizer, new_ids)
 
 
 def _generate_optimum(model, ids, stops, kwargs, streamer, stop_event) -> list:

@@ -6,11 +6,21 @@ from transformers import StoppingCriteria
 from transformers.generation.streamers import BaseStreamer
 
 
+def decode_complete(tokenizer, ids) -> str:
+    """The text of `ids` without a trailing half character.
+
+    Byte-level tokenizers split Korean and emoji across tokens; a reply cut after such a
+    token (by max_new_tokens, Stop or the context limit) decodes to a trailing U+FFFD.
+    The streamer's final flush and generate_answer both use this, so they always agree.
+    """
+    return tokenizer.decode(ids, skip_special_tokens=True).rstrip("\ufffd")
+
+
 class CallbackStreamer(BaseStreamer):
     """Calls `on_text(piece)` as tokens arrive, never with half a UTF-8 character.
 
-    Byte-level tokenizers split Korean and emoji across tokens; decoding such a prefix ends
-    in U+FFFD, so that tail waits for the token that completes it.
+    A tail that decodes to U+FFFD waits for the token that completes it; if none comes,
+    it is dropped (decode_complete), so the pieces always join to the returned reply.
     """
 
     def __init__(self, tokenizer, on_text, skip_prompt=True):
@@ -38,9 +48,12 @@ class CallbackStreamer(BaseStreamer):
         self._emit(final=True)
 
     def _emit(self, final):
-        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
-        if not final and text.endswith("\ufffd"):
-            return
+        if final:
+            text = decode_complete(self.tokenizer, self.ids)
+        else:
+            text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+            if text.endswith("\ufffd"):
+                return
         if len(text) > self.shown:
             piece, self.shown = text[self.shown:], len(text)
             self.on_text(piece)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import phi3nb
+import phi3nb.chat
 import phi3nb.chatbox as chatbox
 from phi3nb import ChatBox, Phi3nbError, chat_messages, encode_chat
 
@@ -33,7 +34,7 @@ class Calls:
     def __init__(self, monkeypatch, on_piece=None, before=None):
         self.prompts, self.pieces, self.kwargs = [], [], []
         self.on_piece, self.before = on_piece, before
-        real = chatbox.generate_answer
+        real = phi3nb.chat.generate_answer
 
         def fake(model, tokenizer, prompt, *, streamer, **kwargs):
             self.prompts.append(list(prompt))
@@ -52,7 +53,7 @@ class Calls:
             streamer.on_text = piece
             return real(model, tokenizer, prompt, streamer=streamer, **kwargs)
 
-        monkeypatch.setattr(chatbox, "generate_answer", fake)
+        monkeypatch.setattr(phi3nb.chat, "generate_answer", fake)
 
 
 def say(box, text):
@@ -149,7 +150,7 @@ def test_errors_show_in_the_pane_and_the_box_stays_usable(tiny_model, monkeypatc
         raise RuntimeError("device lost")
 
     with monkeypatch.context() as m:
-        m.setattr(chatbox, "generate_answer", boom)
+        m.setattr(phi3nb.chat, "generate_answer", boom)
         say(box, "hi")
     assert "RuntimeError: device lost" in box.pane.value and box.history == []
     say(box, "hi again")
@@ -164,7 +165,7 @@ def test_html_in_messages_and_replies_is_shown_as_text(tiny_model, monkeypatch):
         return evil
 
     box = ChatBox(*tiny_model, max_new_tokens=4)
-    monkeypatch.setattr(chatbox, "generate_answer", reply)
+    monkeypatch.setattr(phi3nb.chat, "generate_answer", reply)
     say(box, evil)
     page = box.pane.value.lower()
     assert "<img" not in page and "<script" not in page and 'href="javascript' not in page

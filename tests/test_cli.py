@@ -58,10 +58,10 @@ def test_terminal_chat_keeps_history_until_ctrl_d(tiny_phi3_ov, monkeypatch, cap
             raise EOFError from None
 
     seen = []
-    import phi3nb.generation as generation
+    import phi3nb.chat as chat
 
-    real = generation.generate_answer
-    monkeypatch.setattr(generation, "generate_answer", lambda m, t, ids, **kw: seen.append(list(ids)) or real(m, t, ids, **kw))
+    real = chat.generate_answer
+    monkeypatch.setattr(chat, "generate_answer", lambda m, t, ids, **kw: seen.append(list(ids)) or real(m, t, ids, **kw))
     monkeypatch.setattr("builtins.input", fake_input)
     assert main(["chat", str(tiny_phi3_ov), "--max-new-tokens", "4", "--backend", backend]) == 0
     assert len(seen) == 2 and len(seen[1]) > len(seen[0])  # the second turn carries the first

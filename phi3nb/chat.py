@@ -1,0 +1,73 @@
+"""One chat turn, shared by the chat box and `phi3nb chat`: fit the history, check, generate, append.
+
+Like openvino.genai's chat_sample, a turn is one function; the front ends only show it.
+The length check runs before any turn is dropped, so one over-long message costs nothing.
+"""
+
+import time
+from dataclasses import dataclass
+
+from .errors import Phi3nbError
+from .generation import check_prompt_length, check_sampling, context_window, generate_answer, stop_token_ids
+from .prompts import fit_history
+from .streaming import CallbackStreamer
+
+ENDINGS = {"eos": "", "length": "max tokens reached", "context": "context window full", "stopped": "stopped"}
+
+
+@dataclass
+class Turn:
+    """What one reply was and how it went: the stats line reads from here (one clock for all)."""
+
+    reply: str
+    tokens: int
+    started: float
+    first_token_at: float
+    ended: float
+    finish: str  # a key of ENDINGS: why the reply ended
+    dropped: int  # oldest turns dropped to fit the context
+
+    def stats(self) -> str:
+        """'N tokens · X tokens/s · first token Y s[ · why it ended]': decode speed excludes prefill."""
+        parts = [f"{self.tokens} token{'s' if self.tokens != 1 else ''}"]
+        if self.first_token_at is not None:
+            decode = self.ended - self.first_token_at
+            rate = ((self.tokens - 1) / decode if self.tokens > 1 and decode > 0
+                    else self.tokens / max(self.ended - self.started, 1e-9))
+            parts += [f"{rate:.1f} tokens/s", f"first token {self.first_token_at - self.started:.2f} s"]
+        if ENDINGS[self.finish]:
+            parts.append(ENDINGS[self.finish])
+        return " · ".join(parts)
+
+
+def chat_turn(model, tokenizer, history, text, *, system, max_new_tokens, context=None, on_text=None,
+              stop_event=None, **sampling) -> Turn:
+    """Answer `text` after `history` (a list of (user, assistant) pairs), then append the turn to it.
+
+    Oldest turns are dropped (in place) only once the prompt is known to fit; a failing turn
+    leaves `history` as it was.
+    """
+    if not str(text).strip():
+        raise Phi3nbError("The prompt is empty: type a question first.")
+    check_sampling(max_new_tokens, sampling)
+    context = context or context_window(model)
+    ids, dropped = fit_history(tokenizer, text, system, history, context - max_new_tokens)
+    check_prompt_length(len(ids), context)
+    limit = min(max_new_tokens, context - len(ids))
+    streamer = CallbackStreamer(tokenizer, on_text or (lambda piece: None))
+    started = time.perf_counter()
+    reply = generate_answer(model, tokenizer, ids, max_new_tokens=limit, streamer=streamer,
+                            stop_event=stop_event, **sampling)
+    ended = time.perf_counter()
+    del history[:dropped]
+    history.append((text, reply))
+    return Turn(reply, streamer.tokens, started, streamer.first_token_at, ended,
+                _finish(model, tokenizer, streamer, limit, max_new_tokens, stop_event), dropped)
+
+
+def _finish(model, tokenizer, streamer, limit, asked, stop_event) -> str:
+    if streamer.ids and streamer.ids[-1] in stop_token_ids(model, tokenizer):
+        return "eos"
+    if streamer.tokens >= limit:
+        return "length" if limit >= asked else "context"
+    return "stopped" if stop_event is not None and stop_event.is_set() else "eos"

@@ -1,0 +1,110 @@
+"""One chat turn for the chat box and `phi3nb chat`: history kept on errors, why a reply ended,
+and no half character in any reply, however it was cut."""
+
+import threading
+
+import pytest
+
+import phi3nb
+from phi3nb import ChatBox, Phi3nbError
+from phi3nb.chat import chat_turn
+from phi3nb.cli import main
+from phi3nb.cookbook import COOKBOOK_SYSTEM, F32_HINT
+from phi3nb.streaming import CallbackStreamer, decode_complete
+
+HISTORY = [("first question", "first answer"), ("second question", "second answer")]
+
+
+def test_an_over_long_message_is_refused_and_every_earlier_turn_survives(tiny_model):
+    history = list(HISTORY)
+    with pytest.raises(Phi3nbError, match="over what the model's context window"):
+        chat_turn(*tiny_model, history, "too long " * 200, system=COOKBOOK_SYSTEM, max_new_tokens=4, context=300)
+    assert history == HISTORY
+    turn = chat_turn(*tiny_model, history, "short", system=COOKBOOK_SYSTEM, max_new_tokens=4, context=300)
+    assert turn.dropped == 0 and history[:2] == HISTORY and history[2] == ("short", turn.reply)
+
+
+def test_chatbox_keeps_its_history_after_an_over_long_message(tiny_model):
+    box = ChatBox(*tiny_model, context=300, max_new_tokens=4)
+    box.history = list(HISTORY)
+    box.input.value = "too long " * 200
+    box.send.click()
+    assert box.wait(60) and isinstance(box.last_error, Phi3nbError)
+    assert box.history == HISTORY
+
+
+def test_terminal_chat_keeps_its_history_after_an_over_long_message(tiny_phi3_ov, monkeypatch, capsys):
+    import phi3nb.chat as chat
+
+    asked = iter(["hello", "too long " * 5000, "and again"])
+    seen = []
+    real = chat.generate_answer
+
+    def fake_input(prompt=""):
+        try:
+            return next(asked)
+        except StopIteration:
+            raise EOFError from None
+
+    monkeypatch.setattr(chat, "generate_answer", lambda m, t, ids, **kw: seen.append(list(ids)) or real(m, t, ids, **kw))
+    monkeypatch.setattr("builtins.input", fake_input)
+    assert main(["chat", str(tiny_phi3_ov), "--max-new-tokens", "4"]) == 0
+    assert "over what the model's context window" in capsys.readouterr().out
+    assert len(seen) == 2 and seen[1][: len(seen[0])] == seen[0]  # the third turn still carries the first
+
+
+def test_the_stats_say_why_a_reply_ended(tiny_model):
+    history = []
+    turn = chat_turn(*tiny_model, history, "hi", system=COOKBOOK_SYSTEM, max_new_tokens=3)
+    assert turn.finish == "length" and turn.tokens == 3 and turn.stats().endswith("max tokens reached")
+    stop = threading.Event()
+    stop.set()
+    turn = chat_turn(*tiny_model, history, "hi", system=COOKBOOK_SYSTEM, max_new_tokens=50, stop_event=stop)
+    assert turn.finish == "stopped" and turn.stats().endswith("stopped")
+    prompt = len(phi3nb.encode_chat(tiny_model[1], phi3nb.chat_messages("hi", COOKBOOK_SYSTEM)))
+    turn = chat_turn(*tiny_model, [], "hi", system=COOKBOOK_SYSTEM, max_new_tokens=3, context=prompt + 2)
+    assert turn.finish == "context" and turn.tokens == 2 and "context window full" in turn.stats()
+
+
+def test_decode_complete_drops_only_a_trailing_half_character():
+    from tiny_phi3 import build_tokenizer
+
+    tok = build_tokenizer()
+    text = "안녕 😀👩‍💻 ok"
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    cut_inside = 0
+    for k in range(1, len(ids) + 1):
+        pieces = []
+        streamer = CallbackStreamer(tok, pieces.append, skip_prompt=False)
+        for i in ids[:k]:
+            streamer.add([i])
+        streamer.end()
+        whole = decode_complete(tok, ids[:k])
+        assert "\ufffd" not in whole and text.startswith(whole) and "".join(pieces) == whole
+        cut_inside += tok.decode(ids[:k]).endswith("\ufffd")
+    assert cut_inside >= 5  # the cuts really do fall inside characters
+
+
+@pytest.fixture(scope="module")
+def embedded_backends():
+    """Both backends on the embedded model in f32, so the reply is the same on every x86 CPU."""
+    from phi3nb.genai_backend import load_genai
+
+    path = phi3nb.prepare_embedded_model()
+    tok = phi3nb.load_tokenizer(path)
+    return tok, {"genai": load_genai(path, device="CPU", ov_config=F32_HINT),
+                 "optimum": phi3nb.load_model(path, device="CPU", ov_config=F32_HINT)}
+
+
+@pytest.mark.parametrize("backend", ["genai", "optimum"])
+def test_no_reply_ends_in_half_a_character_at_any_cut(embedded_backends, backend):
+    tok, models = embedded_backends
+    ids = phi3nb.encode_chat(tok, phi3nb.chat_messages("Reply with only emoji and Korean: 안녕하세요 😀👩‍💻"))
+    cut_inside = 0
+    for k in range(1, 41):
+        pieces = []
+        streamer = CallbackStreamer(tok, pieces.append)
+        reply = phi3nb.generate_answer(models[backend], tok, ids, max_new_tokens=k, streamer=streamer)
+        assert "\ufffd" not in reply and "".join(pieces) == reply, (k, reply, pieces)
+        cut_inside += tok.decode(streamer.ids, skip_special_tokens=True).endswith("\ufffd")
+    assert cut_inside >= 3, "no cut fell inside a character: the prompt no longer tests what it names"
