@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from .errors import Phi3nbError
-from .generation import check_prompt_length, check_sampling, context_window, generate_answer, stop_token_ids
+from .generation import check_prompt_length, check_sampling, context_window, generate_answer
 from .prompts import fit_history
 from .streaming import CallbackStreamer
 
@@ -62,11 +62,11 @@ def chat_turn(model, tokenizer, history, text, *, system, max_new_tokens, contex
     del history[:dropped]
     history.append((text, reply))
     return Turn(reply, streamer.tokens, started, streamer.first_token_at, ended,
-                _finish(model, tokenizer, streamer, limit, max_new_tokens, stop_event), dropped)
+                _finish(streamer, limit, max_new_tokens, stop_event), dropped)
 
 
-def _finish(model, tokenizer, streamer, limit, asked, stop_event) -> str:
-    if streamer.ids and streamer.ids[-1] in stop_token_ids(model, tokenizer):
+def _finish(streamer, limit, asked, stop_event) -> str:
+    if streamer.stopped_at is not None:
         return "eos"
     if streamer.tokens >= limit:
         return "length" if limit >= asked else "context"

@@ -12,7 +12,7 @@ import types
 from pathlib import Path
 
 from .devices import resolve_device
-from .loading import check_ov_config
+from .loading import check_ov_config, load_failed
 from .model_dir import check_model_dir
 from .cookbook import FAST_CPU_CONFIG, OV_CONFIG, COOKBOOK_DEVICE
 
@@ -43,8 +43,7 @@ class GenaiModel:
             config.temperature, config.top_p = settings["temperature"], settings["top_p"]
             if settings["top_k"]:
                 config.top_k = settings["top_k"]
-        config.stop_token_ids = set(stops)
-        config.eos_token_id = stops[0]
+        config.stop_token_ids = set(stops)  # eos_token_id stays the model's own, from its folder
         array = np.array([list(ids)], dtype=np.int64)
         inputs = ov_genai.TokenizedInputs(ov.Tensor(array), ov.Tensor(np.ones_like(array)))
         feed = _feed_class()(streamer, stop_event) if (streamer or stop_event) else None
@@ -93,6 +92,9 @@ def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None) -> GenaiModel:
         props.pop("CACHE_DIR", None)  # genai reads "" as a folder name
     print(f"[phi3nb] loading {path.name} with openvino_genai on {device}...", flush=True)
     start = time.perf_counter()
-    pipe = ov_genai.LLMPipeline(str(path), device, **props)
+    try:
+        pipe = ov_genai.LLMPipeline(str(path), device, **props)
+    except RuntimeError as e:
+        raise load_failed(path, e) from None
     print(f"[phi3nb] loaded in {time.perf_counter() - start:.1f} s", flush=True)
     return GenaiModel(pipe, path)

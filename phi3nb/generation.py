@@ -114,6 +114,8 @@ def generate_answer(model, tokenizer, prompt, *, max_new_tokens=1024, streamer=N
     stops = stop_token_ids(model, tokenizer)
     if streamer is not None and not isinstance(streamer, CallbackStreamer):
         streamer = CallbackStreamer(tokenizer, streamer)
+    if streamer is not None:
+        streamer.stops = set(stops)
     with exclusive(model):
         if hasattr(model, "generate_ids"):  # GenaiModel: openvino_genai's LLMPipeline
             new_ids = model.generate_ids(ids, stops, kwargs, streamer, stop_event)
@@ -135,4 +137,5 @@ def _generate_optimum(model, ids, stops, kwargs, streamer, stop_event) -> list:
     inputs = torch.tensor([ids], dtype=torch.long)
     out = model.generate(input_ids=inputs, attention_mask=torch.ones_like(inputs), eos_token_id=stops,
                          pad_token_id=stops[0], **kwargs, **extra)
-    return out[0, len(ids):].tolist()
+    new = out[0, len(ids):].tolist()
+    return new[:-1] if new and new[-1] in stops else new

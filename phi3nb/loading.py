@@ -31,7 +31,38 @@ def check_ov_config(ov_config, device) -> dict:
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise Phi3nbError(f"Unknown ov_config key {key!r} for {family}.{hint} "
                               f"Keys this device takes: {', '.join(sorted(known))}.")
+    _check_values(core, ov_config, device)
     return ov_config
+
+
+def _check_values(core, ov_config, device):
+    """Compile a one-op model with these settings: a bad value fails here in milliseconds, not as a
+    'corrupt model' after loading gigabytes. CACHE_* are left out so the probe writes nothing."""
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    settings = {k: v for k, v in ov_config.items() if not str(k).startswith("CACHE_")}
+    if not settings:
+        return
+    x = ops.parameter([1, 8], ov.Type.f32)
+    try:
+        core.compile_model(ov.Model([ops.relu(x)], [x]), device, settings)
+    except RuntimeError as e:
+        raise Phi3nbError(f"{device} does not accept ov_config {settings}: {openvino_message(e)} "
+                          f"Fix that value (the cookbook's ov_config is {OV_CONFIG}).") from None
+
+
+def openvino_message(error) -> str:
+    """The line of an OpenVINO error that says what went wrong, without its C++ source locations."""
+    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith("Exception from ")]
+    return (useful or lines or [type(error).__name__])[-1][:300]
+
+
+def load_failed(path, error) -> Phi3nbError:
+    """OpenVINO failed on a checked folder with checked settings: the files are what is left."""
+    return Phi3nbError(f"OpenVINO could not load {path}: {openvino_message(error)}. The files may be corrupt: "
+                       "delete the folder and export again.")
 
 
 def load_model(model_dir, device=COOKBOOK_DEVICE, ov_config=None, trust_remote_code=False):
@@ -50,9 +81,7 @@ def load_model(model_dir, device=COOKBOOK_DEVICE, ov_config=None, trust_remote_c
             config=AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code),
             trust_remote_code=trust_remote_code)
     except RuntimeError as e:
-        first = str(e).strip().splitlines()[-1][:300]
-        raise Phi3nbError(f"OpenVINO could not load {path}: {first}. The files may be corrupt: "
-                          "delete the folder and export again.") from None
+        raise load_failed(path, e) from None
     print(f"[phi3nb] loaded in {time.perf_counter() - start:.1f} s", flush=True)
     return model
 

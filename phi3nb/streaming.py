@@ -29,6 +29,7 @@ class CallbackStreamer(BaseStreamer):
         self.ids, self.shown = [], 0
         self.first_token_at = None
         self.tokens = 0
+        self.stops, self.stopped_at = set(), None  # generate_answer sets the stop ids it passes
 
     def put(self, value):
         if self.skip_prompt:
@@ -41,7 +42,11 @@ class CallbackStreamer(BaseStreamer):
         self.tokens += len(new_ids)
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()
-        self.ids += list(new_ids)
+        for i in new_ids:
+            if i in self.stops:  # an end-of-turn token is not part of the reply, special or not
+                self.stopped_at = i
+            else:
+                self.ids.append(i)
         self._emit(final=False)
 
     def end(self):

@@ -1,3 +1,5 @@
+import json
+import shutil
 import threading
 
 import pytest
@@ -8,9 +10,38 @@ from phi3nb.generation import check_sampling
 from phi3nb.streaming import CallbackStreamer
 
 
-def test_stops_at_every_phi3_end_of_turn_token(tiny_model):
-    model, tok = tiny_model
+def _copy_with_eos(src, dst, eos):
+    """The tiny export with another end-of-sequence list in config.json and generation_config.json."""
+    shutil.copytree(src, dst)
+    for name in ("config.json", "generation_config.json"):
+        data = json.loads((dst / name).read_text())
+        data["eos_token_id"] = eos
+        (dst / name).write_text(json.dumps(data))
+    return dst
+
+
+def test_phi3_end_of_turn_tags_are_stop_ids_even_if_the_config_lists_one_eos(tiny_phi3_ov, tmp_path):
+    folder = _copy_with_eos(tiny_phi3_ov, tmp_path / "one-eos", 32000)
+    model, tok = phi3nb.load_model(folder, device="CPU"), phi3nb.load_tokenizer(folder)
     assert {32000, 32001, 32007} <= set(stop_token_ids(model, tok))
+
+
+@pytest.mark.parametrize("backend", ["optimum", "genai"])
+def test_generation_ends_at_a_stop_id_on_both_backends(tiny_model, tiny_phi3_ov, tmp_path, backend):
+    """Make the token the tiny model writes third a stop id: the reply must end right before it."""
+    from phi3nb.genai_backend import load_genai
+
+    model, tok = tiny_model
+    free = CallbackStreamer(tok, lambda piece: None)
+    generate_answer(model, tok, phi3nb.COOKBOOK_PROMPT, max_new_tokens=8, streamer=free)
+    k = next(i for i in range(2, 8) if free.ids[i] not in free.ids[:i])
+    folder = _copy_with_eos(tiny_phi3_ov, tmp_path / "stop", [free.ids[k]])
+    load = load_genai if backend == "genai" else phi3nb.load_model
+    stopped = CallbackStreamer(tok, lambda piece: None)
+    reply = generate_answer(load(folder, device="CPU"), tok, phi3nb.COOKBOOK_PROMPT, max_new_tokens=8,
+                            streamer=stopped)
+    assert stopped.ids == free.ids[:k] and stopped.stopped_at == free.ids[k]
+    assert reply == tok.decode(free.ids[:k], skip_special_tokens=True)
 
 
 def test_answer_is_only_the_new_text_unlike_the_cookbooks_decode(tiny_model):
