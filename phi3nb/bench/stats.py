@@ -1,7 +1,6 @@
 """Summaries of repeated measurements, and the process's peak memory."""
 
 import math
-import resource
 import sys
 
 
@@ -19,7 +18,8 @@ def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MB.
 
     Linux: VmHWM, which starts afresh at exec. ru_maxrss does not: a child started by a big
-    parent reports the parent's size. Elsewhere ru_maxrss (KiB on Linux, bytes on macOS).
+    parent reports the parent's size. Elsewhere ru_maxrss (KiB on Linux, bytes on macOS);
+    Windows has no `resource` module: nan.
     """
     try:
         with open("/proc/self/status") as f:
@@ -28,5 +28,9 @@ def peak_rss_mb() -> float:
                     return int(line.split()[1]) * 1024 / 1e6
     except OSError:
         pass
+    try:
+        import resource
+    except ImportError:
+        return float("nan")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6
