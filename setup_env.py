@@ -8,6 +8,7 @@ Then it downloads and exports the embedded model, so the first run needs no netw
 
 import argparse
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,11 @@ TORCH = "torch==2.13.0"
 # PyTorch's CPU wheels: 192 MB (754 MB installed) for Linux x86-64, where PyPI's default Linux wheel is
 # a CUDA build that pulls several GB of NVIDIA libraries. macOS and Windows wheels on PyPI are CPU-only.
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+# The test extra builds llama-cpp-python (its server stands in for the room's OpenVINO Model Server;
+# ~10 min on 2 cores, then pip reuses the built wheel). Its default -march=native build crashes on
+# AMX CPUs, so on x86-64 it is built for AVX2 (every CPU seen so far has it), the same on every machine.
+LLAMA_CPP_CMAKE_ARGS = ("-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON "
+                        "-DGGML_F16C=ON -DGGML_BMI2=ON")
 
 
 def venv_python(venv: Path) -> Path:
@@ -68,7 +74,11 @@ def main(argv=None) -> int:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off"]
     subprocess.run(pip + torch_args(os.environ.get("PHI3NB_TORCH_INDEX", TORCH_CPU_INDEX)), check=True)
-    subprocess.run(pip + ["-e", f"{ROOT}[test]" if args.test else str(ROOT)], check=True)
+    env = dict(os.environ)
+    if args.test and platform.machine().lower() in ("x86_64", "amd64"):
+        env.setdefault("CMAKE_ARGS", LLAMA_CPP_CMAKE_ARGS)
+        print("[setup] the test tools include llama.cpp's server: its first build takes ~10 minutes.", flush=True)
+    subprocess.run(pip + ["-e", f"{ROOT}[test]" if args.test else str(ROOT)], check=True, env=env)
     if args.test:
         install_chromium()
     subprocess.run([str(python), "-m", "pip", "check"], check=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .errors import Phi3nbError
 from .generation import check_prompt_length, check_sampling, context_window, generate_answer
-from .prompts import fit_history
+from .prompts import chat_messages, fit_history
 from .streaming import CallbackStreamer
 
 ENDINGS = {"eos": "", "length": "max tokens reached", "context": "context window full", "stopped": "stopped"}
@@ -50,6 +50,8 @@ def chat_turn(model, tokenizer, history, text, *, system, max_new_tokens, contex
     if not str(text).strip():
         raise Phi3nbError("The prompt is empty: type a question first.")
     check_sampling(max_new_tokens, sampling)
+    if hasattr(model, "stream_reply"):  # RemoteChat: the server holds the tokenizer and the context
+        return _remote_turn(model, history, text, system, max_new_tokens, on_text, stop_event, sampling)
     context = context or context_window(model)
     ids, dropped = fit_history(tokenizer, text, system, history, context - max_new_tokens)
     check_prompt_length(len(ids), context)
@@ -71,3 +73,27 @@ def _finish(streamer, limit, asked, stop_event) -> str:
     if streamer.tokens >= limit:
         return "length" if limit >= asked else "context"
     return "stopped" if stop_event is not None and stop_event.is_set() else "eos"
+
+
+def _remote_turn(model, history, text, system, max_new_tokens, on_text, stop_event, sampling) -> Turn:
+    """The same turn on a server: it counts the tokens, so a refusal as too long drops the oldest turn."""
+    from .remote import ContextTooLong
+
+    for dropped in range(len(history) + 1):
+        started = time.perf_counter()
+        try:
+            reply, chunks, first, finish = model.stream_reply(
+                chat_messages(text, system, history[dropped:]), max_new_tokens=max_new_tokens, on_text=on_text,
+                stop_event=stop_event, **sampling)
+            break
+        except ContextTooLong:
+            if dropped == len(history):
+                raise
+    if finish == "length" and chunks < max_new_tokens:
+        raise Phi3nbError(f"The chat server at {model.base_url} cut the reply after {chunks} tokens, fewer than "
+                          f"the {max_new_tokens} asked: the conversation fills its context window or its own "
+                          "token limit is lower. Clear the chat history, or ask for fewer tokens.")
+    ended = time.perf_counter()
+    del history[:dropped]
+    history.append((text, reply))
+    return Turn(reply, chunks, started, first, ended, finish, dropped)

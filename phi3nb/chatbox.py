@@ -53,10 +53,11 @@ class ChatBox:
     """A chat widget: `display(ChatBox(model, tokenizer))`, type, press Enter or Send.
 
     `history` holds the (user, assistant) turns the model still sees; `context` overrides the
-    model's context window (tests use a small one to exercise trimming).
+    model's context window (tests use a small one to exercise trimming). A `RemoteChat` needs no
+    tokenizer: its server has one.
     """
 
-    def __init__(self, model, tokenizer, system=COOKBOOK_SYSTEM, *, context=None, max_new_tokens=512):
+    def __init__(self, model, tokenizer=None, system=COOKBOOK_SYSTEM, *, context=None, max_new_tokens=512):
         import ipywidgets as w
 
         self.model, self.tokenizer, self.system = model, tokenizer, system

@@ -59,13 +59,19 @@ def chat(args):
     from .chat import chat_turn
     from .loading import load_model, load_tokenizer
 
-    if args.backend == "genai":
+    if (args.url is None) == (args.model_dir is None):
+        raise Phi3nbError("Give either a model folder (phi3nb chat MODEL_DIR) or a server (phi3nb chat --url URL).")
+    if args.url:
+        from .remote import RemoteChat
+
+        model, tok = RemoteChat(args.url, model=args.model), None
+        print(f"[phi3nb] chatting with {model.model} at {model.base_url}")
+    elif args.backend == "genai":
         from .genai_backend import load_genai
 
-        model = load_genai(args.model_dir, device=args.device)
+        model, tok = load_genai(args.model_dir, device=args.device), load_tokenizer(args.model_dir)
     else:
-        model = load_model(args.model_dir, device=args.device, ov_config=OV_CONFIG)
-    tok = load_tokenizer(args.model_dir)
+        model, tok = load_model(args.model_dir, device=args.device, ov_config=OV_CONFIG), load_tokenizer(args.model_dir)
     history = []
     print("Chat with the model; Ctrl-D to leave.")
     while True:
@@ -118,8 +124,11 @@ def parser():
     d.add_argument("--max-new-tokens", type=int, default=256)
     d.set_defaults(func=demo)
 
-    c = sub.add_parser("chat", help="multi-turn chat in the terminal")
-    c.add_argument("model_dir")
+    c = sub.add_parser("chat", help="multi-turn chat in the terminal, with a local model or a server")
+    c.add_argument("model_dir", nargs="?", help="an exported model folder (or use --url)")
+    c.add_argument("--url", help="an OpenAI-compatible server, e.g. http://host:8000/v3 (OpenVINO Model Server); "
+                                 "its API key, if any, is read from $PHI3NB_API_KEY")
+    c.add_argument("--model", help="with --url: the served model's name (default: the server's only model)")
     c.add_argument("--device", default="CPU")
     c.add_argument("--backend", choices=("genai", "optimum"), default="genai",
                    help="genai (openvino_genai.LLMPipeline: faster, reuses the KV cache across turns) or "

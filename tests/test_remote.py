@@ -1,0 +1,158 @@
+"""RemoteChat against a real OpenAI-compatible server on loopback: llama.cpp's, serving the embedded
+model's GGUF (the same weights the room's OpenVINO Model Server would serve as an OpenVINO folder)."""
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import pytest
+
+import phi3nb
+from phi3nb import ChatBox, Phi3nbError
+from phi3nb.chat import chat_turn
+from phi3nb.cli import main
+from phi3nb.remote import RemoteChat
+
+KEY = "workshop-secret-7f3a"  # the server's API key in these tests; it must never be shown
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """llama.cpp's server on 127.0.0.1 with an API key, 2 threads, a 1024-token context."""
+    from phi3nb.embedded import gguf_path
+
+    port, log = free_port(), tmp_path_factory.mktemp("server") / "server.log"
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path()), "--host", "127.0.0.1",
+           "--port", str(port), "--api_key", KEY, "--n_ctx", "1024", "--n_threads", "2",
+           "--model_alias", "smollm2"]
+    proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/docs", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"llama.cpp's server did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+    yield url
+    proc.terminate()
+    proc.wait(30)
+
+
+@pytest.fixture
+def remote(server):
+    return RemoteChat(server, api_key=KEY)
+
+
+def test_the_servers_only_model_is_found_and_the_key_never_shows(remote):
+    assert remote.model == "smollm2"
+    assert KEY not in repr(remote) and KEY not in str(vars(remote))
+
+
+def test_two_chat_box_turns_the_second_carrying_the_first(remote, monkeypatch):
+    sent = []
+    real = remote.stream_reply
+    monkeypatch.setattr(remote, "stream_reply", lambda messages, **kw: sent.append(messages) or real(messages, **kw))
+    box = ChatBox(remote, max_new_tokens=24)
+    for text in ("What is the capital of France?", "And of Germany?"):
+        box.input.value = text
+        box.send.click()
+        assert box.wait(120) and box.last_error is None, box.last_error
+    assert [q for q, _ in box.history] == ["What is the capital of France?", "And of Germany?"]
+    assert all(a.strip() for _, a in box.history)
+    assert sent[1][1:3] == [{"role": "user", "content": "What is the capital of France?"},
+                            {"role": "assistant", "content": box.history[0][1]}]
+    assert "tokens/s" in box.pane.value and KEY not in box.pane.value
+
+
+def test_stop_closes_the_stream_within_a_token(remote):
+    stop, pieces = threading.Event(), []
+
+    def on_text(piece):
+        pieces.append(piece)
+        if len(pieces) == 3:
+            stop.set()
+
+    history = []
+    turn = chat_turn(remote, None, history, "Write a long story about a dragon.", system="Be verbose.",
+                     max_new_tokens=300, on_text=on_text, stop_event=stop)
+    assert turn.finish == "stopped" and len(pieces) == 3 and turn.reply == "".join(pieces)
+    assert history == [("Write a long story about a dragon.", turn.reply)] and "stopped" in turn.stats()
+
+
+def test_the_token_limit_is_reported(remote):
+    turn = chat_turn(remote, None, [], "Count from one to fifty in words.", system="", max_new_tokens=5)
+    assert turn.finish == "length" and turn.tokens <= 5 and turn.stats().endswith("max tokens reached")
+
+
+def test_a_conversation_over_the_servers_context_drops_the_oldest_turns(remote):
+    history = [(f"Question {i}: " + "tell me more " * 60, "An answer. " * 40) for i in range(4)]
+    before = list(history)
+    turn = chat_turn(remote, None, history, "Thanks!", system="", max_new_tokens=8)
+    assert turn.dropped >= 1 and history[:-1] == before[turn.dropped:] and turn.reply.strip()
+
+
+def test_a_message_over_the_servers_context_keeps_the_history(remote):
+    history = [("hello", "Hi there!")]
+    with pytest.raises(Phi3nbError, match="clear the chat history"):
+        chat_turn(remote, None, history, "tell me more " * 900, system="", max_new_tokens=8)
+    assert history == [("hello", "Hi there!")]
+
+
+def test_sampling_settings_are_accepted(remote):
+    turn = chat_turn(remote, None, [], "Name a colour.", system="", max_new_tokens=8, temperature=0.8,
+                     top_p=0.9, top_k=40, repetition_penalty=1.1)
+    assert turn.reply.strip()
+
+
+def test_wrong_key_wrong_model_and_a_server_that_is_down_say_what_to_do(server):
+    with pytest.raises(Phi3nbError, match=r"refused the API key \(401\)") as info:
+        RemoteChat(server, api_key="bad-key-123")
+    assert server in str(info.value) and "bad-key-123" not in str(info.value)
+    with pytest.raises(Phi3nbError, match=r"has no model 'nope'; it serves: smollm2") as info:
+        RemoteChat(server, model="nope", api_key=KEY)
+    assert server in str(info.value)
+    down = f"http://127.0.0.1:{free_port()}/v1"
+    with pytest.raises(Phi3nbError, match="Cannot reach") as info:
+        RemoteChat(down)  # asks the server for its model
+    assert down in str(info.value)
+
+
+def test_a_server_that_does_not_answer_in_time(tmp_path):
+    """A socket that accepts and never answers: the timeout is named, not a hang."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+        with pytest.raises(Phi3nbError, match=r"did not answer within 2 s") as info:
+            RemoteChat(url, timeout=2)
+        assert url in str(info.value)
+
+
+def test_terminal_chat_with_url(server, monkeypatch, capsys):
+    asked = iter(["Say hi."])
+
+    def fake_input(prompt=""):
+        try:
+            return next(asked)
+        except StopIteration:
+            raise EOFError from None
+
+    monkeypatch.setenv("PHI3NB_API_KEY", KEY)
+    monkeypatch.setattr("builtins.input", fake_input)
+    assert main(["chat", "--url", server, "--max-new-tokens", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "chatting with smollm2" in out and "tokens/s" in out and KEY not in out
