@@ -55,12 +55,19 @@ def _read_until(proc, text, timeout=180):
 def test_second_export_waits_then_reuses_the_first(tiny_phi3_hf, tmp_path):
     out, release = tmp_path / "int4", tmp_path / "release"
     first = _start(HELD_EXPORT, tiny_phi3_hf, out, release)
-    _read_until(first, "written, holding")
-    second = _start("import sys, phi3nb; phi3nb.export_model(sys.argv[1], sys.argv[2])", tiny_phi3_hf, out)
-    waited = _read_until(second, "waiting")
-    release.touch()
-    first_out, _ = first.communicate(timeout=180)
-    second_out, _ = second.communicate(timeout=180)
+    second = None
+    try:
+        _read_until(first, "written, holding")
+        second = _start("import sys, phi3nb; phi3nb.export_model(sys.argv[1], sys.argv[2])", tiny_phi3_hf, out)
+        waited = _read_until(second, "waiting")
+        release.touch()
+        first_out, _ = first.communicate(timeout=180)
+        second_out, _ = second.communicate(timeout=180)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
     second_out = "".join(waited) + second_out
     assert first.returncode == 0, first_out[-3000:]
     assert second.returncode == 0, second_out[-3000:]
