@@ -96,3 +96,10 @@ def test_the_embedded_model_from_a_read_only_phi3nb_home(read_only, monkeypatch)
     assert prepare_embedded_model() == view / "embedded" / "ov-int8"
     phi3nb.check_model_dir(view / "embedded" / "ov-int8")
     assert _stamps(view / "embedded") == before
+
+
+def test_exporting_into_a_read_only_folder_says_where_to_export(tiny_phi3_hf, read_only, tmp_path):
+    (tmp_path / "models").mkdir()
+    view = read_only(tmp_path / "models")
+    with pytest.raises(phi3nb.Phi3nbError, match="Cannot write next to .*export to a folder you can write to"):
+        export_model(tiny_phi3_hf, view / "int4")
