@@ -11,25 +11,28 @@ EMBEDDED = "embedded"
 
 
 def obtain_model(model_id, model_dir, weight_format=None):
-    """Step 1 for either source: the embedded model (offline) or an export of `model_id`."""
-    from .export import export_model
+    """Step 1 for any source: the embedded model (offline), an OpenVINO model as it is, or an export of `model_id`."""
+    from .export import export_command, export_model
+    from .preconverted import openvino_source
 
     if model_id == EMBEDDED:
         from .embedded import prepare_embedded_model
 
         return prepare_embedded_model(weight_format or "int8")
+    ready = openvino_source(model_id)
+    if ready is not None:
+        print(f"Step 1: {model_id} is already an OpenVINO model, so there is nothing to export: using {ready} as it is.")
+        return ready
+    print(f"Step 1, as the cookbook runs it: {export_command(model_id, model_dir)}")
     return export_model(model_id, model_dir, weight_format=weight_format or COOKBOOK_EXPORT["weight_format"])
 
 
 def demo(args):
     """The ten steps in order, printing the answer as it streams and how long each part took."""
-    from .export import export_command
     from .generation import generate_answer
     from .loading import load_model, load_tokenizer
     from .prompts import build_prompt
 
-    if args.model_id != EMBEDDED:
-        print(f"Step 1, as the cookbook runs it: {export_command(args.model_id, args.model_dir)}")
     model_dir = obtain_model(args.model_id, args.model_dir, args.weight_format)
     start = time.perf_counter()
     model = load_model(model_dir, device=args.device, ov_config=OV_CONFIG)
@@ -115,7 +118,8 @@ def parser():
 
     d = sub.add_parser("demo", help="run the ten steps and print the answer")
     d.add_argument("--model-id", default=EMBEDDED,
-                   help="'embedded' (offline SmolLM2-135M, default) or a model id such as microsoft/Phi-3-mini-4k-instruct")
+                   help="'embedded' (offline SmolLM2-135M, default), a model id such as microsoft/Phi-3-mini-4k-instruct, "
+                        "or an OpenVINO model used as it is (a folder, or e.g. OpenVINO/Phi-3-mini-4k-instruct-int4-ov)")
     d.add_argument("--model-dir", default=COOKBOOK_MODEL_DIR, help="where to export --model-id (default: %(default)s)")
     d.add_argument("--weight-format", choices=("int4", "int8", "fp16"),
                    help="default: int8 for the embedded model, the cookbook's int4 otherwise")

@@ -150,10 +150,26 @@ def _chatml_tokenizer(gguf: Path, vocab_size: int, max_length: int):
 
 
 def prepare_embedded_model(weight_format: str = "int8") -> Path:
-    """The OpenVINO model the app chats with; exported once per weight format, then cached."""
-    from phi3nb.export import export_model
+    """The OpenVINO model the app chats with; exported once per weight format, then cached.
+
+    The cache is one self-contained folder, so a finished export is reused wherever it is mounted
+    (a workshop host may share PHI3NB_HOME read-only), though its manifest names the host's path.
+    Two processes preparing at once take turns through export_model's lock.
+    """
+    from phi3nb.export import check_options, export_flags, export_model, read_manifest
+    from phi3nb.model_dir import check_model_dir
 
     out = embedded_dir() / f"ov-{weight_format}"
+    check_options(weight_format, GROUP_SIZE, INT4_RATIO)
+    done = read_manifest(out)
+    if done is not None and done.get("flags") == export_flags(weight_format, GROUP_SIZE, INT4_RATIO, True):
+        try:
+            check_model_dir(out)
+        except Phi3nbError:
+            pass  # export_model says why and exports again
+        else:
+            print(f"[phi3nb] reusing the embedded model in {out}")
+            return out
     return export_model(
         hf_model_dir(), out, weight_format=weight_format, group_size=GROUP_SIZE, ratio=INT4_RATIO, sym=True,
         trust_remote_code=False,

@@ -3,9 +3,12 @@
 `export_command` prints that line; `export_model` runs the same export through
 optimum-intel's Python API, with what the one-liner lacks: option checks before nncf
 fails, a temporary folder renamed into place only when complete, and a manifest so a
-second call with the same flags returns at once.
+second call with the same flags returns at once. A lock beside the folder makes two
+notebooks (or a double Run All) exporting to one folder take turns instead of trampling
+each other's temporary folder.
 """
 
+import contextlib
 import errno
 import json
 import math
@@ -17,6 +20,8 @@ from pathlib import Path
 
 from .errors import Phi3nbError
 from .cookbook import COOKBOOK_EXPORT, COOKBOOK_TASK
+from .model_dir import check_model_dir, sibling
+from .preconverted import openvino_source
 
 WEIGHT_FORMATS = ("int4", "int8", "fp16")
 MANIFEST = "phi3nb_export.json"
@@ -145,13 +150,20 @@ def library_versions() -> dict:
 def export_model(model_id, output_dir, *, weight_format=COOKBOOK_EXPORT["weight_format"],
                  group_size=COOKBOOK_EXPORT["group_size"], ratio=COOKBOOK_EXPORT["ratio"], sym=COOKBOOK_EXPORT["sym"],
                  trust_remote_code=None, task=COOKBOOK_TASK) -> Path:
-    """Export `model_id` to OpenVINO in `output_dir` (once), and return the folder.
+    """Export `model_id` to OpenVINO in `output_dir` (once), and return the folder to load.
 
+    A source that already holds an OpenVINO model (a folder, or a repository such as
+    OpenVINO/Phi-3-mini-4k-instruct-int4-ov) is returned as it is, downloaded if needed.
+    Calls for one folder take turns through a lock beside it: the second waits, then reuses.
     trust_remote_code=None runs the model repository's code only if its config needs it.
     """
     check_options(weight_format, group_size, ratio)
+    ready = openvino_source(model_id)
+    if ready is not None:
+        print(f"[phi3nb] {model_id} is already an OpenVINO model: using {ready} as it is, without exporting.")
+        return ready
     output_dir = Path(output_dir).expanduser().absolute()
-    source = str(model_id)
+    source = source_name(model_id)
     if trust_remote_code is None:
         trust_remote_code = needs_remote_code(source)
     config = load_source_config(source, trust_remote_code)
@@ -159,23 +171,98 @@ def export_model(model_id, output_dir, *, weight_format=COOKBOOK_EXPORT["weight_
         group_size = effective_group_size(config, group_size)
     flags = export_flags(weight_format, group_size, ratio, sym)
 
-    done = read_manifest(output_dir)
-    if done is not None and done.get("source") == source and done.get("flags") == flags:
-        print(f"[phi3nb] {output_dir} already holds {source} exported with {flags}: reusing it.")
-        return output_dir
-    if done is None and (output_dir / "openvino_model.xml").exists():
-        raise Phi3nbError(
-            f"{output_dir} already holds an OpenVINO model that phi3nb did not export, so its flags are "
-            "unknown. Load it directly with load_model(), or delete the folder (or pick another one) to export.")
-    if done is None and output_dir.exists() and any(output_dir.iterdir()):
-        raise Phi3nbError(f"{output_dir} exists and is not empty: pick an empty or new folder for the export.")
+    if _why_export(output_dir, source, flags) is None:  # without the lock, so a read-only folder is reused too
+        return _reuse(output_dir, source, flags)
+    with _export_lock(output_dir):
+        _recover_swap(output_dir)
+        partial = sibling(output_dir, "partial")
+        if partial.exists():  # under the lock nobody is writing it
+            print(f"[phi3nb] removing an unfinished export left by an earlier run: {partial}")
+            shutil.rmtree(partial)
+        why = _why_export(output_dir, source, flags)
+        if why is None:
+            return _reuse(output_dir, source, flags)
+        done = read_manifest(output_dir)
+        if done is None and (output_dir / "openvino_model.xml").exists():
+            raise Phi3nbError(
+                f"{output_dir} already holds an OpenVINO model that phi3nb did not export, so its flags are "
+                "unknown. Use it as it is: pass the folder as the model id (or to load_model()), or delete it "
+                "(or pick another folder) to export.")
+        if done is None and output_dir.exists() and any(output_dir.iterdir()):
+            raise Phi3nbError(f"{output_dir} exists and is not empty: pick an empty or new folder for the export.")
+        if done is not None:
+            print(f"[phi3nb] re-exporting to {output_dir}: {why}.")
+        _export_into(source, partial, output_dir, flags, trust_remote_code, task)
+    print(f"[phi3nb] export complete: {output_dir}")
+    return output_dir
 
-    partial = output_dir.with_name(f".{output_dir.name}.partial")
-    if partial.exists():
-        print(f"[phi3nb] removing an unfinished export left by an earlier run: {partial}")
-        shutil.rmtree(partial)
-    if done is not None:
-        print(f"[phi3nb] {output_dir} holds an export with other flags ({done.get('flags')}); re-exporting.")
+
+def source_name(model_id) -> str:
+    """A local folder as its absolute path (so two spellings are one source), else the model id."""
+    local = Path(str(model_id)).expanduser()
+    return str(local.resolve()) if local.exists() else str(model_id)
+
+
+def _why_export(output_dir, source, flags):
+    """None if `output_dir` holds this very export, complete; else why it must be (re-)exported."""
+    done = read_manifest(output_dir)
+    if done is None:
+        return "no export there"
+    if done.get("source") != source:
+        return f"it holds an export of {done.get('source')}, not of {source}"
+    if done.get("flags") != flags:
+        return f"it holds an export with other flags ({done.get('flags')}, not {flags})"
+    try:
+        check_model_dir(output_dir)
+    except Phi3nbError as e:
+        return f"its export is damaged ({str(e).split('. ')[0]})"
+    return None
+
+
+def _reuse(output_dir, source, flags):
+    print(f"[phi3nb] {output_dir} already holds {source} exported with {flags}: reusing it.")
+    return output_dir
+
+
+@contextlib.contextmanager
+def _export_lock(output_dir):
+    """Take turns with other processes exporting to the same folder; the one that waits says so."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(sibling(output_dir, "lock"))
+    try:
+        output_dir.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            print(f"[phi3nb] another export to {output_dir} is running; waiting for it to finish...", flush=True)
+            lock.acquire()
+    except OSError as e:
+        if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        raise Phi3nbError(
+            f"Cannot write next to {output_dir} ({e.strerror}): export to a folder you can write to. A folder "
+            "that already holds an OpenVINO model is used as it is: pass it as the model id.") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _recover_swap(output_dir):
+    """Undo a swap cut off between its two renames: the previous export is still whole in `.NAME.old`."""
+    old = sibling(output_dir, "old")
+    if not old.exists():
+        return
+    if not output_dir.exists() and read_manifest(old) is not None:
+        print(f"[phi3nb] restoring {output_dir} from {old.name}: an earlier run stopped while replacing it.")
+        old.rename(output_dir)
+    else:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _export_into(source, partial, output_dir, flags, trust_remote_code, task):
+    """Write the export and its manifest into `partial`, then swap it into place; clean up on any failure."""
     try:
         partial.mkdir(parents=True)
         _run_export(source, partial, flags, trust_remote_code, task)
@@ -194,8 +281,6 @@ def export_model(model_id, output_dir, *, weight_format=COOKBOOK_EXPORT["weight_
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    print(f"[phi3nb] export complete: {output_dir}")
-    return output_dir
 
 
 def _run_export(source, target, flags, trust_remote_code, task):
@@ -227,7 +312,7 @@ def _run_export(source, target, flags, trust_remote_code, task):
 
 def _swap_into_place(partial, output_dir):
     """Replace `output_dir` by the finished `partial` so that no moment shows half a model."""
-    old = output_dir.with_name(f".{output_dir.name}.old")
+    old = sibling(output_dir, "old")
     shutil.rmtree(old, ignore_errors=True)
     if output_dir.exists():
         output_dir.rename(old)

@@ -12,7 +12,7 @@ import types
 from pathlib import Path
 
 from .devices import resolve_device
-from .loading import check_ov_config, load_failed
+from .loading import check_ov_config, load_failed, writable_cache
 from .model_dir import check_model_dir
 from .cookbook import FAST_CPU_CONFIG, OV_CONFIG, COOKBOOK_DEVICE
 
@@ -87,7 +87,7 @@ def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None) -> GenaiModel:
     device = resolve_device(device)
     if ov_config is None:
         ov_config = FAST_CPU_CONFIG if device == "CPU" else OV_CONFIG
-    props = check_ov_config(dict(ov_config), device)
+    props = writable_cache(check_ov_config(dict(ov_config), device), path)
     if not props.get("CACHE_DIR"):
         props.pop("CACHE_DIR", None)  # genai reads "" as a folder name
     print(f"[phi3nb] loading {path.name} with openvino_genai on {device}...", flush=True)

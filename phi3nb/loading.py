@@ -1,8 +1,11 @@
 """Steps 4-5: load an exported model and its tokenizer, as the cookbook does, with checks first."""
 
 import difflib
+import hashlib
 import logging
+import os
 import time
+from pathlib import Path
 
 from .devices import resolve_device
 from .errors import Phi3nbError
@@ -86,6 +89,29 @@ def load_failed(path, error) -> Phi3nbError:
                        "delete the folder and export again.")
 
 
+def writable_cache(ov_config, model_dir) -> dict:
+    """`ov_config` with a CACHE_DIR OpenVINO can create: one it cannot (inside a shared read-only model
+    folder, or relative to a read-only working folder) moves to a per-user folder, ~/.cache/phi3nb/compiled.
+
+    Per user and not under PHI3NB_HOME, which a workshop host may share read-only too.
+    """
+    target = ov_config.get("CACHE_DIR")
+    if not target or _can_create(Path(target)):
+        return ov_config
+    digest = hashlib.sha1(str(Path(model_dir).resolve()).encode()).hexdigest()[:10]
+    per_user = Path.home() / ".cache" / "phi3nb" / "compiled" / f"{Path(model_dir).name}-{digest}"
+    print(f"[phi3nb] cannot write CACHE_DIR {target}; caching the compiled model in {per_user} instead.", flush=True)
+    return {**ov_config, "CACHE_DIR": str(per_user)}
+
+
+def _can_create(folder) -> bool:
+    """True if `folder` is writable, or could be made in its nearest existing parent."""
+    folder = folder.expanduser().absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
+
+
 def load_model(model_dir, device=COOKBOOK_DEVICE, ov_config=None, trust_remote_code=False):
     """The cookbook's `OVModelForCausalLM.from_pretrained(...)` on a checked folder and an available device."""
     from optimum.intel import OVModelForCausalLM
@@ -93,7 +119,7 @@ def load_model(model_dir, device=COOKBOOK_DEVICE, ov_config=None, trust_remote_c
 
     path = check_model_dir(model_dir)
     device = resolve_device(device)
-    ov_config = check_ov_config(dict(OV_CONFIG if ov_config is None else ov_config), device)
+    ov_config = writable_cache(check_ov_config(dict(OV_CONFIG if ov_config is None else ov_config), device), path)
     print(f"[phi3nb] loading {path.name} on {device} (the first compile takes a while)...", flush=True)
     start = time.perf_counter()
     try:

@@ -1,0 +1,141 @@
+"""Two exports to one folder at once (two notebooks, a double Run All) end in one complete export.
+
+The two-process test holds the first export just before its swap, the worst moment, until the
+second one has said that it waits; without the lock the second deletes the first's partial folder.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from phi3nb import Phi3nbError, check_model_dir, export_model, load_model
+from phi3nb.export import MANIFEST
+from phi3nb.model_dir import sibling
+
+# The first process: a real export that pauses after writing its files, until `release` exists.
+HELD_EXPORT = """
+import pathlib, sys, time
+import phi3nb.export as export
+real = export._run_export
+def held(*args):
+    real(*args)
+    print("written, holding", flush=True)
+    while not pathlib.Path(sys.argv[3]).exists():
+        time.sleep(0.05)
+export._run_export = held
+export.export_model(sys.argv[1], sys.argv[2])
+"""
+
+
+def _start(code, *args):
+    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+
+
+def _read_until(proc, text, timeout=180):
+    """Lines `proc` printed up to the first one containing `text` (fails if it ends or times out first)."""
+    lines, deadline = [], time.time() + timeout
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if text in line:
+            return lines
+    proc.kill()
+    pytest.fail(f"never printed {text!r}; output:\n{''.join(lines)[-3000:]}")
+
+
+def test_second_export_waits_then_reuses_the_first(tiny_phi3_hf, tmp_path):
+    out, release = tmp_path / "int4", tmp_path / "release"
+    first = _start(HELD_EXPORT, tiny_phi3_hf, out, release)
+    second = None
+    try:
+        _read_until(first, "written, holding")
+        second = _start("import sys, phi3nb; phi3nb.export_model(sys.argv[1], sys.argv[2])", tiny_phi3_hf, out)
+        waited = _read_until(second, "waiting")
+        release.touch()
+        first_out, _ = first.communicate(timeout=180)
+        second_out, _ = second.communicate(timeout=180)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    second_out = "".join(waited) + second_out
+    assert first.returncode == 0, first_out[-3000:]
+    assert second.returncode == 0, second_out[-3000:]
+    assert second_out.count("another export to") == 1 and "reusing it" in second_out
+    assert "converting" not in second_out  # it did not export a second time
+    assert check_model_dir(out) == out
+    assert json.loads((out / MANIFEST).read_text())["source"] == str(tiny_phi3_hf)
+    assert not sibling(out, "partial").exists() and not sibling(out, "old").exists()
+    load_model(out, device="CPU")
+
+
+def test_a_running_export_is_not_called_interrupted(tmp_path):
+    from filelock import FileLock
+
+    out = tmp_path / "int4"
+    sibling(out, "partial").mkdir()
+    with FileLock(sibling(out, "lock")):
+        with pytest.raises(Phi3nbError, match="Another export to it is running now: wait") as running:
+            check_model_dir(out)
+    assert "interrupted" not in str(running.value)
+    with pytest.raises(Phi3nbError, match="interrupted"):  # the lock is free: nobody is writing it
+        check_model_dir(out)
+
+
+def _fake_export(tiny_phi3_ov, calls):
+    """A stand-in for _run_export that copies the tiny export (fast), recording each source."""
+    def run(source, target, *args):
+        calls.append(source)
+        for p in tiny_phi3_ov.iterdir():
+            if p.name != MANIFEST:
+                shutil.copy(p, target / p.name)
+    return run
+
+
+def test_another_sources_export_is_replaced_naming_both(tiny_phi3_hf, tiny_phi3_ov, tmp_path, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr("phi3nb.export._run_export", _fake_export(tiny_phi3_ov, calls))
+    other = tmp_path / "other-src"
+    shutil.copytree(tiny_phi3_hf, other)
+    out = export_model(other, tmp_path / "out")
+    capsys.readouterr()
+    monkeypatch.chdir(tmp_path)
+    export_model(os.path.relpath(tiny_phi3_hf, tmp_path), out)  # a relative spelling of a local source
+    said = capsys.readouterr().out
+    assert f"export of {other}, not of {tiny_phi3_hf}" in said
+    assert json.loads((out / MANIFEST).read_text())["source"] == str(tiny_phi3_hf)  # stored absolute
+    assert calls == [str(other), str(tiny_phi3_hf)]
+
+
+def test_a_damaged_export_is_not_reused(tiny_phi3_hf, tiny_phi3_ov, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    shutil.copytree(tiny_phi3_ov, out)
+    (out / "openvino_model.bin").unlink()
+    calls = []
+    monkeypatch.setattr("phi3nb.export._run_export", _fake_export(tiny_phi3_ov, calls))
+    export_model(tiny_phi3_hf, out)
+    assert "its export is damaged" in capsys.readouterr().out
+    assert calls and check_model_dir(out) == out
+
+
+def test_a_swap_cut_halfway_is_recovered_from_old(tiny_phi3_hf, tiny_phi3_ov, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    shutil.copytree(tiny_phi3_ov, sibling(out, "old"))  # renamed aside, then the process died
+    shutil.copytree(tiny_phi3_ov, sibling(out, "partial"))
+    calls = []
+    monkeypatch.setattr("phi3nb.export._run_export", _fake_export(tiny_phi3_ov, calls))
+    assert export_model(tiny_phi3_hf, out) == out
+    said = capsys.readouterr().out
+    assert "restoring" in said and "reusing it" in said
+    assert calls == [] and check_model_dir(out) == out
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "out"]
