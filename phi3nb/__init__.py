@@ -14,7 +14,7 @@ from .cookbook import (OV_CONFIG, COOKBOOK_MAX_NEW_TOKENS, COOKBOOK_MODEL_DIR, C
                    COOKBOOK_QUESTION, COOKBOOK_SYSTEM, TOKENIZER_KWARGS)
 
 _LAZY = {"prepare_embedded_model": "embedded", "ChatBox": "chatbox", "load_genai": "genai_backend",
-         "chat_turn": "chat"}
+         "chat_turn": "chat", "RemoteChat": "remote"}
 
 
 def __getattr__(name):
@@ -27,7 +27,7 @@ def __getattr__(name):
 
 
 __all__ = [
-    "OV_CONFIG", "COOKBOOK_MAX_NEW_TOKENS", "COOKBOOK_MODEL_DIR", "COOKBOOK_MODEL_ID", "COOKBOOK_PROMPT", "COOKBOOK_QUESTION",
+    "OV_CONFIG", "RemoteChat", "COOKBOOK_MAX_NEW_TOKENS", "COOKBOOK_MODEL_DIR", "COOKBOOK_MODEL_ID", "COOKBOOK_PROMPT", "COOKBOOK_QUESTION",
     "COOKBOOK_SYSTEM", "TOKENIZER_KWARGS", "ChatBox", "Phi3nbError", "available_devices", "build_prompt",
     "chat_messages", "chat_turn", "check_model_dir", "device_widget", "encode_chat", "export_command", "export_model",
     "generate_answer", "load_genai", "load_model", "load_tokenizer", "phi3_prompt", "prepare_embedded_model",

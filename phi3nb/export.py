@@ -137,6 +137,15 @@ def read_manifest(model_dir):
         return None
 
 
+def command_that_made(model_dir) -> str:
+    """The optimum-cli line for the export in `model_dir`, from its manifest; a pre-converted model
+    (no manifest) was used as it is, and the line says so instead."""
+    done = read_manifest(model_dir)
+    if done is None:
+        return f"# {model_dir} was used as it is: it already held an OpenVINO model, so nothing was exported."
+    return export_command(done["source"], model_dir, **done["flags"], trust_remote_code=done["trust_remote_code"])
+
+
 def library_versions() -> dict:
     out = {}
     for name in _VERSIONED:

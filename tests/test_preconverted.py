@@ -78,3 +78,13 @@ def test_an_incomplete_cached_download_says_to_finish_it(tiny_phi3_ov, tmp_path,
     with pytest.raises(Phi3nbError, match="incomplete.*Run again with network access"):
         export_model(REPO, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_notebook_shows_what_made_the_folder(tiny_phi3_ov, tmp_path):
+    from phi3nb.export import command_that_made
+
+    made = command_that_made(tiny_phi3_ov)
+    assert made.startswith("optimum-cli export openvino --model ") and "--weight-format int4 --group-size 128" in made
+    folder = shutil.copytree(tiny_phi3_ov, tmp_path / "phi3")
+    (folder / "phi3nb_export.json").unlink()
+    assert command_that_made(folder) == f"# {folder} was used as it is: it already held an OpenVINO model, so nothing was exported."
