@@ -28,13 +28,14 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """llama.cpp's server on 127.0.0.1 with an API key, 2 threads, a 1024-token context."""
+    """llama.cpp's server on 127.0.0.1 with an API key, 2 threads, a 1024-token context, and requests queued
+    rather than interrupted (its default: a new request cuts off the one streaming)."""
     from phi3nb.embedded import gguf_path
 
     port, log = free_port(), tmp_path_factory.mktemp("server") / "server.log"
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path()), "--host", "127.0.0.1",
            "--port", str(port), "--api_key", KEY, "--n_ctx", "1024", "--n_threads", "2",
-           "--model_alias", "smollm2"]
+           "--model_alias", "smollm2", "--interrupt_requests", "False"]
     proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 120
@@ -156,3 +157,17 @@ def test_terminal_chat_with_url(server, monkeypatch, capsys):
     assert main(["chat", "--url", server, "--max-new-tokens", "8"]) == 0
     out = capsys.readouterr().out
     assert "chatting with smollm2" in out and "tokens/s" in out and KEY not in out
+
+
+def test_a_room_of_attendees_against_the_server(server, monkeypatch, capsys):
+    monkeypatch.setenv("PHI3NB_API_KEY", KEY)
+    assert main(["bench", "--room", "1,3", "--url", server, "--room-turns", "1", "--chat-tokens", "8"]) == 0
+    table = capsys.readouterr().out
+    rows = [line for line in table.splitlines() if line.startswith("| 1 |") or line.startswith("| 3 |")]
+    assert len(rows) == 2 and "| 1/1 |" in rows[0] and "| 3/3 |" in rows[1]
+    assert rows[1].endswith("| 0 |")  # no errors
+
+
+def test_the_room_bench_only_targets_this_machine(capsys):
+    assert main(["bench", "--room", "4", "--url", "http://example.org:8000/v3"]) == 2
+    assert "only runs against a server on this machine" in capsys.readouterr().err

@@ -23,6 +23,11 @@ def add_arguments(parser):
     parser.add_argument("--skip-perplexity", action="store_true", help="skip the perplexity of the exports")
     parser.add_argument("--backends", default=",".join(BACKENDS),
                         help=f"comma-separated subset of {', '.join(BACKENDS)}")
+    parser.add_argument("--room", default=None, metavar="N[,N...]",
+                        help="instead: N attendees chatting at once with the server at --url, e.g. 1,4,16")
+    parser.add_argument("--url", default=None, help="with --room: the chat server on this machine, e.g. "
+                                                    "http://127.0.0.1:8000/v3 (its key from $PHI3NB_API_KEY)")
+    parser.add_argument("--room-turns", type=int, default=2, help="with --room: turns per attendee (default 2)")
     parser.add_argument("--work-dir", default=None,
                         help="where the slice and perplexity exports are cached (default: <phi3nb cache>/bench)")
     return parser
@@ -76,7 +81,36 @@ def _backend_jobs(args, model_dir, gguf, extra_genai):
     return jobs
 
 
+def run_room(args) -> dict:
+    """`--room 1,4,16 --url URL`: one room run per size, smallest first, as a table (and JSON)."""
+    from phi3nb.errors import Phi3nbError
+
+    from .room import format_room, room_bench
+
+    if not args.url:
+        raise Phi3nbError("--room needs --url: the chat server to measure, e.g. --url http://127.0.0.1:8000/v3")
+    try:
+        sizes = [int(n) for n in str(args.room).split(",") if n.strip()]
+    except ValueError:
+        raise Phi3nbError(f"--room {args.room!r}: use whole numbers separated by commas, e.g. --room 1,4,16.") from None
+    rows = []
+    for n in sizes:
+        _log(f"[bench] room of {n}: {args.room_turns} turns each, {args.chat_tokens or 64} tokens per reply...")
+        rows.append(room_bench(args.url, n, turns=args.room_turns, max_new_tokens=args.chat_tokens or 64))
+    print(format_room(rows), flush=True)
+    for r in rows:
+        for message in r["error_messages"]:
+            print(f"[bench] room of {r['attendees']}: {message}")
+    result = {"room": rows, "meta": {"url": args.url, "threads": os.cpu_count()}}
+    if args.json:
+        Path(args.json).expanduser().write_text(json.dumps(result, indent=2, default=str))
+        _log(f"[bench] wrote {args.json}")
+    return result
+
+
 def run(args) -> dict:
+    if getattr(args, "room", None):
+        return run_room(args)
     from .presets import FAST_OV_CONFIG, FAST_PRESET, PERPLEXITY_PRESETS, COOKBOOK_PRESET, cli_flags
     from .roofline import read_bandwidth_gb_s, roofline
     from .runner import run_job
