@@ -1,7 +1,7 @@
 """Set up phi3nb in ./.venv on Linux, macOS or Windows (idempotent): what `bash setup.sh` runs.
 
     python setup_env.py          # the notebook and the `phi3nb` command
-    python setup_env.py --test   # plus the test tools (and Debian's chromium for the browser test)
+    python setup_env.py --test   # plus the test and docs tools (and Debian's chromium for the browser tests)
 
 Then it downloads and exports the embedded model, so the first run needs no network.
 """
@@ -59,7 +59,7 @@ def install_chromium():
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--test", action="store_true", help="also install the test tools")
+    parser.add_argument("--test", action="store_true", help="also install the test and docs tools")
     args = parser.parse_args(argv)
     start = time.monotonic()
     venv = ROOT / ".venv"
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off"]
     subprocess.run(pip + torch_args(os.environ.get("PHI3NB_TORCH_INDEX", TORCH_CPU_INDEX)), check=True)
-    subprocess.run(pip + ["-e", f"{ROOT}[test]" if args.test else str(ROOT)], check=True)
+    subprocess.run(pip + ["-e", f"{ROOT}[test,docs]" if args.test else str(ROOT)], check=True)
     if args.test:
         install_chromium()
     subprocess.run([str(python), "-m", "pip", "check"], check=True)
