@@ -1,5 +1,6 @@
 """Sphinx configuration for the phi3nb site: `bash docs/build.sh` builds it (see docs/README.md)."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -10,6 +11,18 @@ sys.path[:0] = [str(ROOT), str(DOCS)]  # this tree's phi3nb for the API referenc
 from readme_sections import PAGES, write_pages  # noqa: E402
 
 write_pages(ROOT / "README.md", DOCS / "_generated" / "readme", PAGES, DOCS)  # the pages {include} these
+
+
+def write_parameters_cell(notebook: Path, out: Path):
+    """The notebook's cell tagged `parameters`, for testing-your-notebook.md to quote."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(tagged) != 1:
+        raise RuntimeError(f"{notebook.name} has {len(tagged)} cells tagged 'parameters', not 1")
+    out.write_text("".join(tagged[0]["source"]) + "\n", encoding="utf-8")
+
+
+write_parameters_cell(ROOT / "notebooks" / "phi3_openvino_chat.ipynb", DOCS / "_generated" / "parameters_cell.py")
 if not (DOCS / "tutorial.ipynb").is_file():
     raise RuntimeError("docs/tutorial.ipynb is missing: build with `bash docs/build.sh`, which runs the notebook first")
 
