@@ -67,3 +67,53 @@ def test_link_check_finds_each_kind_of_break(tmp_path, body, why):
     page(tmp_path / "index.html", body)
     [(where, _, reason)] = broken_links(tmp_path)
     assert where == "index.html" and why in reason
+
+
+def notebook(*cells):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    nb.cells = [nbformat.v4.new_markdown_cell("# T")] + [nbformat.v4.new_code_cell(c) for c in cells]
+    return nb
+
+
+def test_a_cell_error_fails_the_build_naming_the_cell(tmp_path, monkeypatch, capsys):
+    import nbformat
+    import execute_tutorial
+
+    broken = tmp_path / "broken.ipynb"
+    nbformat.write(notebook("MODEL_ID = 'x'", "raise ValueError('boom')"), broken)
+    monkeypatch.setattr(execute_tutorial, "NOTEBOOK", broken)
+    monkeypatch.setattr(execute_tutorial, "OUT", tmp_path / "out.ipynb")
+    monkeypatch.setattr(execute_tutorial, "PARAMETERS", {})
+    assert execute_tutorial.main() == 1
+    assert "cell 2 raised ValueError: boom" in capsys.readouterr().out
+
+
+def test_the_static_page_keeps_the_runs_outputs_and_replaces_only_the_chat_box(tmp_path, monkeypatch):
+    import nbformat
+    import execute_tutorial
+
+    monkeypatch.setattr(execute_tutorial, "PLOT", tmp_path / "plot.png")
+    nb = notebook("print('a')", "chat = phi3nb.ChatBox(m, tok)\nchat", "plot()")
+    stream = [nbformat.v4.new_output("stream", name="stdout", text=t) for t in ("I'm", " Dr", ".")]
+    nb.cells[1].outputs = stream + [nbformat.v4.new_output("stream", name="stderr", text="warn")]
+    nb.cells[2].outputs = [nbformat.v4.new_output("execute_result", data={
+        "text/plain": "ChatBox()", execute_tutorial.WIDGET: {"model_id": "1"}})]
+    nb.cells[3].outputs = [nbformat.v4.new_output("display_data", data={"image/png": "cG5n", "text/plain": "fig"})]
+    nb.metadata["widgets"] = {"state": {}}
+    execute_tutorial.for_static_page(nb)
+    assert [(o.name, o.text) for o in nb.cells[2].outputs] == [("stdout", "I'm Dr."), ("stderr", "warn")]
+    chat = next(c for c in nb.cells if "ChatBox(" in c.source)
+    following = nb.cells[nb.cells.index(chat) + 1]
+    assert chat.outputs == [] and "cannot work on this static page" in following.source
+    assert "widgets" not in nb.metadata and (tmp_path / "plot.png").read_bytes() == b"png"
+    assert "while the docs were built" in nb.cells[1].source
+
+
+def test_a_notebook_without_the_chat_cell_fails_the_build():
+    import execute_tutorial
+
+    with pytest.raises(SystemExit, match="no code cell with 'phi3nb.ChatBox\\('"):
+        execute_tutorial.for_static_page(notebook("print(1)"))
