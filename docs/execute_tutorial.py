@@ -38,8 +38,6 @@ CHAT_NOTE = ("**The chat box needs a running Python kernel, so it cannot work on
 def execute(out: Path):
     import papermill
 
-    env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PHI3NB_MODEL_ID": "embedded"}
-    os.environ.update(env)  # the kernel inherits these
     with tempfile.TemporaryDirectory(prefix="phi3nb-docs-") as scratch:
         papermill.execute_notebook(str(NOTEBOOK), str(out), parameters=PARAMETERS, kernel_name="python3",
                                    cwd=scratch, progress_bar=False, log_output=False, execution_timeout=600)
@@ -109,4 +107,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the kernel inherits these: no model hub
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     sys.exit(main())
