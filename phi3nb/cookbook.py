@@ -20,8 +20,8 @@ COOKBOOK_PROMPT = (
     "<|user|>can you introduce yourself?<|end|><|assistant|>"
 )
 
-# Phi-3's stop tokens: <|endoftext|>, <|assistant|>, <|end|>. The cookbook's generate() stops
-# only at the config's single eos (32000), so it talks past the end of its turn.
+# Phi-3's stop tokens: <|endoftext|>, <|assistant|>, <|end|>, as its generation_config.json lists them
+# (config.json names only 32000; generate() reads the generation config, so the cookbook's call stops).
 PHI3_EOS_IDS = (32000, 32001, 32007)
 
 # Beside the cookbook's flags: the fastest configuration `phi3nb bench` found on a Phi-3-mini-shaped

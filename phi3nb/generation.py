@@ -1,8 +1,8 @@
-"""Steps 8-10: tokenize, generate, decode, fixing what the cookbook gets wrong.
+"""Steps 8-10: tokenize, generate, decode.
 
-The cookbook decodes the whole output (its answer starts with the prompt) and stops only at
-the config's single eos, so Phi-3 talks on past `<|end|>`. Here: only new tokens, every
-stop token, checked inputs, and optional streaming.
+The cookbook decodes the whole output, so its answer starts with the prompt. Here: only the
+new tokens; every end-of-turn token as a stop id (Phi-3's generation_config already lists
+them, other models' may not); checked inputs; optional streaming and a Stop button.
 """
 
 import math
@@ -62,7 +62,7 @@ def stop_token_ids(model, tokenizer) -> list:
 
 def context_window(model) -> int:
     """How many tokens (prompt + reply) the model attends to: 4096 for Phi-3-mini-4k."""
-    return int(getattr(model.config, "max_position_embeddings", 0) or 4096)
+    return int(getattr(getattr(model, "config", None), "max_position_embeddings", 0) or 4096)
 
 
 def check_prompt_length(n_prompt, window):

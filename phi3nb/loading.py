@@ -1,6 +1,7 @@
 """Steps 4-5: load an exported model and its tokenizer, as the cookbook does, with checks first."""
 
 import difflib
+import logging
 import time
 
 from .devices import resolve_device
@@ -11,6 +12,26 @@ from .cookbook import OV_CONFIG, COOKBOOK_DEVICE
 # Properties the OpenVINO Core takes for every device, beside each device's SUPPORTED_PROPERTIES.
 CORE_PROPERTIES = {"CACHE_DIR", "CACHE_MODE", "ENABLE_MMAP", "LOG_LEVEL", "ALLOW_AUTO_BATCHING",
                    "AUTO_BATCH_TIMEOUT", "FORCE_TBB_TERMINATE", "PERFORMANCE_HINT", "NUM_STREAMS"}
+
+
+class HubCacheLookupFilter(logging.Filter):
+    """Drop one false alarm of optimum-intel 2.1's `from_pretrained` in offline mode (HF_HUB_OFFLINE=1).
+
+    Offline, it looks every model id up in the hub cache, a local folder too, to decide whether to
+    export: for a folder that lookup fails ("[Errno 2] ... models--<folder>/refs/main"), it logs
+    "Could not infer whether the model was already converted..." and keeps `export=False`, which is
+    right for an exported folder. No argument skips that lookup, so only this record is dropped;
+    every other warning stays.
+    """
+
+    def filter(self, record):
+        text = record.getMessage()
+        return not (text.startswith("Could not infer whether the model was already converted")
+                    and "No such file or directory" in text and "refs" in text)
+
+
+# Installed on `import phi3nb`, so it also covers the notebook's own `OVModelForCausalLM.from_pretrained`.
+logging.getLogger("optimum.intel.openvino.modeling_base").addFilter(HubCacheLookupFilter())
 
 
 def check_ov_config(ov_config, device) -> dict:
