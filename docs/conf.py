@@ -32,7 +32,8 @@ html_title = "phi3nb: Phi-3 on OpenVINO, step by step"
 extensions = ["myst_nb", "sphinx.ext.autodoc"]
 exclude_patterns = ["_build", "_generated", "README.md", "**.ipynb_checkpoints"]
 html_theme = "furo"
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["outputs.css"]
 default_role = "code"  # `name` in docstrings is code, as in the Markdown pages
 
 myst_enable_extensions = ["colon_fence"]
