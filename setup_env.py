@@ -1,7 +1,7 @@
 """Set up phi3nb in ./.venv on Linux, macOS or Windows (idempotent): what `bash setup.sh` runs.
 
     python setup_env.py          # the notebook and the `phi3nb` command
-    python setup_env.py --test   # plus the test tools (and Debian's chromium for the browser test)
+    python setup_env.py --test   # plus the test and docs tools (and Debian's chromium for the browser tests)
 
 Then it downloads and exports the embedded model, so the first run needs no network.
 """
@@ -65,7 +65,7 @@ def install_chromium():
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--test", action="store_true", help="also install the test tools")
+    parser.add_argument("--test", action="store_true", help="also install the test and docs tools")
     args = parser.parse_args(argv)
     start = time.monotonic()
     venv = ROOT / ".venv"
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     if args.test and platform.machine().lower() in ("x86_64", "amd64"):
         env.setdefault("CMAKE_ARGS", LLAMA_CPP_CMAKE_ARGS)
         print("[setup] the test tools include llama.cpp's server: its first build takes ~10 minutes.", flush=True)
-    subprocess.run(pip + ["-e", f"{ROOT}[test]" if args.test else str(ROOT)], check=True, env=env)
+    subprocess.run(pip + ["-e", f"{ROOT}[test,docs]" if args.test else str(ROOT)], check=True, env=env)
     if args.test:
         install_chromium()
     subprocess.run([str(python), "-m", "pip", "check"], check=True)
