@@ -82,7 +82,7 @@ def test_run_all_shows_no_warning_traceback_or_errno(run_all):
 
 
 def test_step1_prints_a_command_for_the_model_in_use(run_all):
-    command = text_of(cell_with(run_all, "export_command(")).strip()
+    command = text_of(cell_with(run_all, "command_that_made(")).strip()
     args = shlex.split(command)
     assert args[:3] == ["optimum-cli", "export", "openvino"], command
     source, target = Path(args[args.index("--model") + 1]), Path(args[-1])
