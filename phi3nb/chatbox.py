@@ -18,8 +18,7 @@ from .cookbook import COOKBOOK_SYSTEM
 RENDER_EVERY = 0.05  # seconds between re-renders while streaming: smooth, without flooding the comm
 SUBMIT_WAIT = 0.3  # seconds an Enter waits for the value that may follow it (see _on_submit)
 BUSY = "Still answering the last message: wait for it, or press Stop."
-EXAMPLES = ("What is OpenVINO?", "Explain the plot of Cinderella in a sentence.",
-            "Write a haiku about the sea.")
+EXAMPLES = ("What is OpenVINO?", "Explain Cinderella in one sentence.", "Write a haiku about the sea.")
 SAMPLING_DEFAULTS = {"temperature": 0.0, "top_p": 0.9, "top_k": 50, "repetition_penalty": 1.1}
 # Copies with the browser's clipboard API. ipywidgets has no clipboard (ipywidgets#1891), so the Copy
 # button shows this JavaScript output in a hidden Output widget; JupyterLab runs it. The reply goes
@@ -44,7 +43,7 @@ class Message:
             self.copy.add_class("phi3nb-copy")
             self.copy.on_click(lambda _: on_copy(self.text))
             children.append(w.HBox([self.copy, self.stats_line], layout=w.Layout(align_items="center")))
-        self.widget = w.VBox(children)
+        self.widget = w.VBox(children, layout=w.Layout(flex="0 0 auto"))  # flex items shrink by default
         self.render()
 
     def render(self):
@@ -78,7 +77,7 @@ class ChatBox:
         self._busy, self._epoch, self._submit, self._last_reply = False, 0, None, None
         self._defaults = {**SAMPLING_DEFAULTS, "max_new_tokens": max_new_tokens, "system": system}
 
-        self.transcript = w.VBox(layout=w.Layout(width="100%"))
+        self.transcript = w.VBox(layout=w.Layout(width="100%", flex="0 0 auto"))
         # column-reverse around one child: the browser starts at the bottom and follows the newest
         # message only while the reader is there; scrolled up, the view stays put.
         self.pane = w.Box([self.transcript], layout=w.Layout(
@@ -86,7 +85,7 @@ class ChatBox:
         self.pane.add_class("phi3nb-chat")
         self.status = w.HTML()
         # continuous_update=False: the value arrives on Enter (after a "submit" message) or on leaving the box.
-        self.input = w.Text(placeholder="Type a message, press Enter or Send", continuous_update=False,
+        self.input = w.Text(placeholder="Type a message; Enter sends", continuous_update=False,
                             layout=w.Layout(flex="1 1 12em", min_width="10em", width="auto"))
         button = dict(layout=w.Layout(width="auto", flex="0 0 auto"))
         self.send = w.Button(description="Send", button_style="primary", icon="paper-plane",
