@@ -135,7 +135,7 @@ class ChatBox:
                                         tooltip="Sent before the conversation on every turn",
                                         layout=w.Layout(width="95%"))
         self.reset_settings = w.Button(description="Reset", icon="undo", tooltip="Back to the defaults",
-                                       layout=w.Layout(width="auto"))
+                                       layout=w.Layout(width="auto", align_self="flex-start"))
         rows = [self.temperature, self.top_p, self.top_k, self.repetition_penalty, self.max_new_tokens,
                 self.system_prompt]
         for r in rows:

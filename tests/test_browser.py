@@ -85,7 +85,7 @@ def stop_lab(proc):
 
 
 BUSY = "Still answering the last message"
-LONG = "Write a long story about a dragon."  # ~550 tokens on the embedded model: streams for seconds
+LONG = "Write a very long story about a dragon, in ten chapters."  # 2000 tokens on the embedded model
 # The WCAG contrast of every element inside every bubble and stats line, against the background it is
 # painted on (the first opaque one up the tree, with translucent layers composited on top).
 CONTRAST_JS = """(sel) => {
@@ -151,7 +151,7 @@ class Lab:
         self.box = page.locator(".jp-OutputArea-output .widget-vbox").first
         self.field = self.box.locator(".widget-text input")
         self.users, self.replies = self.box.locator(".phi3nb-user"), self.box.locator(".phi3nb-assistant")
-        self.stats = self.box.locator(".phi3nb-stats")
+        self.stats = self.box.get_by_text("tokens/s")  # each finished reply's stats line
         self.busy = self.box.get_by_text(BUSY)
 
     def button(self, name):
@@ -316,8 +316,8 @@ def test_every_bubble_is_readable_in_light_and_dark(lab):
         for theme in ("JupyterLab Dark", "JupyterLab Light"):
             lab.theme(theme, 1280)
             measured = lab.page.evaluate(CONTRAST_JS, BUBBLES)
-            roles = {c for m in measured for c in ("user", "assistant", "error", "stats") if c in m["element"]}
-            assert roles == {"user", "assistant", "error", "stats"}, measured
+            roles = {c for m in measured for c in ("user", "assistant", "error") if c in m["element"]}
+            assert roles == {"user", "assistant", "error"}, measured
             low = [m for m in measured if m["ratio"] < 4.5]
             assert not low, f"{theme}: below 4.5:1: {low}"
         lab.button("Clear").click()
@@ -329,6 +329,7 @@ def test_enter_sends_once_and_leaving_the_box_never_sends(lab):
     from playwright.sync_api import expect
 
     with screenshot_on_failure(lab.page, "enter"):
+        lab.button("Clear").click()
         lab.set_max_tokens(2000)
         lab.field.fill(LONG)
         lab.field.press("Enter")
@@ -360,9 +361,11 @@ def test_a_scrolled_up_reader_keeps_their_place_and_selection_while_a_reply_stre
 
     page = lab.page
     with screenshot_on_failure(page, "scroll"):
+        lab.button("Clear").click()
+        lab.set_max_tokens(2000)
         lab.field.fill(LONG)
         lab.field.press("Enter")
-        page.wait_for_function(f"() => {PANE}.scrollHeight > {PANE}.clientHeight + 200", timeout=SLOW)
+        page.wait_for_function(f"() => {PANE}.scrollHeight > {PANE}.clientHeight + 120", timeout=SLOW)
         first = "document.querySelector('.jp-OutputArea-output .phi3nb-user')"
         before = page.evaluate(f"""() => {{
             const pane = {PANE}; pane.scrollTop = -pane.scrollHeight;  // to the top (column-reverse: negative)
@@ -372,20 +375,24 @@ def test_a_scrolled_up_reader_keeps_their_place_and_selection_while_a_reply_stre
                      scroll: pane.scrollTop, length: {PANE}.innerText.length}};
         }}""")
         assert before["selected"].strip() == LONG
-        page.wait_for_timeout(1500)  # ~20 re-renders of the streaming reply
+        page.wait_for_timeout(1000)  # ~20 re-renders of the streaming reply
         after = page.evaluate(f"""() => ({{top: {first}.getBoundingClientRect().top,
             selected: getSelection().toString(), scroll: {PANE}.scrollTop, length: {PANE}.innerText.length}})""")
         assert after["length"] > before["length"], "the reply stopped streaming: nothing was checked"
         assert abs(after["top"] - before["top"]) < 2, f"the earlier message moved: {before} -> {after}"
         assert after["selected"] == before["selected"], "the selection in an earlier message vanished"
 
-        page.evaluate(f"() => {{ const pane = {PANE}; pane.scrollTop = pane.scrollHeight; }}")  # to the bottom
-        page.wait_for_timeout(1500)
-        gap = page.evaluate(f"""() => {{ const pane = {PANE};
-            return pane.firstElementChild.getBoundingClientRect().bottom - pane.getBoundingClientRect().bottom; }}""")
+        length = page.evaluate(f"""() => {{ const pane = {PANE}; pane.scrollTop = pane.scrollHeight;  // to the bottom
+            return pane.innerText.length; }}""")
+        page.wait_for_timeout(1000)
+        gap, grown = page.evaluate(f"""() => {{ const pane = {PANE}; return [
+            pane.firstElementChild.getBoundingClientRect().bottom - pane.getBoundingClientRect().bottom,
+            pane.innerText.length - {length}]; }}""")
+        assert grown > 0, "the reply stopped streaming: following it was not checked"
         assert gap < 12, f"at the bottom, the newest text is {gap} px below the pane's edge: not followed"
-        lab.button("Stop").click()
-        expect(lab.stats).to_have_count(3, timeout=SLOW)
+        if lab.button("Stop").is_enabled():
+            lab.button("Stop").click()
+        expect(lab.stats).to_have_count(1, timeout=SLOW)
 
 
 def test_the_stats_line_says_why_a_reply_ended(lab):
