@@ -16,7 +16,7 @@ from .generation import context_window
 from .cookbook import COOKBOOK_SYSTEM
 
 RENDER_EVERY = 0.05  # seconds between re-renders while streaming: smooth, without flooding the comm
-SUBMIT_WAIT = 0.3  # seconds an Enter waits for the value that may follow it (see _on_submit)
+SUBMIT_WAIT = 0.3  # seconds an Enter waits for the value that may follow it (see _on_input_msg)
 BUSY = "Still answering the last message: wait for it, or press Stop."
 EXAMPLES = ("What is OpenVINO?", "Explain Cinderella in one sentence.", "Write a haiku about the sea.")
 SAMPLING_DEFAULTS = {"temperature": 0.0, "top_p": 0.9, "top_k": 50, "repetition_penalty": 1.1}
@@ -188,22 +188,21 @@ class ChatBox:
         self._take_submit()
 
     def _take_submit(self):
+        if self._cancel_submit():
+            self._on_send()
+
+    def _cancel_submit(self) -> bool:
+        """Disarm a waiting Enter; True if there was one (the caller then acts on it, exactly once)."""
         with self._submit_lock:
             pending, self._submit = self._submit, None
         if pending is not None:
             pending.cancel()
-            self._on_send()
+        return pending is not None
 
     def _fill(self, button):
         """An example prompt goes into the box, to edit or send."""
         self._cancel_submit()
         self.input.value = button.description
-
-    def _cancel_submit(self):
-        with self._submit_lock:
-            pending, self._submit = self._submit, None
-        if pending is not None:
-            pending.cancel()
 
     # -- actions -------------------------------------------------------------------------------
     def _on_send(self):
