@@ -1,52 +1,60 @@
 """Step 11: chat with the model inside the notebook, like openvino_notebooks' llm-chatbot, with ipywidgets.
 
-Replies stream from a worker thread into an HTML pane, so the kernel stays free for Stop.
-Everything shown goes through Markdown with raw HTML off: text is shown, never run.
+Replies stream from a worker thread, so the kernel stays free for Stop. Each message is its own
+widget: streaming re-renders only the reply being written, so what a person reads, scrolls to or
+selects in earlier messages stays put. How a message looks is in chat_html.py.
 """
 
-import html
+import json
 import threading
 import time
 
 from .errors import Phi3nbError
 from .chat import chat_turn
+from .chat_html import CSS, EMPTY, markdown_renderer, message_html, stats_html, status_html
 from .generation import context_window
 from .cookbook import COOKBOOK_SYSTEM
 
 RENDER_EVERY = 0.05  # seconds between re-renders while streaming: smooth, without flooding the comm
+SUBMIT_WAIT = 0.3  # seconds an Enter waits for the value that may follow it (see _on_input_msg)
 BUSY = "Still answering the last message: wait for it, or press Stop."
-PANE_STYLE = ("display:flex;flex-direction:column-reverse;overflow-y:auto;max-height:480px;min-height:120px;"
-              "padding:8px;border:1px solid var(--jp-border-color2,#ddd);border-radius:6px;"
-              "color:var(--jp-ui-font-color1,#222);font-size:var(--jp-content-font-size1,14px);line-height:1.5")
-# Only tidies Markdown's own margins inside bubbles; message text is escaped, so it cannot add CSS.
-PANE_CSS = ("<style>.phi3nb-chat p,.phi3nb-chat ul,.phi3nb-chat ol,.phi3nb-chat pre{margin:6px 0}"
-            ".phi3nb-chat pre{white-space:pre-wrap;background:var(--jp-layout-color3,#e5e5e5);padding:6px;"
-            "border-radius:4px}</style>")
-BUBBLE = "max-width:85%;padding:4px 12px;border-radius:10px;margin:4px 0;overflow-wrap:anywhere;"
-STYLES = {
-    "user": BUBBLE + "align-self:flex-end;background:var(--jp-brand-color3,#dbeafe);",
-    "assistant": BUBBLE + "align-self:flex-start;background:var(--jp-layout-color2,#f1f1f1);",
-    "note": "align-self:center;font-style:italic;color:var(--jp-ui-font-color2,#666);margin:4px 0;",
-    "error": BUBBLE + "align-self:stretch;max-width:100%;background:var(--jp-error-color3,#fde2e2);"
-                      "color:var(--jp-error-color0,#a00);",
-}
-STATS_STYLE = "font-size:smaller;color:var(--jp-ui-font-color2,#666);margin:0 0 6px 0"
+EXAMPLES = ("What is OpenVINO?", "Explain Cinderella in one sentence.", "Write a haiku about the sea.")
+SAMPLING_DEFAULTS = {"temperature": 0.0, "top_p": 0.9, "top_k": 50, "repetition_penalty": 1.1}
+# Copies with the browser's clipboard API. ipywidgets has no clipboard (ipywidgets#1891), so the Copy
+# button shows this JavaScript output in a hidden Output widget; JupyterLab runs it. The reply goes
+# in as a JSON string, never as code.
+COPY_JS = "navigator.clipboard.writeText({}).catch(e => console.warn('phi3nb: copy failed', e))"
 
 
-def markdown_renderer():
-    """CommonMark with raw HTML and images off (no remote fetches), links opening in a new tab."""
-    from markdown_it import MarkdownIt
+class Message:
+    """One message in the transcript, with its own HTML widget; a reply also gets Copy and its stats."""
 
-    md = MarkdownIt("commonmark", {"html": False, "breaks": True}).enable(["table", "strikethrough"])
-    md.disable("image")
+    def __init__(self, md, role, text="", on_copy=None):
+        import ipywidgets as w
 
-    def link_open(tokens, idx, options, env):
-        tokens[idx].attrSet("target", "_blank")
-        tokens[idx].attrSet("rel", "noopener noreferrer")
-        return md.renderer.renderToken(tokens, idx, options, env)
+        self.md, self.role, self.text, self.streaming, self.stats = md, role, text, False, ""
+        self.bubble = w.HTML()
+        self.stats_line = w.HTML()
+        self.copy = None
+        children = [self.bubble]
+        if on_copy is not None:
+            self.copy = w.Button(icon="copy", tooltip="Copy this reply (Markdown) to the clipboard",
+                                 layout=w.Layout(width="32px", height="24px", padding="0"))
+            self.copy.add_class("phi3nb-copy")
+            self.copy.on_click(lambda _: on_copy(self.text))
+            children.append(w.HBox([self.copy, self.stats_line], layout=w.Layout(align_items="center")))
+        self.widget = w.VBox(children, layout=w.Layout(flex="0 0 auto"))  # flex items shrink by default
+        self.render()
 
-    md.add_render_rule("link_open", link_open)
-    return md
+    def render(self):
+        self.bubble.value = message_html(self.md, self.role, self.text, streaming=self.streaming)
+        self.stats_line.value = stats_html(self.stats)
+        if self.copy is not None:
+            self.copy.layout.visibility = "hidden" if self.streaming or not self.text else "visible"
+
+    @property
+    def html(self):
+        return self.bubble.value + self.stats_line.value
 
 
 class ChatBox:
@@ -62,42 +70,93 @@ class ChatBox:
 
         self.model, self.tokenizer, self.system = model, tokenizer, system
         self.context = context or context_window(model)
-        self.history, self.entries, self.last_error = [], [], None
+        self.history, self.messages, self.last_error = [], [], None
         self._md = markdown_renderer()
-        self._lock, self._render_lock = threading.Lock(), threading.Lock()
+        self._lock, self._submit_lock = threading.Lock(), threading.Lock()
         self._done, self._stop_event = threading.Event(), threading.Event()
         self._done.set()
-        self._busy, self._epoch, self._enter = False, 0, False
+        self._busy, self._epoch, self._submit, self._last_reply = False, 0, None, None
+        self._defaults = {**SAMPLING_DEFAULTS, "max_new_tokens": max_new_tokens, "system": system}
 
-        self.pane = w.HTML(layout=w.Layout(width="100%"))
-        # continuous_update=False: the value arrives once, on Enter or leaving the box. On Enter the
-        # front end first sends a "submit" message, then the value; only that pair sends.
-        self.input = w.Text(placeholder="Type a message, press Enter or Send", continuous_update=False,
-                            layout=w.Layout(flex="1 1 auto", width="auto"))
-        self.send = w.Button(description="Send", button_style="primary", icon="paper-plane")
-        self.stop = w.Button(description="Stop", icon="stop", disabled=True)
-        self.clear = w.Button(description="Clear", icon="trash")
-        self.temperature = w.FloatSlider(0.0, min=0.0, max=2.0, step=0.05, description="Temperature",
-                                         tooltip="0 = greedy (always the likeliest token)")
-        self.top_p = w.FloatSlider(0.9, min=0.05, max=1.0, step=0.05, description="Top-p")
-        self.top_k = w.IntSlider(50, min=0, max=200, description="Top-k")
-        self.repetition_penalty = w.FloatSlider(1.1, min=1.0, max=2.0, step=0.05, description="Rep. penalty")
-        self.max_new_tokens = w.IntSlider(max_new_tokens, min=1, max=max(4096, max_new_tokens),
-                                          description="Max tokens")
-        style = {"description_width": "100px"}
-        sliders = [self.temperature, self.top_p, self.top_k, self.repetition_penalty, self.max_new_tokens]
-        for s in sliders:
-            s.style = style
-        self.advanced = w.Accordion([w.VBox(sliders)], titles=("Advanced",), selected_index=None)
-        self.widget = w.VBox([self.pane, w.HBox([self.input, self.send, self.stop, self.clear]), self.advanced],
-                             layout=w.Layout(width="100%"))
+        self.transcript = w.VBox(layout=w.Layout(width="100%", flex="0 0 auto"))
+        # column-reverse around one child: the browser starts at the bottom and follows the newest
+        # message only while the reader is there; scrolled up, the view stays put.
+        self.pane = w.Box([self.transcript], layout=w.Layout(
+            flex_flow="column-reverse", overflow_y="auto", max_height="480px", min_height="120px", width="100%"))
+        self.pane.add_class("phi3nb-chat")
+        self.status = w.HTML()
+        # continuous_update=False: the value arrives on Enter (after a "submit" message) or on leaving the box.
+        self.input = w.Text(placeholder="Type a message; Enter sends", continuous_update=False,
+                            layout=w.Layout(flex="1 1 12em", min_width="10em", width="auto"))
+        button = dict(layout=w.Layout(width="auto", flex="0 0 auto"))
+        self.send = w.Button(description="Send", button_style="primary", icon="paper-plane",
+                             tooltip="Send the message (Enter)", **button)
+        self.stop = w.Button(description="Stop", icon="stop", disabled=True, tooltip="Stop the reply", **button)
+        self.regenerate = w.Button(description="Regenerate", icon="redo", disabled=True,
+                                   tooltip="Write the last reply again", **button)
+        self.clear = w.Button(description="Clear", icon="trash", tooltip="Forget the conversation", **button)
+        self.examples = [w.Button(description=text, tooltip="Put this example in the box", **button)
+                         for text in EXAMPLES]
+        for b in self.examples:
+            b.add_class("phi3nb-example")
+        self._clipboard = w.Output(layout=w.Layout(display="none"))
+        self.widget = w.VBox([w.HTML(CSS), self.pane, self.status,
+                              w.HBox([self.input, self.send, self.stop, self.regenerate, self.clear],
+                                     layout=w.Layout(flex_flow="row wrap", width="100%")),
+                              w.HBox(self.examples, layout=w.Layout(flex_flow="row wrap", width="100%")),
+                              self._advanced(w), self._clipboard], layout=w.Layout(width="100%"))
 
         self.send.on_click(lambda _: self._on_send())
         self.stop.on_click(lambda _: self._stop_event.set())
+        self.regenerate.on_click(lambda _: self._on_regenerate())
         self.clear.on_click(lambda _: self.reset())
+        for b in self.examples:
+            b.on_click(self._fill)
         self.input.on_msg(self._on_input_msg)
         self.input.observe(self._on_input_value, "value")
-        self._render()
+        self._show([])
+
+    def _advanced(self, w):
+        """Sampling sliders, the system prompt and Reset, folded away like llm-chatbot's."""
+        d, style = self._defaults, {"description_width": "110px"}
+        self.temperature = w.FloatSlider(d["temperature"], min=0.0, max=2.0, step=0.05, description="Temperature",
+                                         tooltip="0 = greedy: always the likeliest token, the same reply each "
+                                                 "time; higher = more varied")
+        self.top_p = w.FloatSlider(d["top_p"], min=0.05, max=1.0, step=0.05, description="Top-p",
+                                   tooltip="Sample from the likeliest tokens that together reach this probability "
+                                           "(used when temperature > 0)")
+        self.top_k = w.IntSlider(d["top_k"], min=0, max=200, description="Top-k",
+                                 tooltip="Sample from the k likeliest tokens; 0 = all (used when temperature > 0)")
+        self.repetition_penalty = w.FloatSlider(d["repetition_penalty"], min=1.0, max=2.0, step=0.05,
+                                                description="Rep. penalty",
+                                                tooltip="Above 1 makes repeating earlier tokens less likely")
+        self.max_new_tokens = w.IntSlider(d["max_new_tokens"], min=1, max=max(4096, d["max_new_tokens"]),
+                                          description="Max tokens", tooltip="The longest a reply may be, in tokens")
+        self.system_prompt = w.Textarea(d["system"], description="System prompt", rows=2,
+                                        tooltip="Sent before the conversation on every turn",
+                                        layout=w.Layout(width="95%"))
+        self.reset_settings = w.Button(description="Reset", icon="undo", tooltip="Back to the defaults",
+                                       layout=w.Layout(width="auto", align_self="flex-start"))
+        rows = [self.temperature, self.top_p, self.top_k, self.repetition_penalty, self.max_new_tokens,
+                self.system_prompt]
+        for r in rows:
+            r.style = style
+        self.temperature.observe(lambda _: self._sampling_enabled(), "value")
+        self.system_prompt.observe(lambda c: setattr(self, "system", c["new"]), "value")
+        self.reset_settings.on_click(lambda _: self.reset_advanced())
+        self._sampling_enabled()
+        return w.Accordion([w.VBox(rows + [self.reset_settings])], titles=("Advanced",), selected_index=None)
+
+    def _sampling_enabled(self):
+        """Top-p and top-k only matter when sampling: greyed out at temperature 0."""
+        self.top_p.disabled = self.top_k.disabled = self.temperature.value == 0
+
+    def reset_advanced(self):
+        """Every setting under Advanced back to what the box started with."""
+        d = self._defaults
+        for name in ("temperature", "top_p", "top_k", "repetition_penalty", "max_new_tokens"):
+            getattr(self, name).value = d[name]
+        self.system_prompt.value = d["system"]
 
     # -- display -------------------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs):
@@ -108,120 +167,172 @@ class ChatBox:
 
         display(self.widget)
 
-    # -- events (kernel thread) ----------------------------------------------------------------
+    # -- Enter (kernel thread) -----------------------------------------------------------------
     def _on_input_msg(self, _widget, content, _buffers):
-        if content.get("event") == "submit":
-            self._enter = True
+        """Enter sends the front end's "submit", then the value only if it changed since the last one.
+
+        So the submit itself decides: the value that follows within SUBMIT_WAIT is sent, or, if none
+        comes (Enter on text kept after a refusal), the text the box already holds. Nothing stays armed
+        after that, so leaving the box later never sends.
+        """
+        if content.get("event") != "submit":
+            return
+        with self._submit_lock:
+            if self._submit is not None:
+                self._submit.cancel()
+            self._submit = threading.Timer(SUBMIT_WAIT, self._take_submit)
+            self._submit.daemon = True
+            self._submit.start()
 
     def _on_input_value(self, change):
-        """Enter: the value that follows a submit message is sent. Leaving the box only keeps it."""
-        if self._enter:
-            self._enter = False
+        """A value right after an Enter is that Enter's text; any other (leaving the box) is only kept."""
+        self._take_submit()
+
+    def _take_submit(self):
+        if self._cancel_submit():
             self._on_send()
 
+    def _cancel_submit(self) -> bool:
+        """Disarm a waiting Enter; True if there was one (the caller then acts on it, exactly once)."""
+        with self._submit_lock:
+            pending, self._submit = self._submit, None
+        if pending is not None:
+            pending.cancel()
+        return pending is not None
+
+    def _fill(self, button):
+        """An example prompt goes into the box, to edit or send."""
+        self._cancel_submit()
+        self.input.value = button.description
+
+    # -- actions -------------------------------------------------------------------------------
     def _on_send(self):
         """Start one reply; while one streams, refuse (the text stays in the box)."""
-        self._enter = False
+        self._cancel_submit()
         text = self.input.value.strip()
-        if not text:
+        if text and self._start(text, self.history):
+            self.input.value = ""
+
+    def _on_regenerate(self):
+        """Ask the last question again, in place of the last reply."""
+        last = self._last_reply
+        if last is None or not self.history or last not in self.messages:
             return
+        self._start(self.history[-1][0], self.history[:-1], replace=last)
+
+    def _start(self, text, history, replace=None) -> bool:
+        """Run one turn after `history` in a worker thread; False (and the busy note) if one is running."""
         with self._lock:
             if self._busy:
-                self._add("note", BUSY)
-                self._render()
-                return
+                self.status.value = status_html(BUSY)
+                return False
             self._busy = True
             self._done.clear()
         self._stop_event = threading.Event()
         settings = dict(max_new_tokens=self.max_new_tokens.value, temperature=self.temperature.value,
                         top_p=self.top_p.value, top_k=self.top_k.value,
                         repetition_penalty=self.repetition_penalty.value)
-        self.input.value = ""
-        self.send.disabled, self.stop.disabled = True, False
-        self._add("user", text)
-        self._render()
-        threading.Thread(target=self._reply, args=(text, settings, self._epoch, self._stop_event),
+        self.send.disabled = self.regenerate.disabled = True
+        self.stop.disabled = False
+        if replace is not None:
+            self._remove(replace)
+        else:
+            self._add("user", text)
+        self._last_reply = None
+        threading.Thread(target=self._reply, args=(text, list(history), settings, self._epoch, self._stop_event),
                          name="phi3nb-chatbox", daemon=True).start()
+        return True
 
     def reset(self):
         """Clear: stop any reply (within one token), forget the conversation, start over."""
+        self._cancel_submit()
         self._stop_event.set()
         self.wait(timeout=30)
         self._epoch += 1  # a reply still running after the timeout lands nowhere
-        self.history, self.entries = [], []
+        self.history, self._last_reply = [], None
         self.input.value = ""
-        self._render()
+        self.status.value = ""
+        self.regenerate.disabled = True
+        self._show([])
 
     def wait(self, timeout=None) -> bool:
         """Block until the current reply is done; True if it finished within `timeout` seconds."""
         return self._done.wait(timeout)
 
+    def copy_to_clipboard(self, text):
+        """Put `text` on the browser's clipboard (JupyterLab runs the JavaScript output)."""
+        from IPython.display import Javascript
+
+        self._clipboard.outputs = ()
+        self._clipboard.append_display_data(Javascript(COPY_JS.format(json.dumps(text))))
+        # gone again shortly, so reopening the page does not copy it a second time
+        timer = threading.Timer(2.0, lambda: setattr(self._clipboard, "outputs", ()))
+        timer.daemon = True
+        timer.start()
+
     # -- the reply (worker thread) -------------------------------------------------------------
-    def _reply(self, text, settings, epoch, stop_event):
-        entry = None
-        history = list(self.history)
+    def _reply(self, text, history, settings, epoch, stop_event):
+        message = None
         try:
-            entry = self._add("assistant", "")
-            entry["streaming"] = True
+            message = self._add("assistant", "")
+            message.streaming = True
+            message.render()
             last = [0.0]
 
             def on_piece(piece):
-                entry["text"] += piece
-                entry["html"] = None
+                message.text += piece
                 if time.perf_counter() - last[0] >= RENDER_EVERY:
                     last[0] = time.perf_counter()
-                    self._render()
+                    message.render()
 
             turn = chat_turn(self.model, self.tokenizer, history, text, system=self.system, context=self.context,
                              on_text=on_piece, stop_event=stop_event, **settings)
-            entry.update(text=turn.reply, html=None, streaming=False, stats=turn.stats())
+            message.text, message.streaming, message.stats = turn.reply, False, turn.stats()
+            message.render()
+            if epoch != self._epoch:
+                return  # cleared meanwhile: this reply belongs to a transcript that is gone
             if turn.dropped:
-                note = self._add("note", f"Dropped {turn.dropped} oldest turn{'s' if turn.dropped > 1 else ''} "
-                                         f"to fit the context of {self.context} tokens.")
-                self.entries.remove(note)
-                self.entries.insert(self.entries.index(entry), note)
-            if epoch == self._epoch:
-                self.history = history
+                s = "s" if turn.dropped > 1 else ""
+                self._add("note", f"Dropped {turn.dropped} oldest turn{s} to fit the context of {self.context} "
+                                  "tokens.", before=message)
+            self.history, self._last_reply = history, message
         except Exception as e:  # noqa: BLE001 - any failure is shown; the box must stay usable
             self.last_error = e
-            if entry is not None and not entry["text"]:
-                self.entries.remove(entry)
-            elif entry is not None:
-                entry.update(streaming=False, html=None)
-            message = str(e) if isinstance(e, Phi3nbError) else f"{type(e).__name__}: {e}"
-            self._add("error", message or type(e).__name__)
+            if message is not None and not message.text:
+                self._remove(message)
+            elif message is not None:
+                message.streaming = False
+                message.render()
+            error = str(e) if isinstance(e, Phi3nbError) else f"{type(e).__name__}: {e}"
+            if epoch == self._epoch:
+                self._add("error", error or type(e).__name__)
         finally:
             with self._lock:
                 self._busy = False
+            self.status.value = ""
             self.send.disabled, self.stop.disabled = False, True
-            if epoch == self._epoch:
-                self._render()
+            self.regenerate.disabled = self._last_reply is None
             self._done.set()
 
-    # -- rendering -----------------------------------------------------------------------------
-    def _add(self, role, text):
-        entry = {"role": role, "text": text, "html": None}
-        self.entries.append(entry)
-        return entry
+    # -- the transcript ------------------------------------------------------------------------
+    def _add(self, role, text, before=None):
+        message = Message(self._md, role, text, on_copy=self.copy_to_clipboard if role == "assistant" else None)
+        messages = list(self.messages)
+        messages.insert(messages.index(before) if before in messages else len(messages), message)
+        self._show(messages)
+        return message
 
-    def _render(self):
-        """Re-render the transcript; finished entries keep their cached HTML."""
-        with self._render_lock:  # the kernel and worker threads both render; the newest state wins
-            parts = [self._entry_html(e) for e in list(self.entries)]
-            if not parts:
-                parts = [f'<div style="{STYLES["note"]}">Ask me anything. Enter sends.</div>']
-            # column-reverse around a single child keeps the scroll pinned to the newest message
-            body = "".join(parts)
-            self.pane.value = f'{PANE_CSS}<div class="phi3nb-chat" style="{PANE_STYLE}"><div>{body}</div></div>'
+    def _remove(self, message):
+        self._show([m for m in self.messages if m is not message])
 
-    def _entry_html(self, e):
-        if e["html"] is None:
-            role = e["role"]
-            if role in ("note", "error"):
-                body = html.escape(e["text"]).replace("\n", "<br>")
-            else:
-                body = self._md.render(e["text"] + (" ▌" if e.get("streaming") else ""))
-            stats = f'<div style="{STATS_STYLE}">{html.escape(e["stats"])}</div>' if e.get("stats") else ""
-            e["html"] = (f'<div style="display:flex;flex-direction:column"><div class="phi3nb-{role}" '
-                         f'style="{STYLES[role]}">{body}</div>{stats}</div>')
-        return e["html"]
+    def _show(self, messages):
+        """Set the transcript's children: existing messages keep their views, only new ones render."""
+        self.messages = messages
+        if messages:
+            self.transcript.children = [m.widget for m in messages]
+        else:
+            self.transcript.children = [Message(self._md, "note", EMPTY).widget]
+
+    def transcript_html(self) -> str:
+        """Every message's HTML, in order: what the transcript shows (for tests and debugging)."""
+        return "".join(m.html for m in self.messages)

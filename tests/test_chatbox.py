@@ -3,7 +3,9 @@
 The tiny random Phi-3 (noise, fast) checks the mechanics; the embedded SmolLM2 checks real text.
 """
 
+import re
 import threading
+import time
 
 import pytest
 
@@ -51,6 +53,24 @@ class Calls:
         monkeypatch.setattr(phi3nb.chat, "generate_answer", fake)
 
 
+def html_widgets(box) -> list:
+    """Every HTML widget in the chat box that shows something, in order (a bare style sheet shows nothing)."""
+    import ipywidgets as w
+
+    def walk(widget):
+        if isinstance(widget, w.HTML) and not re.fullmatch(r"(?s)<style>.*</style>", widget.value):
+            yield widget
+        for child in getattr(widget, "children", ()):
+            yield from walk(child)
+
+    return list(walk(box.widget))
+
+
+def shown(box) -> str:
+    """What a person sees: the chat box's HTML, in order."""
+    return re.sub(r"(?s)<style>.*?</style>", "", "".join(h.value for h in html_widgets(box)))
+
+
 def say(box, text):
     box.input.value = text
     box.send.click()
@@ -71,7 +91,7 @@ def test_reply_lands_in_history_and_pane_and_second_turn_sees_the_first(tiny_mod
     say(box, "first question")
     assert len(box.history) == 1 and box.history[0][0] == "first question"
     assert box.history[0][1] == "".join(calls.pieces)
-    assert "first question" in box.pane.value and "tokens/s" in box.pane.value
+    assert "first question" in shown(box) and "tokens/s" in shown(box)
     assert box.input.value == "" and not box.send.disabled and box.stop.disabled
     say(box, "second question")
     assert calls.prompts[1] == expected_ids(box, "second question", [box.history[0]])
@@ -90,6 +110,121 @@ def test_enter_sends_but_leaving_the_box_does_not(tiny_model, monkeypatch):
     assert [q for q, _ in box.history] == ["hello by Enter"] and len(calls.prompts) == 1
 
 
+def enter(box, value=None):
+    """What the front end sends on Enter: "submit", then the value only if it changed since the last one."""
+    box.input._handle_custom_msg({"event": "submit"}, [])
+    if value is not None:
+        box.input.set_state({"value": value})
+
+
+def test_a_quick_double_enter_sends_once_and_arms_nothing_for_a_later_blur(tiny_model, monkeypatch):
+    calls = Calls(monkeypatch)
+    box = ChatBox(*tiny_model, max_new_tokens=4)
+    enter(box, "hello")
+    enter(box)  # the second Enter of a quick double Enter: the box is already empty, no value follows
+    assert box.wait(WAIT)
+    time.sleep(1)  # the user types on, then clicks elsewhere
+    box.input.set_state({"value": "typed after the double Enter"})
+    time.sleep(1)
+    assert box.wait(WAIT) and [q for q, _ in box.history] == ["hello"] and len(calls.prompts) == 1
+    assert box.input.value == "typed after the double Enter"
+
+
+def test_enter_on_text_kept_after_a_refusal_sends_it(tiny_model, monkeypatch):
+    gate, started = threading.Event(), threading.Event()
+    calls = Calls(monkeypatch, before=lambda: (started.set(), gate.wait(WAIT)))
+    box = ChatBox(*tiny_model, max_new_tokens=4)
+    enter(box, "first")
+    assert started.wait(WAIT)
+    enter(box, "too early")  # refused: still answering
+    deadline = time.monotonic() + WAIT
+    while chatbox.BUSY not in shown(box) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert chatbox.BUSY in shown(box) and box.input.value == "too early"
+    gate.set()
+    assert box.wait(WAIT)
+    enter(box)  # Enter again on the kept text: unchanged, so no value follows the submit
+    deadline = time.monotonic() + WAIT
+    while len(box.history) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert box.wait(WAIT) and [q for q, _ in box.history] == ["first", "too early"]
+    assert len(calls.prompts) == 2 and box.input.value == ""
+
+
+def test_the_busy_note_is_gone_when_the_reply_ends(tiny_model, monkeypatch):
+    gate, started = threading.Event(), threading.Event()
+    Calls(monkeypatch, before=lambda: (started.set(), gate.wait(WAIT)))
+    box = ChatBox(*tiny_model, max_new_tokens=4)
+    box.input.value = "first"
+    box.send.click()
+    assert started.wait(WAIT)
+    box.input.value = "too early"
+    box._on_send()  # Enter while answering (Send is disabled then)
+    assert chatbox.BUSY in shown(box)
+    gate.set()
+    assert box.wait(WAIT)
+    assert chatbox.BUSY not in shown(box) and "tokens/s" in shown(box)
+
+
+def test_streaming_re_renders_only_the_reply_being_written(tiny_model, monkeypatch):
+    """What a person reads or selects in earlier messages is never replaced while a reply streams."""
+    monkeypatch.setattr(chatbox, "RENDER_EVERY", 0)
+    box = ChatBox(*tiny_model, max_new_tokens=4)
+    say(box, "first question")
+    before = {id(h): (h, h.value) for h in html_widgets(box) if "first question" in h.value
+              or "phi3nb-assistant" in h.value or "tokens/s" in h.value}
+    assert before
+    changed = []
+
+    def check(_piece):
+        now = {id(h) for h in html_widgets(box)}
+        changed.extend(v for k, (h, v) in before.items() if k not in now or h.value != v)
+
+    Calls(monkeypatch, on_piece=check)
+    box.max_new_tokens.value = 12
+    say(box, "second question")
+    assert box.history[1][1], "the second reply streamed nothing: the check saw no streaming"
+    assert changed == [], "an earlier message was re-rendered while the reply streamed"
+
+
+def test_copy_regenerate_system_prompt_and_examples(tiny_model, monkeypatch):
+    import json
+
+    calls = Calls(monkeypatch)
+    box = ChatBox(*tiny_model, max_new_tokens=4)
+    box.examples[1].click()  # an example fills the box; it does not send
+    assert box.input.value == chatbox.EXAMPLES[1] and box.wait(0)
+    box.system_prompt.value = "You are a pirate."
+    say(box, "hello")
+    assert calls.prompts[0] == expected_ids(box, "hello", []) and box.system == "You are a pirate."
+    first_reply = box.history[0][1]
+    [reply] = [m for m in box.messages if m.role == "assistant"]
+    reply.copy.click()
+    [out] = box._clipboard.outputs
+    assert json.dumps(first_reply) in out["data"]["application/javascript"]
+    assert "navigator.clipboard.writeText" in out["data"]["application/javascript"]
+    box.temperature.value = 0.7
+    box.regenerate.click()
+    assert box.wait(WAIT)
+    assert calls.prompts[1] == calls.prompts[0]  # the same question after the same (empty) history
+    assert [q for q, _ in box.history] == ["hello"]
+    assert [m.role for m in box.messages] == ["user", "assistant"]
+    assert box.messages[1].text == box.history[0][1]
+
+
+def test_advanced_greys_out_unused_settings_explains_each_and_resets(tiny_model):
+    box = ChatBox(*tiny_model, max_new_tokens=64)
+    sliders = [box.temperature, box.top_p, box.top_k, box.repetition_penalty, box.max_new_tokens]
+    assert all(s.tooltip for s in sliders)
+    assert box.top_p.disabled and box.top_k.disabled  # temperature 0: greedy, they are ignored
+    box.temperature.value = 0.7
+    assert not box.top_p.disabled and not box.top_k.disabled
+    box.top_k.value, box.max_new_tokens.value, box.system_prompt.value = 5, 9, "Be brief."
+    box.reset_settings.click()
+    assert (box.temperature.value, box.top_k.value, box.max_new_tokens.value) == (0.0, 50, 64)
+    assert box.system == box.system_prompt.value == phi3nb.COOKBOOK_SYSTEM and box.top_p.disabled
+
+
 def test_send_while_streaming_is_refused_and_double_click_starts_one_reply(tiny_model, monkeypatch):
     gate, started = threading.Event(), threading.Event()
     calls = Calls(monkeypatch, before=lambda: (started.set(), gate.wait(WAIT)))
@@ -102,11 +237,11 @@ def test_send_while_streaming_is_refused_and_double_click_starts_one_reply(tiny_
     assert box.send.disabled
     box.input.value = "too early"
     box.send.click()
-    assert chatbox.BUSY in box.pane.value and box.input.value == "too early"
+    assert chatbox.BUSY in shown(box) and box.input.value == "too early"
     gate.set()
     assert box.wait(WAIT)
     assert len(calls.prompts) == 1 and [q for q, _ in box.history] == ["only once"]
-    assert box.pane.value.count("phi3nb-user") == 1
+    assert shown(box).count("phi3nb-user") == 1
 
 
 def test_clear_starts_over(tiny_model, monkeypatch):
@@ -114,7 +249,7 @@ def test_clear_starts_over(tiny_model, monkeypatch):
     box = ChatBox(*tiny_model, max_new_tokens=4)
     say(box, "remember this")
     box.clear.click()
-    assert box.history == [] and "remember this" not in box.pane.value
+    assert box.history == [] and "remember this" not in shown(box)
     say(box, "fresh start")
     assert calls.prompts[-1] == expected_ids(box, "fresh start", [])
 
@@ -131,14 +266,14 @@ def test_oldest_turns_are_dropped_token_exactly_with_a_note(tiny_model, monkeypa
     say(box, "now")
     assert calls.prompts[0] == expected_ids(box, "now", turns[2:])
     assert len(calls.prompts[0]) + max_new == context
-    assert "Dropped 2 oldest turns to fit the context" in box.pane.value
+    assert "Dropped 2 oldest turns to fit the context" in shown(box)
     assert box.history[:3] == turns[2:] and box.history[3][0] == "now"
 
 
 def test_errors_show_in_the_pane_and_the_box_stays_usable(tiny_model, monkeypatch):
     box = ChatBox(*tiny_model, context=200, max_new_tokens=4)
     say(box, "too long " * 40)
-    assert "over what the model" in box.pane.value and isinstance(box.last_error, Phi3nbError)
+    assert "over what the model" in shown(box) and isinstance(box.last_error, Phi3nbError)
     assert box.history == [] and not box.send.disabled
 
     def boom(*args, **kwargs):
@@ -147,7 +282,7 @@ def test_errors_show_in_the_pane_and_the_box_stays_usable(tiny_model, monkeypatc
     with monkeypatch.context() as m:
         m.setattr(phi3nb.chat, "generate_answer", boom)
         say(box, "hi")
-    assert "RuntimeError: device lost" in box.pane.value and box.history == []
+    assert "RuntimeError: device lost" in shown(box) and box.history == []
     say(box, "hi again")
     assert [q for q, _ in box.history] == ["hi again"]
 
@@ -162,7 +297,7 @@ def test_html_in_messages_and_replies_is_shown_as_text(tiny_model, monkeypatch):
     box = ChatBox(*tiny_model, max_new_tokens=4)
     monkeypatch.setattr(phi3nb.chat, "generate_answer", reply)
     say(box, evil)
-    page = box.pane.value.lower()
+    page = shown(box).lower()
     assert "<img" not in page and "<script" not in page and 'href="javascript' not in page
     assert page.count("&lt;img src=x onerror=alert(1)&gt;") == 2
     assert page.count("&lt;script&gt;alert(2)&lt;/script&gt;") == 2
@@ -183,11 +318,11 @@ def test_embedded_two_turn_conversation_streams_into_the_pane(embedded_model, mo
     monkeypatch.setattr(chatbox, "RENDER_EVERY", 0)
     box = ChatBox(*embedded_model, max_new_tokens=24)
     seen = []
-    calls = Calls(monkeypatch, on_piece=lambda _: seen.append(box.pane.value))
+    calls = Calls(monkeypatch, on_piece=lambda _: seen.append(shown(box)))
     say(box, "What is the capital of France?")
     assert "Paris" in box.history[0][1]
     assert len(set(seen)) > 3 and all("▌" in v for v in seen), "the pane grows while tokens stream"
-    assert "▌" not in box.pane.value and "Paris" in box.pane.value
+    assert "▌" not in shown(box) and "Paris" in shown(box)
     say(box, "And of Germany?")
     assert calls.prompts[1] == expected_ids(box, "And of Germany?", box.history[:1])
     assert "Berlin" in box.history[1][1]
@@ -201,7 +336,7 @@ def test_stop_ends_within_one_token_and_keeps_the_partial_reply(embedded_model, 
     say(box, "Write a very long story about a dragon.")
     reply = box.history[0][1]
     assert reply and reply == "".join(calls.pieces) and len(after_stop) <= 1
-    assert "stopped" in box.pane.value and reply.split()[0] in box.pane.value
+    assert "stopped" in shown(box) and reply.split()[0] in shown(box)
 
 
 def test_korean_streams_without_replacement_characters(embedded_model, monkeypatch):
@@ -210,5 +345,5 @@ def test_korean_streams_without_replacement_characters(embedded_model, monkeypat
     say(box, "Say hello in Korean. 안녕하세요 😀")
     reply = box.history[0][1]
     assert any("\uac00" <= c <= "\ud7a3" for c in reply), f"no Hangul to check: {reply!r}"
-    assert "\ufffd" not in box.pane.value and not any("\ufffd" in p for p in calls.pieces)
-    assert "안녕하세요 😀" in box.pane.value
+    assert "\ufffd" not in shown(box) and not any("\ufffd" in p for p in calls.pieces)
+    assert "안녕하세요 😀" in shown(box)

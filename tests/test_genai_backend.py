@@ -88,4 +88,4 @@ def test_chatbox_runs_on_genai(embedded):
     box.input.value = "What is the capital of France?"
     box.send.click()
     assert box.wait(120) and box.last_error is None
-    assert "Paris" in box.history[0][1] and "tokens/s" in box.pane.value
+    assert "Paris" in box.history[0][1] and "tokens/s" in box.transcript_html()

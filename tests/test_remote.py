@@ -76,7 +76,7 @@ def test_two_chat_box_turns_the_second_carrying_the_first(remote, monkeypatch):
     assert all(a.strip() for _, a in box.history)
     assert sent[1][1:3] == [{"role": "user", "content": "What is the capital of France?"},
                             {"role": "assistant", "content": box.history[0][1]}]
-    assert "tokens/s" in box.pane.value and KEY not in box.pane.value
+    assert "tokens/s" in box.transcript_html() and KEY not in box.transcript_html()
 
 
 def test_stop_closes_the_stream_within_a_token(remote):

@@ -23,7 +23,7 @@ def test_fifty_turns_with_trimming_keep_memory_flat():
         box.send.click()
         assert box.wait(120), f"turn {turn} did not finish"
         assert box.last_error is None, f"turn {turn}: {box.last_error}"
-        trimmed += "Dropped" in box.entries[-2]["text"] if box.entries[-2]["role"] == "note" else 0
+        trimmed += "Dropped" in box.messages[-2].text if box.messages[-2].role == "note" else 0
         peaks[turn] = peak_rss_mb()
     print(f"peak RSS: turn 10 {peaks[10]:.0f} MB, turn 50 {peaks[50]:.0f} MB; trimmed on {trimmed} turns")
     assert trimmed > 0, "the context never filled up: the soak did not exercise trimming"
