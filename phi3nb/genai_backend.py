@@ -44,6 +44,7 @@ class GenaiModel:
             if settings["top_k"]:
                 config.top_k = settings["top_k"]
         config.stop_token_ids = set(stops)  # eos_token_id stays the model's own, from its folder
+        config.ignore_eos = settings.get("ignore_eos", False)  # the bench's fixed-length replies
         array = np.array([list(ids)], dtype=np.int64)
         inputs = ov_genai.TokenizedInputs(ov.Tensor(array), ov.Tensor(np.ones_like(array)))
         feed = _feed_class()(streamer, stop_event) if (streamer or stop_event) else None
