@@ -92,3 +92,13 @@ def test_plot_draws_what_the_json_says():
     unnamed = plot({**data, "meta": {}})._suptitle.get_text()
     assert "the machine that ran phi3nb bench" in unnamed, unnamed
     assert [b.get_width() for b in per_layer.patches] == [v["ms_per_layer"] for v in data["phi3_slice"].values()]
+
+
+def test_an_unknown_backend_is_a_phi3nb_error(tmp_path):
+    from phi3nb.bench import add_arguments, run
+    from phi3nb.errors import Phi3nbError
+
+    args = add_arguments(argparse.ArgumentParser()).parse_args(
+        ["--model-dir", str(tmp_path), "--backends", "genai,vllm", "--skip-slice", "--skip-perplexity"])
+    with pytest.raises(Phi3nbError, match="vllm.*genai, llama.cpp|optimum, genai, llama.cpp"):
+        run(args)

@@ -11,19 +11,18 @@ from phi3nb.genai_backend import load_genai
 from phi3nb.streaming import CallbackStreamer
 from phi3nb.cookbook import F32_HINT
 
-F32 = F32_HINT  # this CPU defaults to bf16; f32 makes both paths comparable
 
 
 @pytest.fixture(scope="module")
 def embedded():
     path = phi3nb.prepare_embedded_model()
     tok = phi3nb.load_tokenizer(path)
-    return path, tok, load_genai(path, device="CPU", ov_config=F32)
+    return path, tok, load_genai(path, device="CPU", ov_config=F32_HINT)
 
 
 def test_genai_and_optimum_give_the_same_greedy_answer(embedded):
     path, tok, genai = embedded
-    optimum = phi3nb.load_model(path, device="CPU", ov_config=F32)
+    optimum = phi3nb.load_model(path, device="CPU", ov_config=F32_HINT)
     ids = phi3nb.encode_chat(tok, phi3nb.chat_messages("What is the capital of France?"))
     a = generate_answer(genai, tok, ids, max_new_tokens=24)
     b = generate_answer(optimum, tok, ids, max_new_tokens=24)

@@ -56,14 +56,24 @@ def _resolve(args):
     return model_dir, Path(args.gguf) if args.gguf else gguf_path(), hf_model_dir(), f"embedded ({model_dir})"
 
 
+def _wanted(args) -> list:
+    """The --backends names, checked before anything is measured."""
+    from phi3nb.errors import Phi3nbError
+
+    wanted = [b.strip() for b in args.backends.split(",") if b.strip()]
+    for name in wanted:
+        if name not in BACKENDS:
+            raise Phi3nbError(f"Unknown backend {name!r} in --backends: use a comma-separated subset of "
+                              f"{', '.join(BACKENDS)}.")
+    return wanted
+
+
 def _backend_jobs(args, model_dir, gguf, extra_genai):
     from .backend_llamacpp import unavailable_reason
 
-    wanted = [b.strip() for b in args.backends.split(",") if b.strip()]
+    wanted = _wanted(args)
     jobs = {}
     for name in wanted:
-        if name not in BACKENDS:
-            raise SystemExit(f"unknown backend {name!r}: use {', '.join(BACKENDS)}")
         job = {"kind": name, "model_dir": str(model_dir), "runs": args.runs, "new_tokens": args.new_tokens}
         if args.chat_tokens:
             job["chat_tokens"] = args.chat_tokens
@@ -111,8 +121,11 @@ def run_room(args) -> dict:
 def run(args) -> dict:
     if getattr(args, "room", None):
         return run_room(args)
-    from .presets import FAST_OV_CONFIG, FAST_PRESET, PERPLEXITY_PRESETS, COOKBOOK_PRESET, cli_flags
-    from .roofline import read_bandwidth_gb_s, roofline
+    _wanted(args)
+    from phi3nb.cookbook import F32_HINT
+
+    from .presets import FAST_PRESET, PERPLEXITY_PRESETS, COOKBOOK_PRESET, cli_flags
+    from .roofline import read_bandwidth_gb_s, roofline, weight_bytes
     from .runner import run_job
 
     started = time.perf_counter()
@@ -123,7 +136,7 @@ def run(args) -> dict:
     result = {"meta": {"model_dir": label, "gguf": str(gguf) if gguf else None, "runs": args.runs,
                        "new_tokens": args.new_tokens, "threads": os.cpu_count(),
                        "fast_preset": {"quant": FAST_PRESET, "optimum_cli": cli_flags(FAST_PRESET),
-                                       "ov_config": FAST_OV_CONFIG},
+                                       "ov_config": F32_HINT},
                        "cookbook_preset": {"quant": COOKBOOK_PRESET, "optimum_cli": cli_flags(COOKBOOK_PRESET)}}}
 
     extra = {}
@@ -138,14 +151,12 @@ def run(args) -> dict:
             key = Path(hf_dir).resolve().as_posix().strip("/").replace("/", "_")
             result["perplexity"] = table = perplexity_table(hf_dir, work / "exports" / key, PERPLEXITY_PRESETS)
             extra["genai-fast"] = {"kind": "genai", "model_dir": table["int4-fast"]["model_dir"],
-                                   "ov_config": FAST_OV_CONFIG, "runs": args.runs, "new_tokens": args.new_tokens}
+                                   "ov_config": F32_HINT, "runs": args.runs, "new_tokens": args.new_tokens}
             if args.chat_tokens:
                 extra["genai-fast"]["chat_tokens"] = args.chat_tokens
 
     _log("[bench] measuring read bandwidth...")
     bw = read_bandwidth_gb_s()
-    from .ov_export import weight_bytes
-
     result["roofline"] = roofline(bw, weight_bytes(model_dir))
 
     result["backends"] = {}
@@ -166,7 +177,7 @@ def run(args) -> dict:
 
         presets = {"cookbook": COOKBOOK_PRESET, "fast": FAST_PRESET}
         models = slice_bench.prepare(work / "phi3-slice", presets, log=_log)
-        result["phi3_slice"] = slice_bench.measure(models, {"openvino-fast": FAST_OV_CONFIG}, runs=args.runs,
+        result["phi3_slice"] = slice_bench.measure(models, {"openvino-fast": F32_HINT}, runs=args.runs,
                                                    log=_log)
 
     result["meta"]["elapsed_s"] = time.perf_counter() - started
