@@ -11,10 +11,12 @@ import time
 import types
 from pathlib import Path
 
-from .devices import resolve_device
+from .devices import full_device_name, resolve_device
 from .loading import check_ov_config, load_failed, writable_cache
 from .model_dir import check_model_dir
 from .cookbook import FAST_CPU_CONFIG, OV_CONFIG, COOKBOOK_DEVICE
+
+TUNED_FILE = "phi3nb_tuned.json"  # written by `phi3nb tune MODEL_DIR`
 
 
 class GenaiModel:
@@ -80,18 +82,23 @@ def _feed_class():
 def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None) -> GenaiModel:
     """The exported folder as an LLMPipeline, with the same checks and device fallback as load_model.
 
-    ov_config=None: the cookbook's config, plus the f32 hint on the CPU (faster int4 decoding, see cookbook.py).
+    ov_config=None: on the CPU, the config `phi3nb tune` measured fastest for this model on this CPU
+    (phi3nb_tuned.json beside the model), else the cookbook's config plus the f32 hint (faster int4
+    decoding, see cookbook.py); elsewhere the cookbook's config.
     """
     import openvino_genai as ov_genai
 
     path = check_model_dir(model_dir)
     device = resolve_device(device)
-    if ov_config is None:
-        ov_config = FAST_CPU_CONFIG if device == "CPU" else OV_CONFIG
+    note = ""
+    if ov_config is None and device == "CPU":
+        ov_config, note = tuned_config(path, FAST_CPU_CONFIG)
+    elif ov_config is None:
+        ov_config = OV_CONFIG
     props = writable_cache(check_ov_config(dict(ov_config), device), path)
     if not props.get("CACHE_DIR"):
         props.pop("CACHE_DIR", None)  # genai reads "" as a folder name
-    print(f"[phi3nb] loading {path.name} with openvino_genai on {device}...", flush=True)
+    print(f"[phi3nb] loading {path.name} with openvino_genai on {device}{note}...", flush=True)
     start = time.perf_counter()
     try:
         pipe = ov_genai.LLMPipeline(str(path), device, **props)
@@ -99,3 +106,14 @@ def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None) -> GenaiModel:
         raise load_failed(path, e) from None
     print(f"[phi3nb] loaded in {time.perf_counter() - start:.1f} s", flush=True)
     return GenaiModel(pipe, path)
+
+
+def tuned_config(path, default) -> tuple:
+    """(config, note for the load line): phi3nb_tuned.json's if it was measured on this CPU, else `default`."""
+    try:
+        tuned = json.loads((Path(path) / TUNED_FILE).read_text())
+    except (OSError, ValueError):
+        return default, ""
+    if tuned.get("cpu") != full_device_name("CPU"):
+        return default, f" (not using {TUNED_FILE}: it was tuned on {tuned.get('cpu')}; run phi3nb tune again)"
+    return tuned["ov_config"], f" with {TUNED_FILE} ({tuned.get('winner')}: {tuned['ov_config']})"

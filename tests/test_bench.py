@@ -36,7 +36,11 @@ def _positive(v):
 def test_bench_json_has_every_field(tiny_bench_model, tmp_path):
     from phi3nb.bench import add_arguments, run
 
+    from phi3nb.bench.tune import CANDIDATES, tune
+
     ov, gguf = tiny_bench_model
+    tuned = tune(ov, rounds=1, new_tokens=4, candidates={k: CANDIDATES[k] for k in ("default", "kv-u8")})
+    assert tuned["winner"] in ("default", "kv-u8") and (ov / "phi3nb_tuned.json").exists()
     out = tmp_path / "out.json"
     argv = ["--model-dir", str(ov), "--skip-slice", "--skip-perplexity", "--runs", "1", "--new-tokens", "8", "--chat-tokens", "4",
             "--json", str(out), "--work-dir", str(tmp_path / "work")]
@@ -45,7 +49,7 @@ def test_bench_json_has_every_field(tiny_bench_model, tmp_path):
     result = run(add_arguments(argparse.ArgumentParser()).parse_args(argv))
 
     data = json.loads(out.read_text())
-    assert data["backends"].keys() == result["backends"].keys() == {"optimum", "genai", "llama.cpp"}
+    assert data["backends"].keys() == result["backends"].keys() == {"optimum", "genai", "genai-tuned", "llama.cpp"}
     for name, b in data["backends"].items():
         if name == "llama.cpp" and gguf is None:
             assert "llama_cpp" in b["error"]  # says why it is missing

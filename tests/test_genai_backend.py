@@ -12,7 +12,6 @@ from phi3nb.streaming import CallbackStreamer
 from phi3nb.cookbook import F32_HINT
 
 
-
 @pytest.fixture(scope="module")
 def embedded():
     path = phi3nb.prepare_embedded_model()
@@ -88,3 +87,25 @@ def test_chatbox_runs_on_genai(embedded):
     box.send.click()
     assert box.wait(120) and box.last_error is None
     assert "Paris" in box.history[0][1] and "tokens/s" in box.transcript_html()
+
+
+def test_load_genai_uses_the_tuned_config_of_this_cpu_and_says_so(tiny_phi3_ov, tmp_path, capsys):
+    import json
+    import shutil
+
+    from phi3nb.devices import full_device_name
+    from phi3nb.genai_backend import TUNED_FILE
+
+    model = shutil.copytree(tiny_phi3_ov, tmp_path / "m")
+    tuned = {"winner": "kv-u8", "cpu": full_device_name("CPU"), "ov_config": {"KV_CACHE_PRECISION": "u8"}}
+    (model / TUNED_FILE).write_text(json.dumps(tuned))
+    load_genai(model, device="CPU")
+    assert f"with {TUNED_FILE} (kv-u8" in capsys.readouterr().out
+    load_genai(model, device="CPU", ov_config=F32_HINT)  # an explicit config wins
+    assert TUNED_FILE not in capsys.readouterr().out
+    (model / TUNED_FILE).write_text(json.dumps({**tuned, "cpu": "Some Other CPU"}))
+    load_genai(model, device="CPU")
+    assert "tuned on Some Other CPU; run phi3nb tune again" in capsys.readouterr().out
+    (model / TUNED_FILE).write_text(json.dumps({**tuned, "ov_config": {"NO_SUCH_PROPERTY": 1}}))
+    with pytest.raises(Phi3nbError):
+        load_genai(model, device="CPU")

@@ -69,6 +69,8 @@ def _wanted(args) -> list:
 
 
 def _backend_jobs(args, model_dir, gguf, extra_genai):
+    from phi3nb.cookbook import FAST_CPU_CONFIG
+
     from .backend_llamacpp import unavailable_reason
 
     wanted = _wanted(args)
@@ -77,6 +79,9 @@ def _backend_jobs(args, model_dir, gguf, extra_genai):
         job = {"kind": name, "model_dir": str(model_dir), "runs": args.runs, "new_tokens": args.new_tokens}
         if args.chat_tokens:
             job["chat_tokens"] = args.chat_tokens
+        if name == "genai":
+            job["ov_config"] = FAST_CPU_CONFIG  # load_genai's default before `phi3nb tune`
+            jobs["genai-tuned"] = _tuned_job(job, model_dir)
         if name == "llama.cpp":
             reason = unavailable_reason()
             if reason is None and gguf is None:
@@ -89,6 +94,15 @@ def _backend_jobs(args, model_dir, gguf, extra_genai):
     if extra_genai and "genai" in wanted:
         jobs.update(extra_genai)
     return jobs
+
+
+def _tuned_job(job, model_dir):
+    """The genai job with load_genai's own choice, which is phi3nb_tuned.json's config when there is one."""
+    from phi3nb.genai_backend import TUNED_FILE
+
+    if not (Path(model_dir) / TUNED_FILE).exists():
+        return {"error": f"no {TUNED_FILE} beside the model: run `phi3nb tune {model_dir}` (<= 2 min), then bench again"}
+    return {**job, "ov_config": None}
 
 
 def run_room(args) -> dict:
