@@ -109,3 +109,38 @@ def test_load_genai_uses_the_tuned_config_of_this_cpu_and_says_so(tiny_phi3_ov, 
     (model / TUNED_FILE).write_text(json.dumps({**tuned, "ov_config": {"NO_SUCH_PROPERTY": 1}}))
     with pytest.raises(Phi3nbError):
         load_genai(model, device="CPU")
+
+
+class _Recording:
+    """An LLMPipeline that notes the token ids of every prompt it is given."""
+
+    def __init__(self, pipe):
+        self.pipe, self.prompts, self.outputs = pipe, [], []
+
+    def __getattr__(self, name):
+        return getattr(self.pipe, name)
+
+    def generate(self, inputs, config, streamer=None):
+        self.prompts.append(inputs.input_ids.data[0].tolist())
+        result = self.pipe.generate(inputs, config, streamer)
+        self.outputs.append(list(result.tokens[0]))
+        return result
+
+
+def test_each_turn_extends_what_genai_holds_so_the_kv_cache_covers_the_history(embedded, monkeypatch):
+    from phi3nb.bench.workload import CHAT_TURNS, SYSTEM
+
+    path, tok, genai = embedded
+    recording = _Recording(genai.pipe)
+    monkeypatch.setattr(genai, "pipe", recording)
+    history, respelled = [], 0
+    for text in CHAT_TURNS:
+        encoded = phi3nb.encode_chat(tok, phi3nb.chat_messages(text, SYSTEM, history))
+        phi3nb.chat_turn(genai, tok, history, text, system=SYSTEM, max_new_tokens=24)
+        sent = recording.prompts[-1]
+        assert tok.decode(sent) == tok.decode(encoded)  # the same conversation, token for token in text
+        if len(recording.prompts) > 1:
+            held = recording.prompts[-2] + recording.outputs[-2]
+            assert sent[:len(held)] == held, "the history was sent in other tokens than genai holds"
+            respelled += sent != encoded
+    assert respelled, "no reply re-encoded differently: the chat no longer tests what it names"
