@@ -59,6 +59,8 @@ def test_bench_json_has_every_field(tiny_bench_model, tmp_path):
             assert _positive(b[field]), (name, field, b[field])
         assert len(b["ttft_by_turn_ms"]) == 5 and all(_positive(t) for t in b["ttft_by_turn_ms"]), b
         assert b["tpot_ms"] == pytest.approx(1000 / b["decode_tok_s"], rel=1e-6)
+        assert data["prefill_ttft_ms"][name] == b["prefill_ttft_ms"]
+        assert b["prefill_ttft_ms"].keys() == {"1000", "3000"} and all(map(_positive, b["prefill_ttft_ms"].values()))
     roof = data["roofline"]
     assert all(_positive(roof[k]) for k in ("bandwidth_gb_s", "weight_bytes_per_token", "limit_tok_s"))
     assert roof["weight_bytes_per_token"] == (ov / "openvino_model.bin").stat().st_size

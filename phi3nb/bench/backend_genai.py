@@ -38,6 +38,10 @@ class GenaiBackend:
         ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         return self._generate(ids, n)[:3]
 
+    def first_token_s(self, ids):
+        """Time to first token of a fresh prompt (it shares no prefix with the last one)."""
+        return self._generate(ids, 1)[0]
+
     def chat_ttfts(self, n, turns=CHAT_TURNS):
         """TTFT of each turn of one conversation, encoded as the chat box does (encode_chat)."""
         from phi3nb.prompts import chat_messages, encode_chat

@@ -185,6 +185,8 @@ def run(args) -> dict:
             res["weight_bytes_per_token"] = own
             res["roofline_fraction"] = res["decode_tok_s"] / roofline(bw, own)["limit_tok_s"]
         result["backends"][name] = res
+        if "prefill_ttft_ms" in res:
+            result.setdefault("prefill_ttft_ms", {})[name] = res["prefill_ttft_ms"]
 
     if not args.skip_slice:
         from . import slice_bench
