@@ -81,7 +81,8 @@ def _backend_jobs(args, model_dir, gguf, extra_genai):
             job["chat_tokens"] = args.chat_tokens
         if name == "genai":
             job["ov_config"] = FAST_CPU_CONFIG  # load_genai's default before `phi3nb tune`
-            jobs["genai-tuned"] = _tuned_job(job, model_dir)
+            jobs[name], jobs["genai-tuned"] = job, _tuned_job(job, model_dir)
+            continue
         if name == "llama.cpp":
             reason = unavailable_reason()
             if reason is None and gguf is None:

@@ -44,7 +44,7 @@ def measure(job) -> dict:
     long_prompts = {n: long_prompt_ids(tokenizer, n) for n in job.get("prefill", PREFILL_LENGTHS)}
     runs = {k: [] for k in ("load_s", "ttft_ms", "tpot_ms", "decode_tok_s")}
     prefill = {n: [] for n in long_prompts}
-    turns = []
+    turns, peak = [], None
     for _ in range(job.get("runs", 3)):
         start = time.perf_counter()
         backend = cls(job)
@@ -56,6 +56,7 @@ def measure(job) -> dict:
         runs["decode_tok_s"].append(1.0 / tpot)
         if job.get("chat", True):
             turns.append([t * 1e3 for t in backend.chat_ttfts(job.get("chat_tokens", CHAT_NEW_TOKENS), CHAT_TURNS)])
+        peak = peak or peak_rss_mb()  # before any long prompt: the memory of decoding and chatting
         for n, ids in long_prompts.items():
             prefill[n].append(backend.first_token_s(ids) * 1e3)
         backend.close()
@@ -68,7 +69,9 @@ def measure(job) -> dict:
     if prefill:
         result["prefill_ttft_ms"] = {str(n): summarize(v)["mean"] for n, v in prefill.items()}
         result["spread"]["prefill_ttft_ms"] = {str(n): summarize(v) for n, v in prefill.items()}
-    result["peak_rss_mb"] = peak_rss_mb()
+    result["peak_rss_mb"] = peak or peak_rss_mb()
+    if prefill:
+        result["prefill_peak_rss_mb"] = peak_rss_mb()
     result["new_tokens"] = n
     return result
 
