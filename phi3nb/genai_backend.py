@@ -139,8 +139,9 @@ def tuned_config(path, default) -> tuple:
     """(config, note for the load line): phi3nb_tuned.json's if it was measured on this CPU, else `default`."""
     try:
         tuned = json.loads((Path(path) / TUNED_FILE).read_text())
-    except (OSError, ValueError):
+        config = dict(tuned["ov_config"])
+    except (OSError, ValueError, KeyError, TypeError):
         return default, ""
     if tuned.get("cpu") != full_device_name("CPU"):
         return default, f" (not using {TUNED_FILE}: it was tuned on {tuned.get('cpu')}; run phi3nb tune again)"
-    return tuned["ov_config"], f" with {TUNED_FILE} ({tuned.get('winner')}: {tuned['ov_config']})"
+    return config, f" with {TUNED_FILE} ({tuned.get('winner')}: {config})"
