@@ -108,3 +108,15 @@ def test_an_unknown_backend_is_a_phi3nb_error(tmp_path):
         ["--model-dir", str(tmp_path), "--backends", "genai,vllm", "--skip-slice", "--skip-perplexity"])
     with pytest.raises(Phi3nbError, match="vllm.*genai, llama.cpp|optimum, genai, llama.cpp"):
         run(args)
+
+
+def test_a_slice_job_needs_no_tokenizer_folder(tiny_bench_model):
+    """The slice's llama.cpp jobs have only a GGUF: no chat, no long prompts, so no model_dir to read."""
+    from phi3nb.bench.runner import run_job
+
+    ov, gguf = tiny_bench_model
+    if gguf is None:
+        pytest.skip("llama_cpp is not installed")
+    res = run_job({"kind": "llama.cpp", "gguf": str(gguf), "model_dir": None, "runs": 1, "new_tokens": 4,
+                   "chat": False, "prefill": (), "prompt": "The quick brown fox"})
+    assert "error" not in res and "prefill_ttft_ms" not in res, res

@@ -86,7 +86,7 @@ def measure(models: dict, ov_configs: dict, runs=3, new_tokens=64, log=print) ->
             continue
         tpot = {}
         for n in DEPTHS:
-            job = {"runs": runs, "new_tokens": new_tokens, "chat": False, "prompt": PROMPT}
+            job = {"runs": runs, "new_tokens": new_tokens, "chat": False, "prefill": (), "prompt": PROMPT}
             if key.startswith("llama.cpp"):
                 job.update(kind="llama.cpp", gguf=str(paths[n]), model_dir=None)
             else:

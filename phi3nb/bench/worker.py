@@ -36,12 +36,14 @@ def decode_prompt(model_dir) -> str:
 
 def measure(job) -> dict:
     """Load, warm up, decode `new_tokens`, a 5-turn chat, then fresh long prompts; `runs` times, each a fresh load."""
-    from transformers import AutoTokenizer
-
     cls = backend_class(job["kind"])
     prompt = job.get("prompt") or decode_prompt(job["model_dir"])
-    tokenizer = AutoTokenizer.from_pretrained(job["model_dir"])
-    long_prompts = {n: long_prompt_ids(tokenizer, n) for n in job.get("prefill", PREFILL_LENGTHS)}
+    long_prompts = {}
+    if job.get("prefill", PREFILL_LENGTHS):
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(job["model_dir"])
+        long_prompts = {n: long_prompt_ids(tokenizer, n) for n in job.get("prefill", PREFILL_LENGTHS)}
     runs = {k: [] for k in ("load_s", "ttft_ms", "tpot_ms", "decode_tok_s")}
     prefill = {n: [] for n in long_prompts}
     turns, peak = [], None
