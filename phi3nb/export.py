@@ -180,6 +180,37 @@ def export_model(model_id, output_dir, *, weight_format=COOKBOOK_EXPORT["weight_
         group_size = effective_group_size(config, group_size)
     flags = export_flags(weight_format, group_size, ratio, sym)
 
+    return _export_once(output_dir, source, flags,
+                        lambda partial: _run_export(source, partial, flags, trust_remote_code, task),
+                        {"trust_remote_code": bool(trust_remote_code), "task": task})
+
+
+def compress_model(fp16_dir, output_dir, *, weight_format, group_size=128, ratio=1.0, sym=True) -> Path:
+    """Compress an fp16 export (export_model(..., weight_format="fp16")) into `output_dir`.
+
+    The bench's second stage: converting (tracing) is the slow part, so it runs once and each
+    preset only re-compresses the fp16 IR with nncf, as optimum-cli's --weight-format would.
+    Same folder discipline as export_model: lock, partial folder, swap, manifest.
+    """
+    check_options(weight_format, group_size, ratio)
+    fp16_dir = Path(source_name(fp16_dir))
+    output_dir = Path(output_dir).expanduser().absolute()
+    if weight_format == "int4" and (fp16_dir / "config.json").exists():
+        from transformers import AutoConfig
+
+        group_size = effective_group_size(AutoConfig.from_pretrained(fp16_dir), group_size)
+    flags = export_flags(weight_format, group_size, ratio, sym)
+    return _export_once(output_dir, str(fp16_dir), flags, lambda partial: _run_compress(fp16_dir, partial, flags),
+                        {"trust_remote_code": False, "task": COOKBOOK_TASK})
+
+
+def export_done(output_dir, source, flags) -> bool:
+    """True if `output_dir` holds `source` exported with `flags` (export_flags' form), complete."""
+    return _why_export(Path(output_dir).expanduser().absolute(), source_name(source), flags) is None
+
+
+def _export_once(output_dir, source, flags, write, facts):
+    """Reuse the export in `output_dir` if it is this one, else `write(partial)` and swap it into place."""
     if _why_export(output_dir, source, flags) is None:  # without the lock, so a read-only folder is reused too
         return _reuse(output_dir, source, flags)
     with _export_lock(output_dir):
@@ -201,7 +232,7 @@ def export_model(model_id, output_dir, *, weight_format=COOKBOOK_EXPORT["weight_
             raise Phi3nbError(f"{output_dir} exists and is not empty: pick an empty or new folder for the export.")
         if done is not None:
             print(f"[phi3nb] re-exporting to {output_dir}: {why}.")
-        _export_into(source, partial, output_dir, flags, trust_remote_code, task)
+        _export_into(partial, output_dir, write, {"source": source, "flags": flags, **facts})
     print(f"[phi3nb] export complete: {output_dir}")
     return output_dir
 
@@ -270,13 +301,12 @@ def _recover_swap(output_dir):
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _export_into(source, partial, output_dir, flags, trust_remote_code, task):
-    """Write the export and its manifest into `partial`, then swap it into place; clean up on any failure."""
+def _export_into(partial, output_dir, write, manifest):
+    """`write(partial)`, add the manifest, then swap it into place; clean up on any failure."""
     try:
         partial.mkdir(parents=True)
-        _run_export(source, partial, flags, trust_remote_code, task)
-        manifest = {"source": source, "task": task, "flags": flags,
-                    "trust_remote_code": bool(trust_remote_code), "versions": library_versions()}
+        write(partial)
+        manifest = {**manifest, "versions": library_versions()}
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2))
         _swap_into_place(partial, output_dir)
     except OSError as e:
@@ -295,16 +325,14 @@ def _export_into(source, partial, output_dir, flags, trust_remote_code, task):
 def _run_export(source, target, flags, trust_remote_code, task):
     """Convert, compress and save model + tokenizers into `target` (progress from nncf)."""
     from optimum.exporters.openvino.convert import export_tokenizer
-    from optimum.intel import OVModelForCausalLM, OVWeightQuantizationConfig
+    from optimum.intel import OVModelForCausalLM
     from transformers import AutoTokenizer
 
     print(f"[phi3nb] 1/3 converting {source} to OpenVINO ({flags})...", flush=True)
     if flags["weight_format"] == "fp16":
         quant = {"load_in_8bit": False}
     else:
-        bits = 4 if flags["weight_format"] == "int4" else 8
-        quant = {"quantization_config": OVWeightQuantizationConfig(
-            bits=bits, sym=flags["sym"], group_size=flags["group_size"], ratio=flags["ratio"])}
+        quant = {"quantization_config": _quantization_config(flags)}
     model = OVModelForCausalLM.from_pretrained(
         source, export=True, compile=False, trust_remote_code=trust_remote_code, **quant)
     print("[phi3nb] 2/3 saving the model...", flush=True)
@@ -317,6 +345,26 @@ def _run_export(source, target, flags, trust_remote_code, task):
     tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     tokenizer.save_pretrained(target)
     export_tokenizer(tokenizer, target)
+
+
+def _quantization_config(flags):
+    from optimum.intel import OVWeightQuantizationConfig
+
+    bits = 4 if flags["weight_format"] == "int4" else 8
+    return OVWeightQuantizationConfig(bits=bits, sym=flags["sym"], group_size=flags["group_size"], ratio=flags["ratio"])
+
+
+def _run_compress(fp16_dir, target, flags):
+    """fp16 IR -> weight-compressed IR in `target`, with the fp16 export's tokenizers and configs beside it."""
+    from optimum.intel import OVModelForCausalLM
+
+    print(f"[phi3nb] compressing {fp16_dir} ({flags})...", flush=True)
+    model = OVModelForCausalLM.from_pretrained(fp16_dir, compile=False, quantization_config=_quantization_config(flags))
+    model.save_pretrained(target)
+    del model
+    for path in fp16_dir.iterdir():
+        if path.is_file() and path.name != MANIFEST and not (target / path.name).exists():
+            shutil.copy2(path, target / path.name)
 
 
 def _swap_into_place(partial, output_dir):

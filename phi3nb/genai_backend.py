@@ -11,10 +11,12 @@ import time
 import types
 from pathlib import Path
 
-from .devices import resolve_device
+from .devices import full_device_name, resolve_device
 from .loading import check_ov_config, load_failed, writable_cache
 from .model_dir import check_model_dir
 from .cookbook import FAST_CPU_CONFIG, OV_CONFIG, COOKBOOK_DEVICE
+
+TUNED_FILE = "phi3nb_tuned.json"  # written by `phi3nb tune MODEL_DIR`
 
 
 class GenaiModel:
@@ -27,6 +29,7 @@ class GenaiModel:
         gen = json.loads(gen_path.read_text()) if gen_path.exists() else {}
         self.config = types.SimpleNamespace(max_position_embeddings=config.get("max_position_embeddings"))
         self.generation_config = types.SimpleNamespace(eos_token_id=gen.get("eos_token_id", config.get("eos_token_id")))
+        self._seen, self._prompt_len = [], 0  # the last call's prompt + generated ids: what genai's KV cache holds
 
     def generate_ids(self, ids, stops, settings, streamer=None, stop_event=None) -> list:
         """New token ids for prompt `ids`; `streamer` is a CallbackStreamer fed token by token."""
@@ -34,6 +37,7 @@ class GenaiModel:
         import openvino as ov
         import openvino_genai as ov_genai
 
+        ids = self._as_generated(list(ids), settings["max_new_tokens"])
         config = self.pipe.get_generation_config()
         config.max_new_tokens = settings["max_new_tokens"]
         if "repetition_penalty" in settings:  # else generation_config.json's, as for the optimum path
@@ -44,11 +48,37 @@ class GenaiModel:
             if settings["top_k"]:
                 config.top_k = settings["top_k"]
         config.stop_token_ids = set(stops)  # eos_token_id stays the model's own, from its folder
+        config.ignore_eos = settings.get("ignore_eos", False)  # the bench's fixed-length replies
         array = np.array([list(ids)], dtype=np.int64)
         inputs = ov_genai.TokenizedInputs(ov.Tensor(array), ov.Tensor(np.ones_like(array)))
         feed = _feed_class()(streamer, stop_event) if (streamer or stop_event) else None
+        self._seen = []
         result = self.pipe.generate(inputs, config, feed)
+        self._seen, self._prompt_len = list(ids) + list(result.tokens[0]), len(ids)
         return [t for t in result.tokens[0] if t not in stops]
+
+    def _as_generated(self, ids, max_new_tokens) -> list:
+        """`ids` with the previous reply as the tokens genai generated, where the history re-encoded it otherwise.
+
+        A reply's text, encoded again for the next turn's history, can split into other tokens than
+        the model generated; the KV cache then matches only up to the first difference and genai
+        prefills the rest again (the bench's chat, turn 5: 29 -> 44 ms). The text is the same.
+        """
+        seen = self._seen
+        n = next((i for i, (a, b) in enumerate(zip(ids, seen)) if a != b), min(len(ids), len(seen)))
+        if not seen or n < self._prompt_len or ids[:len(seen)] == seen:
+            return ids  # a new conversation, an edited history, or the cache already covers it
+        decode = functools.partial(self.pipe.get_tokenizer().decode, skip_special_tokens=False)
+        tail = decode(seen[n:])
+        lo, hi = n, len(ids)  # the shortest ids[n:k] whose text is as long as the tail's
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (mid + 1, hi) if len(decode(ids[n:mid])) < len(tail) else (lo, mid)
+        spliced = seen + ids[lo:]
+        window = self.config.max_position_embeddings or float("inf")
+        if decode(ids[n:lo]) != tail or len(spliced) + max_new_tokens > window:
+            return ids
+        return spliced
 
 
 @functools.cache
@@ -79,18 +109,23 @@ def _feed_class():
 def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None) -> GenaiModel:
     """The exported folder as an LLMPipeline, with the same checks and device fallback as load_model.
 
-    ov_config=None: the cookbook's config, plus the f32 hint on the CPU (faster int4 decoding, see cookbook.py).
+    ov_config=None: on the CPU, the config `phi3nb tune` measured fastest for this model on this CPU
+    (phi3nb_tuned.json beside the model), else the cookbook's config plus the f32 hint (faster int4
+    decoding, see cookbook.py); elsewhere the cookbook's config.
     """
     import openvino_genai as ov_genai
 
     path = check_model_dir(model_dir)
     device = resolve_device(device)
-    if ov_config is None:
-        ov_config = FAST_CPU_CONFIG if device == "CPU" else OV_CONFIG
+    note = ""
+    if ov_config is None and device == "CPU":
+        ov_config, note = tuned_config(path, FAST_CPU_CONFIG)
+    elif ov_config is None:
+        ov_config = OV_CONFIG
     props = writable_cache(check_ov_config(dict(ov_config), device), path)
     if not props.get("CACHE_DIR"):
         props.pop("CACHE_DIR", None)  # genai reads "" as a folder name
-    print(f"[phi3nb] loading {path.name} with openvino_genai on {device}...", flush=True)
+    print(f"[phi3nb] loading {path.name} with openvino_genai on {device}{note}...", flush=True)
     start = time.perf_counter()
     try:
         pipe = ov_genai.LLMPipeline(str(path), device, **props)
@@ -98,3 +133,15 @@ def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None) -> GenaiModel:
         raise load_failed(path, e) from None
     print(f"[phi3nb] loaded in {time.perf_counter() - start:.1f} s", flush=True)
     return GenaiModel(pipe, path)
+
+
+def tuned_config(path, default) -> tuple:
+    """(config, note for the load line): phi3nb_tuned.json's if it was measured on this CPU, else `default`."""
+    try:
+        tuned = json.loads((Path(path) / TUNED_FILE).read_text())
+        config = dict(tuned["ov_config"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return default, ""
+    if tuned.get("cpu") != full_device_name("CPU"):
+        return default, f" (not using {TUNED_FILE}: it was tuned on {tuned.get('cpu')}; run phi3nb tune again)"
+    return config, f" with {TUNED_FILE} ({tuned.get('winner')}: {config})"

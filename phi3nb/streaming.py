@@ -19,14 +19,18 @@ def decode_complete(tokenizer, ids) -> str:
 class CallbackStreamer(BaseStreamer):
     """Calls `on_text(piece)` as tokens arrive, never with half a UTF-8 character.
 
-    A tail that decodes to U+FFFD waits for the token that completes it; if none comes,
-    it is dropped (decode_complete), so the pieces always join to the returned reply.
+    Each new token decodes only a short window (the ids since the last piece, plus the ones
+    before them as context for spacing), so a reply costs time linear in its length. A tail
+    that decodes to U+FFFD waits for the token that completes it; if none comes, it is
+    dropped. The final flush checks the pieces against decode_complete of every id and sends
+    any missing end, so the pieces always join to the returned reply.
     """
 
     def __init__(self, tokenizer, on_text, skip_prompt=True):
         self.tokenizer, self.on_text = tokenizer, on_text
         self.skip_prompt = skip_prompt
-        self.ids, self.shown = [], 0
+        self.ids, self.pieces, self.shown = [], [], 0  # every id kept; what on_text was given, its length
+        self._prefix = self._read = 0  # window: ids[_prefix:_read] were decoded into the last piece
         self.first_token_at = None
         self.tokens = 0
         self.stops, self.stopped_at = set(), None  # generate_answer sets the stop ids it passes
@@ -47,20 +51,21 @@ class CallbackStreamer(BaseStreamer):
                 self.stopped_at = i
             else:
                 self.ids.append(i)
-        self._emit(final=False)
+        before = self.tokenizer.decode(self.ids[self._prefix:self._read], skip_special_tokens=True)
+        after = self.tokenizer.decode(self.ids[self._prefix:], skip_special_tokens=True)
+        if len(after) > len(before) and not after.endswith("\ufffd") and after.startswith(before):
+            self._prefix, self._read = self._read, len(self.ids)
+            self._show(after[len(before):])
 
     def end(self):
-        self._emit(final=True)
+        full = decode_complete(self.tokenizer, self.ids)
+        if full[:self.shown] == "".join(self.pieces):
+            self._show(full[self.shown:])
 
-    def _emit(self, final):
-        if final:
-            text = decode_complete(self.tokenizer, self.ids)
-        else:
-            text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
-            if text.endswith("\ufffd"):
-                return
-        if len(text) > self.shown:
-            piece, self.shown = text[self.shown:], len(text)
+    def _show(self, piece):
+        if piece:
+            self.pieces.append(piece)
+            self.shown += len(piece)
             self.on_text(piece)
 
 

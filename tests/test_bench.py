@@ -36,7 +36,11 @@ def _positive(v):
 def test_bench_json_has_every_field(tiny_bench_model, tmp_path):
     from phi3nb.bench import add_arguments, run
 
+    from phi3nb.bench.tune import CANDIDATES, tune
+
     ov, gguf = tiny_bench_model
+    tuned = tune(ov, rounds=1, new_tokens=4, candidates={k: CANDIDATES[k] for k in ("default", "kv-u8")})
+    assert tuned["winner"] in ("default", "kv-u8") and (ov / "phi3nb_tuned.json").exists()
     out = tmp_path / "out.json"
     argv = ["--model-dir", str(ov), "--skip-slice", "--skip-perplexity", "--runs", "1", "--new-tokens", "8", "--chat-tokens", "4",
             "--json", str(out), "--work-dir", str(tmp_path / "work")]
@@ -45,7 +49,7 @@ def test_bench_json_has_every_field(tiny_bench_model, tmp_path):
     result = run(add_arguments(argparse.ArgumentParser()).parse_args(argv))
 
     data = json.loads(out.read_text())
-    assert data["backends"].keys() == result["backends"].keys() == {"optimum", "genai", "llama.cpp"}
+    assert data["backends"].keys() == result["backends"].keys() == {"optimum", "genai", "genai-tuned", "llama.cpp"}
     for name, b in data["backends"].items():
         if name == "llama.cpp" and gguf is None:
             assert "llama_cpp" in b["error"]  # says why it is missing
@@ -55,6 +59,8 @@ def test_bench_json_has_every_field(tiny_bench_model, tmp_path):
             assert _positive(b[field]), (name, field, b[field])
         assert len(b["ttft_by_turn_ms"]) == 5 and all(_positive(t) for t in b["ttft_by_turn_ms"]), b
         assert b["tpot_ms"] == pytest.approx(1000 / b["decode_tok_s"], rel=1e-6)
+        assert data["prefill_ttft_ms"][name] == b["prefill_ttft_ms"]
+        assert b["prefill_ttft_ms"].keys() == {"1000", "3000"} and all(map(_positive, b["prefill_ttft_ms"].values()))
     roof = data["roofline"]
     assert all(_positive(roof[k]) for k in ("bandwidth_gb_s", "weight_bytes_per_token", "limit_tok_s"))
     assert roof["weight_bytes_per_token"] == (ov / "openvino_model.bin").stat().st_size
@@ -92,3 +98,25 @@ def test_plot_draws_what_the_json_says():
     unnamed = plot({**data, "meta": {}})._suptitle.get_text()
     assert "the machine that ran phi3nb bench" in unnamed, unnamed
     assert [b.get_width() for b in per_layer.patches] == [v["ms_per_layer"] for v in data["phi3_slice"].values()]
+
+
+def test_an_unknown_backend_is_a_phi3nb_error(tmp_path):
+    from phi3nb.bench import add_arguments, run
+    from phi3nb.errors import Phi3nbError
+
+    args = add_arguments(argparse.ArgumentParser()).parse_args(
+        ["--model-dir", str(tmp_path), "--backends", "genai,vllm", "--skip-slice", "--skip-perplexity"])
+    with pytest.raises(Phi3nbError, match="vllm.*genai, llama.cpp|optimum, genai, llama.cpp"):
+        run(args)
+
+
+def test_a_slice_job_needs_no_tokenizer_folder(tiny_bench_model):
+    """The slice's llama.cpp jobs have only a GGUF: no chat, no long prompts, so no model_dir to read."""
+    from phi3nb.bench.runner import run_job
+
+    ov, gguf = tiny_bench_model
+    if gguf is None:
+        pytest.skip("llama_cpp is not installed")
+    res = run_job({"kind": "llama.cpp", "gguf": str(gguf), "model_dir": None, "runs": 1, "new_tokens": 4,
+                   "chat": False, "prefill": (), "prompt": "The quick brown fox"})
+    assert "error" not in res and "prefill_ttft_ms" not in res, res

@@ -9,14 +9,13 @@ import zipfile
 import pytest
 
 from phi3nb import embedded
+from phi3nb.cookbook import F32_HINT  # f32, so greedy output does not depend on whether this CPU has bf16
 from phi3nb.errors import Phi3nbError
 from phi3nb.export import MANIFEST
 from phi3nb.paths import cache_dir
 from phi3nb.quality import repeated_ngram
 
 QUESTION = "Can you introduce yourself?"
-# f32, so greedy output does not depend on whether this CPU has bf16.
-F32 = embedded.OV_CONFIG
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +45,7 @@ def answer(model_dir, tokenizer, max_new_tokens=120, **kwargs):
     """(text, new token ids) for QUESTION, greedy, with the OpenVINO model on CPU in f32."""
     from optimum.intel import OVModelForCausalLM
 
-    model = OVModelForCausalLM.from_pretrained(model_dir, device="CPU", ov_config=F32)
+    model = OVModelForCausalLM.from_pretrained(model_dir, device="CPU", ov_config=F32_HINT)
     inputs = chat_inputs(tokenizer)
     out = model.generate(**inputs, **{"max_new_tokens": max_new_tokens, "do_sample": False, **kwargs})
     new = out[0, inputs["input_ids"].shape[1]:].tolist()
@@ -168,7 +167,7 @@ def test_fp16_export_matches_pytorch(ov_dirs, hf_dir, tokenizer):
     n = inputs["input_ids"].shape[1]
     with torch.no_grad():
         ref = AutoModelForCausalLM.from_pretrained(hf_dir).generate(**inputs, max_new_tokens=20, do_sample=False)
-    ov = OVModelForCausalLM.from_pretrained(ov_dirs["fp16"], device="CPU", ov_config=F32)
+    ov = OVModelForCausalLM.from_pretrained(ov_dirs["fp16"], device="CPU", ov_config=F32_HINT)
     got = ov.generate(**inputs, max_new_tokens=20, do_sample=False)
     assert ref.shape[1] - n == 20, "the reference stopped early: the comparison would be too short"
     assert got[0, n:].tolist() == ref[0, n:].tolist()

@@ -139,3 +139,23 @@ def test_a_folder_phi3nb_did_not_write_is_not_overwritten(tiny_phi3_hf, tmp_path
     with pytest.raises(Phi3nbError, match="not empty"):
         export_model(tiny_phi3_hf, out)
     assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_compress_model_compresses_an_fp16_export_once(tiny_phi3_hf, tmp_path, capsys):
+    """The bench's two stages: convert once to fp16, then compress; the second call reuses the folder."""
+    from phi3nb.export import compress_model, export_done, read_manifest
+    from phi3nb.model_dir import check_model_dir
+
+    fp16 = export_model(tiny_phi3_hf, tmp_path / "fp16", weight_format="fp16", trust_remote_code=False)
+    flags = {"weight_format": "int4", "group_size": 128, "ratio": 1.0, "sym": True}
+    out = compress_model(fp16, tmp_path / "int4", **flags)
+    check_model_dir(out)  # model, tokenizers and configs all there
+    assert (out / "openvino_tokenizer.xml").exists() and (out / "generation_config.json").exists()
+    assert read_manifest(out)["source"] == str(fp16) and read_manifest(out)["flags"] == flags
+    assert (out / "openvino_model.bin").stat().st_size < 0.5 * (fp16 / "openvino_model.bin").stat().st_size
+    assert export_done(out, fp16, flags) and not export_done(out, fp16, {**flags, "ratio": 0.6})
+    capsys.readouterr()
+    assert compress_model(fp16, out, **flags) == out
+    assert "reusing" in capsys.readouterr().out
+    with pytest.raises(Phi3nbError, match="ratio"):
+        compress_model(fp16, tmp_path / "bad", weight_format="int4", ratio=2)

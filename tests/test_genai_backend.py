@@ -11,19 +11,17 @@ from phi3nb.genai_backend import load_genai
 from phi3nb.streaming import CallbackStreamer
 from phi3nb.cookbook import F32_HINT
 
-F32 = F32_HINT  # this CPU defaults to bf16; f32 makes both paths comparable
-
 
 @pytest.fixture(scope="module")
 def embedded():
     path = phi3nb.prepare_embedded_model()
     tok = phi3nb.load_tokenizer(path)
-    return path, tok, load_genai(path, device="CPU", ov_config=F32)
+    return path, tok, load_genai(path, device="CPU", ov_config=F32_HINT)
 
 
 def test_genai_and_optimum_give_the_same_greedy_answer(embedded):
     path, tok, genai = embedded
-    optimum = phi3nb.load_model(path, device="CPU", ov_config=F32)
+    optimum = phi3nb.load_model(path, device="CPU", ov_config=F32_HINT)
     ids = phi3nb.encode_chat(tok, phi3nb.chat_messages("What is the capital of France?"))
     a = generate_answer(genai, tok, ids, max_new_tokens=24)
     b = generate_answer(optimum, tok, ids, max_new_tokens=24)
@@ -89,3 +87,60 @@ def test_chatbox_runs_on_genai(embedded):
     box.send.click()
     assert box.wait(120) and box.last_error is None
     assert "Paris" in box.history[0][1] and "tokens/s" in box.transcript_html()
+
+
+def test_load_genai_uses_the_tuned_config_of_this_cpu_and_says_so(tiny_phi3_ov, tmp_path, capsys):
+    import json
+    import shutil
+
+    from phi3nb.devices import full_device_name
+    from phi3nb.genai_backend import TUNED_FILE
+
+    model = shutil.copytree(tiny_phi3_ov, tmp_path / "m")
+    tuned = {"winner": "kv-u8", "cpu": full_device_name("CPU"), "ov_config": {"KV_CACHE_PRECISION": "u8"}}
+    (model / TUNED_FILE).write_text(json.dumps(tuned))
+    load_genai(model, device="CPU")
+    assert f"with {TUNED_FILE} (kv-u8" in capsys.readouterr().out
+    load_genai(model, device="CPU", ov_config=F32_HINT)  # an explicit config wins
+    assert TUNED_FILE not in capsys.readouterr().out
+    (model / TUNED_FILE).write_text(json.dumps({**tuned, "cpu": "Some Other CPU"}))
+    load_genai(model, device="CPU")
+    assert "tuned on Some Other CPU; run phi3nb tune again" in capsys.readouterr().out
+    (model / TUNED_FILE).write_text(json.dumps({**tuned, "ov_config": {"NO_SUCH_PROPERTY": 1}}))
+    with pytest.raises(Phi3nbError):
+        load_genai(model, device="CPU")
+
+
+class _Recording:
+    """An LLMPipeline that notes the token ids of every prompt it is given."""
+
+    def __init__(self, pipe):
+        self.pipe, self.prompts, self.outputs = pipe, [], []
+
+    def __getattr__(self, name):
+        return getattr(self.pipe, name)
+
+    def generate(self, inputs, config, streamer=None):
+        self.prompts.append(inputs.input_ids.data[0].tolist())
+        result = self.pipe.generate(inputs, config, streamer)
+        self.outputs.append(list(result.tokens[0]))
+        return result
+
+
+def test_each_turn_extends_what_genai_holds_so_the_kv_cache_covers_the_history(embedded, monkeypatch):
+    from phi3nb.bench.workload import CHAT_TURNS, SYSTEM
+
+    path, tok, genai = embedded
+    recording = _Recording(genai.pipe)
+    monkeypatch.setattr(genai, "pipe", recording)
+    history, respelled = [], 0
+    for text in CHAT_TURNS:
+        encoded = phi3nb.encode_chat(tok, phi3nb.chat_messages(text, SYSTEM, history))
+        phi3nb.chat_turn(genai, tok, history, text, system=SYSTEM, max_new_tokens=24)
+        sent = recording.prompts[-1]
+        assert tok.decode(sent) == tok.decode(encoded)  # the same conversation, token for token in text
+        if len(recording.prompts) > 1:
+            held = recording.prompts[-2] + recording.outputs[-2]
+            assert sent[:len(held)] == held, "the history was sent in other tokens than genai holds"
+            respelled += sent != encoded
+    assert respelled, "no reply re-encoded differently: the chat no longer tests what it names"

@@ -29,11 +29,13 @@ class LlamaCppBackend:
 
         self.threads = job.get("threads") or os.cpu_count() or 1
         self.tokenizer = AutoTokenizer.from_pretrained(job["model_dir"]) if job.get("model_dir") else None
-        self.llm = llama_cpp.Llama(str(job["gguf"]), n_ctx=job.get("n_ctx", 2048), n_threads=self.threads,
+        self.llm = llama_cpp.Llama(str(job["gguf"]), n_ctx=job.get("n_ctx", 4096), n_threads=self.threads,
                                    n_threads_batch=self.threads, verbose=False)
 
     def _generate(self, prompt, n, reset):
-        tokens = self.llm.tokenize(prompt.encode(), add_bos=False, special=True)
+        return self._generate_tokens(self.llm.tokenize(prompt.encode(), add_bos=False, special=True), n, reset)
+
+    def _generate_tokens(self, tokens, n, reset):
         if reset:
             self.llm.reset()  # forget the previous prompt, so nothing is reused
         stamps, ids = [], []
@@ -49,6 +51,10 @@ class LlamaCppBackend:
 
     def decode(self, prompt, n):
         return self._generate(prompt, n, reset=True)[:3]
+
+    def first_token_s(self, ids):
+        """Time to first token of a fresh prompt: the cache is reset first."""
+        return self._generate_tokens(list(ids), 1, reset=True)[0]
 
     def chat_ttfts(self, n, turns=CHAT_TURNS):
         history, ttfts = [], []

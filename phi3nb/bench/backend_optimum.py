@@ -38,9 +38,12 @@ class OptimumBackend:
                                                         ov_config={**OV_CONFIG, **job.get("ov_config", {})})
 
     def _generate(self, prompt, n):
+        return self._generate_ids(self.tokenizer(prompt, add_special_tokens=False)["input_ids"], n)
+
+    def _generate_ids(self, ids, n):
         import torch
 
-        ids = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([ids], dtype=torch.long)
         clock = _Clock()
         start = time.perf_counter()
         out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=n,
@@ -53,6 +56,10 @@ class OptimumBackend:
 
     def decode(self, prompt, n):
         return self._generate(prompt, n)[:3]
+
+    def first_token_s(self, ids):
+        """Time to first token of a fresh prompt (generate() keeps no cache between calls)."""
+        return self._generate_ids(ids, 1)[0]
 
     def chat_ttfts(self, n, turns=CHAT_TURNS):
         history, ttfts = [], []

@@ -56,17 +56,33 @@ def _resolve(args):
     return model_dir, Path(args.gguf) if args.gguf else gguf_path(), hf_model_dir(), f"embedded ({model_dir})"
 
 
-def _backend_jobs(args, model_dir, gguf, extra_genai):
-    from .backend_llamacpp import unavailable_reason
+def _wanted(args) -> list:
+    """The --backends names, checked before anything is measured."""
+    from phi3nb.errors import Phi3nbError
 
     wanted = [b.strip() for b in args.backends.split(",") if b.strip()]
-    jobs = {}
     for name in wanted:
         if name not in BACKENDS:
-            raise SystemExit(f"unknown backend {name!r}: use {', '.join(BACKENDS)}")
+            raise Phi3nbError(f"Unknown backend {name!r} in --backends: use a comma-separated subset of "
+                              f"{', '.join(BACKENDS)}.")
+    return wanted
+
+
+def _backend_jobs(args, model_dir, gguf, extra_genai):
+    from phi3nb.cookbook import FAST_CPU_CONFIG
+
+    from .backend_llamacpp import unavailable_reason
+
+    wanted = _wanted(args)
+    jobs = {}
+    for name in wanted:
         job = {"kind": name, "model_dir": str(model_dir), "runs": args.runs, "new_tokens": args.new_tokens}
         if args.chat_tokens:
             job["chat_tokens"] = args.chat_tokens
+        if name == "genai":
+            job["ov_config"] = FAST_CPU_CONFIG  # load_genai's default before `phi3nb tune`
+            jobs[name], jobs["genai-tuned"] = job, _tuned_job(job, model_dir)
+            continue
         if name == "llama.cpp":
             reason = unavailable_reason()
             if reason is None and gguf is None:
@@ -79,6 +95,15 @@ def _backend_jobs(args, model_dir, gguf, extra_genai):
     if extra_genai and "genai" in wanted:
         jobs.update(extra_genai)
     return jobs
+
+
+def _tuned_job(job, model_dir):
+    """The genai job with load_genai's own choice, which is phi3nb_tuned.json's config when there is one."""
+    from phi3nb.genai_backend import TUNED_FILE
+
+    if not (Path(model_dir) / TUNED_FILE).exists():
+        return {"error": f"no {TUNED_FILE} beside the model: run `phi3nb tune {model_dir}` (<= 2 min), then bench again"}
+    return {**job, "ov_config": None}
 
 
 def run_room(args) -> dict:
@@ -111,8 +136,11 @@ def run_room(args) -> dict:
 def run(args) -> dict:
     if getattr(args, "room", None):
         return run_room(args)
-    from .presets import FAST_OV_CONFIG, FAST_PRESET, PERPLEXITY_PRESETS, COOKBOOK_PRESET, cli_flags
-    from .roofline import read_bandwidth_gb_s, roofline
+    _wanted(args)
+    from phi3nb.cookbook import F32_HINT
+
+    from .presets import FAST_PRESET, PERPLEXITY_PRESETS, COOKBOOK_PRESET, cli_flags
+    from .roofline import read_bandwidth_gb_s, roofline, weight_bytes
     from .runner import run_job
 
     started = time.perf_counter()
@@ -123,7 +151,7 @@ def run(args) -> dict:
     result = {"meta": {"model_dir": label, "gguf": str(gguf) if gguf else None, "runs": args.runs,
                        "new_tokens": args.new_tokens, "threads": os.cpu_count(),
                        "fast_preset": {"quant": FAST_PRESET, "optimum_cli": cli_flags(FAST_PRESET),
-                                       "ov_config": FAST_OV_CONFIG},
+                                       "ov_config": F32_HINT},
                        "cookbook_preset": {"quant": COOKBOOK_PRESET, "optimum_cli": cli_flags(COOKBOOK_PRESET)}}}
 
     extra = {}
@@ -138,14 +166,12 @@ def run(args) -> dict:
             key = Path(hf_dir).resolve().as_posix().strip("/").replace("/", "_")
             result["perplexity"] = table = perplexity_table(hf_dir, work / "exports" / key, PERPLEXITY_PRESETS)
             extra["genai-fast"] = {"kind": "genai", "model_dir": table["int4-fast"]["model_dir"],
-                                   "ov_config": FAST_OV_CONFIG, "runs": args.runs, "new_tokens": args.new_tokens}
+                                   "ov_config": F32_HINT, "runs": args.runs, "new_tokens": args.new_tokens}
             if args.chat_tokens:
                 extra["genai-fast"]["chat_tokens"] = args.chat_tokens
 
     _log("[bench] measuring read bandwidth...")
     bw = read_bandwidth_gb_s()
-    from .ov_export import weight_bytes
-
     result["roofline"] = roofline(bw, weight_bytes(model_dir))
 
     result["backends"] = {}
@@ -160,13 +186,15 @@ def run(args) -> dict:
             res["weight_bytes_per_token"] = own
             res["roofline_fraction"] = res["decode_tok_s"] / roofline(bw, own)["limit_tok_s"]
         result["backends"][name] = res
+        if "prefill_ttft_ms" in res:
+            result.setdefault("prefill_ttft_ms", {})[name] = res["prefill_ttft_ms"]
 
     if not args.skip_slice:
         from . import slice_bench
 
         presets = {"cookbook": COOKBOOK_PRESET, "fast": FAST_PRESET}
         models = slice_bench.prepare(work / "phi3-slice", presets, log=_log)
-        result["phi3_slice"] = slice_bench.measure(models, {"openvino-fast": FAST_OV_CONFIG}, runs=args.runs,
+        result["phi3_slice"] = slice_bench.measure(models, {"openvino-fast": F32_HINT}, runs=args.runs,
                                                    log=_log)
 
     result["meta"]["elapsed_s"] = time.perf_counter() - started

@@ -7,6 +7,8 @@ ffn_up; the byte-level vocabulary goes in as a "gpt2" tokenizer.
 import json
 from pathlib import Path
 
+from phi3nb.errors import Phi3nbError
+
 _LAYER = {
     "input_layernorm.weight": "attn_norm.weight",
     "self_attn.qkv_proj.weight": "attn_qkv.weight",
@@ -64,7 +66,8 @@ def write_phi3_gguf(hf_dir, out_path) -> Path:
     w.add_token_types([TokenType.CONTROL if i in specials else TokenType.NORMAL for i in range(len(tokens))])
     merges = [" ".join(m) if isinstance(m, list) else m for m in tok["model"].get("merges", [])]
     if not merges:
-        raise ValueError(f"{hf_dir}: llama.cpp needs a BPE tokenizer with merges")
+        raise Phi3nbError(f"{hf_dir} has no BPE merges in tokenizer.json, and llama.cpp's GGUF needs them: "
+                          "bench a model with a byte-level BPE tokenizer, or pass its GGUF with --gguf.")
     w.add_token_merges(merges)
     w.add_bos_token_id(cfg.get("bos_token_id", 1))
     w.add_eos_token_id(cfg.get("eos_token_id", 2) if isinstance(cfg.get("eos_token_id"), int) else 2)
@@ -93,5 +96,6 @@ def quantize_gguf(src, dst, ftype="Q4_K_M", threads=0) -> Path:
     params.nthread = threads
     rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), params)
     if rc != 0:
-        raise RuntimeError(f"llama_model_quantize({src} -> {ftype}) failed with {rc}")
+        raise Phi3nbError(f"llama.cpp could not quantize {src} to {ftype} (llama_model_quantize returned {rc}): "
+                          f"check that the file is a complete F16 GGUF and that {Path(dst).parent} has room.")
     return Path(dst)

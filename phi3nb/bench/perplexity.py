@@ -51,38 +51,22 @@ def ov_perplexity(model_dir, text=None) -> float:
     return perplexity_of_logits(logits, ids)
 
 
-def fit_group_size(config, group_size) -> int:
-    """The largest of 128/64/32/16 (<= group_size) dividing every layer width, else -1 (per channel)."""
-    if group_size == -1:
-        return -1
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-    widths = {config.hidden_size, config.intermediate_size, config.num_attention_heads * head_dim}
-    g = math.gcd(*widths)
-    return next((s for s in (256, 128, 64, 32, 16) if s <= group_size and g % s == 0), -1)
-
-
 def export_variants(hf_dir, work_dir, presets) -> dict:
     """{name: OpenVINO folder} of `hf_dir`: "fp16", plus one per preset (int4 groups fitted to the model)."""
     from pathlib import Path
 
-    from transformers import AutoConfig
-
     from .ov_export import compress, export_fp16
 
     work_dir = Path(work_dir)
-    config = AutoConfig.from_pretrained(hf_dir)
     out = {"fp16": export_fp16(hf_dir, work_dir / "fp16")}
-    for name, quant in presets.items():
-        quant = dict(quant)
-        if quant.get("bits") == 4 and "group_size" in quant:
-            quant["group_size"] = fit_group_size(config, quant["group_size"])
-        out[name] = compress(out["fp16"], work_dir / name, quant)
+    for name, preset in presets.items():
+        out[name] = compress(out["fp16"], work_dir / name, preset)
     return out
 
 
 def perplexity_table(hf_dir, work_dir, presets) -> dict:
     """{"pytorch": ppl, "<export>": ppl, ...} plus each export's weight size and ratio to PyTorch."""
-    from .ov_export import weight_bytes
+    from .roofline import weight_bytes
 
     text = paragraph()
     ref = torch_perplexity(hf_dir, text)

@@ -11,6 +11,7 @@ LABELS = {
     "optimum": "optimum (the cookbook's path)",
     "genai": "openvino_genai",
     "genai-fast": "openvino_genai, all int4 + f32",
+    "genai-tuned": "openvino_genai, phi3nb tune's config",
     "llama.cpp": "llama.cpp",
     "openvino-cookbook": "OpenVINO, the cookbook's int4",
     "openvino-fast": "OpenVINO, all int4 + f32",

@@ -4,32 +4,24 @@ The cookbook's and the fast preset's flags live in phi3nb/cookbook.py (COOKBOOK_
 Measured numbers (Phi-3-mini slice, embedded-model perplexity) are in phi3nb/bench/README.md.
 """
 
-from phi3nb.cookbook import F32_HINT, FAST_EXPORT, COOKBOOK_EXPORT
+from phi3nb.cookbook import FAST_EXPORT, COOKBOOK_EXPORT
 
-
-def _quant(flags):
-    """export_model's flags as OVWeightQuantizationConfig arguments."""
-    return {"bits": 4, "sym": flags["sym"], "group_size": flags["group_size"], "ratio": flags["ratio"]}
-
-
+# Presets are export_model's flags (phi3nb/export.py compresses them).
 # The Phi-3 Cookbook's flags: --weight-format int4 --group-size 128 --ratio 0.6 --sym
-COOKBOOK_PRESET = _quant(COOKBOOK_EXPORT)
+COOKBOOK_PRESET = COOKBOOK_EXPORT
 
 # Every linear layer of the decoder in int4 (ratio 1.0), per-128 groups, symmetric;
 # embeddings and lm_head stay int8 (nncf's default without --all-layers).
-# With FAST_OV_CONFIG, Phi-3-mini slice, 2 threads: 3.28 ms/layer, 58 MB/layer, ~9.1 tok/s at 32 layers,
+# With F32_HINT (phi3nb/cookbook.py), Phi-3-mini slice, 2 threads: 3.28 ms/layer, 58 MB/layer, ~9.1 tok/s at 32 layers,
 # vs llama.cpp Q4_K_M 5.52 ms/layer (5.5 tok/s) and the cookbook flags 6.13 ms/layer (4.9 tok/s).
 # Cost: perplexity x1.185 of PyTorch on the embedded SmolLM2-135M (cookbook flags x1.076, int8 x1.002).
-FAST_PRESET = _quant(FAST_EXPORT)
-
-# Runtime properties for the fast preset (LLMPipeline(..., **FAST_OV_CONFIG) or ov_config=...).
-# On CPUs with bf16 (AVX512_BF16/AMX) OpenVINO infers in bf16 by default, and then decodes int4
-# weights without dynamic int8 quantization of the activations; f32 turns that VNNI path on.
+# The runtime side is F32_HINT: on CPUs with bf16 (AVX512_BF16/AMX) OpenVINO infers in bf16 by default and
+# then decodes int4 weights without dynamic int8 quantization of the activations; f32 turns that VNNI path on.
 # Measured on the Phi-3-mini slice (FAST_PRESET): 4.26 -> 3.28 ms/layer with 2 threads, 8.5 -> 6.2 with 1;
 # with the cookbook flags 6.13 -> 3.94. Prefill runs in f32 then.
-FAST_OV_CONFIG = F32_HINT
+FAST_PRESET = FAST_EXPORT
 
-INT8_PRESET = {"bits": 8, "sym": True}
+INT8_PRESET = {"weight_format": "int8", "group_size": -1, "ratio": 1.0, "sym": True}
 
 # What the perplexity table exports of the embedded model (beside fp16).
 PERPLEXITY_PRESETS = {"int4-cookbook": COOKBOOK_PRESET, "int4-fast": FAST_PRESET, "int8": INT8_PRESET}
@@ -37,14 +29,7 @@ PERPLEXITY_PRESETS = {"int4-cookbook": COOKBOOK_PRESET, "int4-fast": FAST_PRESET
 
 def cli_flags(preset) -> str:
     """The optimum-cli flags that produce `preset`."""
-    if preset.get("bits") == 8:
-        flags = ["--weight-format", "int8"]
-    else:
-        flags = ["--weight-format", "int4", "--group-size", str(preset["group_size"]), "--ratio", str(preset["ratio"])]
-    if preset.get("sym"):
-        flags.append("--sym")
-    if preset.get("all_layers"):
-        flags.append("--all-layers")
-    if preset.get("backup_precision"):
-        flags += ["--backup-precision", preset["backup_precision"]]
-    return " ".join(flags)
+    from phi3nb.export import export_command
+
+    line = export_command("M", "OUT", **preset, trust_remote_code=False)
+    return line[line.index("--weight-format"):-len(" OUT")]

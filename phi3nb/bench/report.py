@@ -33,6 +33,14 @@ def format_report(result: dict) -> str:
     for name, b in result.get("backends", {}).items():
         if b.get("ttft_by_turn_ms"):
             lines.append(f"  {name:<12}" + "".join(f"{t:>8.0f}" for t in b["ttft_by_turn_ms"]))
+    prefill = result.get("prefill_ttft_ms")
+    if prefill:
+        lengths = sorted({n for v in prefill.values() for n in v}, key=int)
+        lines.append("")
+        lines.append(f"TTFT of a fresh prompt (ms), {' / '.join(lengths)} tokens:")
+        for name, v in prefill.items():
+            sp = result["backends"][name].get("spread", {}).get("prefill_ttft_ms", {})
+            lines.append(f"  {name:<12}" + "".join(f"{_pm(sp, n, '{:.0f}'):>14}" for n in lengths))
     r = result.get("roofline")
     if r:
         lines.append("")

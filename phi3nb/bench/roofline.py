@@ -1,6 +1,7 @@
 """The memory roofline of decoding: every token reads every weight once, so tok/s <= bandwidth / bytes."""
 
 import os
+from pathlib import Path
 import threading
 import time
 
@@ -31,3 +32,9 @@ def read_bandwidth_gb_s(size_mb=1024, repeats=5, threads=None) -> float:
 def roofline(bandwidth_gb_s, weight_bytes_per_token) -> dict:
     return {"bandwidth_gb_s": bandwidth_gb_s, "weight_bytes_per_token": int(weight_bytes_per_token),
             "limit_tok_s": bandwidth_gb_s * 1e9 / weight_bytes_per_token}
+
+
+def weight_bytes(model_dir) -> int:
+    """Bytes of weights the model reads per token: the size of its .bin (or .gguf)."""
+    p = Path(model_dir)
+    return (p / "openvino_model.bin").stat().st_size if p.is_dir() else p.stat().st_size

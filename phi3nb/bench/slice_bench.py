@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 from .phi3_slice import PHI3_MINI_LAYERS, build_slices
+from .roofline import weight_bytes
 from .runner import run_job
 
 DEPTHS = (2, 4)
@@ -33,7 +34,7 @@ def _ensure_fp16(root, n, cache):
 
 def prepare(root, presets: dict, with_gguf=True, log=print) -> dict:
     """{engine_format: {depth: model path} or {"error": why}}; built once, then reused from `root`."""
-    from .ov_export import DONE, _done, compress
+    from .ov_export import compress, compressed
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -44,7 +45,7 @@ def prepare(root, presets: dict, with_gguf=True, log=print) -> dict:
         for n in DEPTHS:
             out = root / f"ov-{name}-{n}l"
             fp16 = root / f"ov-fp16-{n}l"
-            if not _done(out, {"source": str(fp16), "quant": quant}):
+            if not compressed(fp16, out, quant):
                 log(f"[bench] Phi-3 slice: exporting {n} layers with {name} {quant}...")
                 fp16 = _ensure_fp16(root, n, cache)
             models[key][n] = compress(fp16, out, quant)
@@ -73,14 +74,7 @@ def prepare(root, presets: dict, with_gguf=True, log=print) -> dict:
     for n in DEPTHS:
         for tmp in (root / f"hf-{n}l", root / f"ov-fp16-{n}l"):
             shutil.rmtree(tmp, ignore_errors=True)
-    assert all((p / DONE).exists() for k, v in models.items() if k.startswith("openvino") for p in v.values())
     return models
-
-
-def _file_bytes(path) -> int:
-    from .ov_export import weight_bytes
-
-    return weight_bytes(path)
 
 
 def measure(models: dict, ov_configs: dict, runs=3, new_tokens=64, log=print) -> dict:
@@ -92,7 +86,7 @@ def measure(models: dict, ov_configs: dict, runs=3, new_tokens=64, log=print) ->
             continue
         tpot = {}
         for n in DEPTHS:
-            job = {"runs": runs, "new_tokens": new_tokens, "chat": False, "prompt": PROMPT}
+            job = {"runs": runs, "new_tokens": new_tokens, "chat": False, "prefill": (), "prompt": PROMPT}
             if key.startswith("llama.cpp"):
                 job.update(kind="llama.cpp", gguf=str(paths[n]), model_dir=None)
             else:
@@ -106,7 +100,7 @@ def measure(models: dict, ov_configs: dict, runs=3, new_tokens=64, log=print) ->
         if "error" in tpot:
             out[key] = {"error": tpot["error"]}
             continue
-        out[key] = slice_figures(tpot, {n: _file_bytes(paths[n]) for n in DEPTHS})
+        out[key] = slice_figures(tpot, {n: weight_bytes(paths[n]) for n in DEPTHS})
         out[key]["ov_config"] = ov_configs.get(key) if not key.startswith("llama.cpp") else None
     return out
 

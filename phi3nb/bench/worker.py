@@ -11,7 +11,8 @@ import time
 import traceback
 
 from .stats import peak_rss_mb, summarize
-from .workload import CHAT_NEW_TOKENS, CHAT_TURNS, QUESTION, WARMUP, WARMUP_TOKENS, render
+from .workload import (CHAT_NEW_TOKENS, CHAT_TURNS, PREFILL_LENGTHS, QUESTION, WARMUP, WARMUP_TOKENS,
+                       long_prompt_ids, render)
 
 BACKENDS = {
     "genai": ("backend_genai", "GenaiBackend"),
@@ -34,11 +35,18 @@ def decode_prompt(model_dir) -> str:
 
 
 def measure(job) -> dict:
-    """Load, warm up, decode `new_tokens`, then a 5-turn chat; `runs` times, each with a fresh load."""
+    """Load, warm up, decode `new_tokens`, a 5-turn chat, then fresh long prompts; `runs` times, each a fresh load."""
     cls = backend_class(job["kind"])
     prompt = job.get("prompt") or decode_prompt(job["model_dir"])
+    long_prompts = {}
+    if job.get("prefill", PREFILL_LENGTHS):
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(job["model_dir"])
+        long_prompts = {n: long_prompt_ids(tokenizer, n) for n in job.get("prefill", PREFILL_LENGTHS)}
     runs = {k: [] for k in ("load_s", "ttft_ms", "tpot_ms", "decode_tok_s")}
-    turns = []
+    prefill = {n: [] for n in long_prompts}
+    turns, peak = [], None
     for _ in range(job.get("runs", 3)):
         start = time.perf_counter()
         backend = cls(job)
@@ -50,6 +58,9 @@ def measure(job) -> dict:
         runs["decode_tok_s"].append(1.0 / tpot)
         if job.get("chat", True):
             turns.append([t * 1e3 for t in backend.chat_ttfts(job.get("chat_tokens", CHAT_NEW_TOKENS), CHAT_TURNS)])
+        peak = peak or peak_rss_mb()  # before any long prompt: the memory of decoding and chatting
+        for n, ids in long_prompts.items():
+            prefill[n].append(backend.first_token_s(ids) * 1e3)
         backend.close()
         del backend
         gc.collect()
@@ -57,7 +68,12 @@ def measure(job) -> dict:
     result["spread"] = {k: summarize(v) for k, v in runs.items()}
     if turns:
         result["ttft_by_turn_ms"] = [summarize(col)["mean"] for col in zip(*turns)]
-    result["peak_rss_mb"] = peak_rss_mb()
+    if prefill:
+        result["prefill_ttft_ms"] = {str(n): summarize(v)["mean"] for n, v in prefill.items()}
+        result["spread"]["prefill_ttft_ms"] = {str(n): summarize(v) for n, v in prefill.items()}
+    result["peak_rss_mb"] = peak or peak_rss_mb()
+    if prefill:
+        result["prefill_peak_rss_mb"] = peak_rss_mb()
     result["new_tokens"] = n
     return result
 

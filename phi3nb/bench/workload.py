@@ -12,6 +12,7 @@ CHAT_TURNS = (
 )
 CHAT_NEW_TOKENS = 24  # per turn: the reply joins the history, so each turn's prompt is longer
 WARMUP_TOKENS = 8
+PREFILL_LENGTHS = (1000, 3000)  # fresh prompts (no cache to reuse) of this many tokens: batched prefill
 
 
 def render(tokenizer, user, history=()) -> str:
@@ -19,3 +20,13 @@ def render(tokenizer, user, history=()) -> str:
     from phi3nb.prompts import build_prompt
 
     return build_prompt(tokenizer, user, SYSTEM, history)
+
+
+def long_prompt_ids(tokenizer, n) -> list:
+    """Exactly `n` token ids of plain English: the bench's paragraph, repeated, after a line that starts
+    with `n`, so prompts of two lengths share no prefix that a cache could reuse."""
+    from .perplexity import paragraph
+
+    ids = tokenizer(f"{n} tokens of a text to read.\n", add_special_tokens=False)["input_ids"]
+    block = tokenizer(paragraph() + "\n\n", add_special_tokens=False)["input_ids"]
+    return (ids + block * (n // len(block) + 1))[:n]

@@ -1,0 +1,91 @@
+"""`phi3nb tune MODEL_DIR`: time a few runtime configs on this machine and keep the fastest beside the export.
+
+The best OpenVINO CPU properties depend on the CPU (bf16, AMX, AVX2 only), the core count and
+the model, so they are measured rather than guessed. Candidates are timed in rounds, each a fresh
+load, interleaved so that a busy moment on a shared machine hits all of them alike. A candidate
+replaces load_genai's default only if its best time per token beats the default's best by MARGIN
+(the best of a few runs, since other processes only ever add time).
+"""
+
+import json
+import time
+from pathlib import Path
+
+from phi3nb.cookbook import FAST_CPU_CONFIG
+from phi3nb.devices import full_device_name
+from phi3nb.genai_backend import TUNED_FILE
+
+# Changes to load_genai's CPU default (FAST_CPU_CONFIG); "default" is that config itself.
+CANDIDATES = {
+    "default": {},
+    "dq-group-128": {"DYNAMIC_QUANTIZATION_GROUP_SIZE": 128},
+    "dq-off": {"DYNAMIC_QUANTIZATION_GROUP_SIZE": 0},
+    "kv-u8": {"KV_CACHE_PRECISION": "u8"},
+    "pinning": {"ENABLE_CPU_PINNING": True},
+    "bf16-default": {"INFERENCE_PRECISION_HINT": None},  # the plugin's own choice (bf16 where the CPU has it)
+}
+MARGIN = 0.03
+
+
+def config_of(changes) -> dict:
+    """FAST_CPU_CONFIG with `changes` applied; a None value removes the property."""
+    config = {**FAST_CPU_CONFIG, **changes}
+    return {k: v for k, v in config.items() if v is not None}
+
+
+def _time_one(model_dir, config, new_tokens):
+    """(ttft_ms, tpot_ms) of one fresh load: warm-up, then `new_tokens` from the bench's question."""
+    from .backend_genai import GenaiBackend
+    from .worker import decode_prompt
+    from .workload import WARMUP, WARMUP_TOKENS
+
+    backend = GenaiBackend({"model_dir": str(model_dir), "ov_config": config})
+    try:
+        backend.decode(WARMUP, WARMUP_TOKENS)
+        ttft, tpot, _ = backend.decode(decode_prompt(model_dir), new_tokens)
+    finally:
+        backend.close()
+    return ttft * 1e3, tpot * 1e3
+
+
+def tune(model_dir, rounds=3, new_tokens=64, candidates=None, log=print) -> dict:
+    """Time every candidate `rounds` times (interleaved), write TUNED_FILE beside the model, return it."""
+    from phi3nb.errors import Phi3nbError
+    from phi3nb.model_dir import check_model_dir
+
+    model_dir = check_model_dir(model_dir)
+    candidates = CANDIDATES if candidates is None else candidates
+    started = time.perf_counter()
+    times = {name: {"ttft_ms": [], "tpot_ms": []} for name in candidates}
+    for r in range(rounds):
+        for name, changes in candidates.items():
+            ttft, tpot = _time_one(model_dir, config_of(changes), new_tokens)
+            times[name]["ttft_ms"].append(ttft)
+            times[name]["tpot_ms"].append(tpot)
+            log(f"[tune] round {r + 1}/{rounds} {name:<14} {tpot:6.2f} ms/token, first token {ttft:6.1f} ms")
+    fastest = {name: min(t["tpot_ms"]) for name, t in times.items()}
+    best = min(fastest, key=fastest.get)
+    if "default" in fastest and fastest[best] > fastest["default"] * (1 - MARGIN):
+        best = "default"  # not clearly faster: keep what everyone else runs
+    result = {"winner": best, "ov_config": config_of(candidates[best]), "cpu": full_device_name("CPU"),
+              "date": time.strftime("%Y-%m-%d"), "new_tokens": new_tokens, "rounds": rounds,
+              "best_tpot_ms": fastest, "times": times, "elapsed_s": time.perf_counter() - started}
+    try:
+        (model_dir / TUNED_FILE).write_text(json.dumps(result, indent=2))
+    except OSError as e:
+        raise Phi3nbError(f"Cannot write {model_dir / TUNED_FILE} ({e.strerror}): tune a copy of the model in a "
+                          f"folder you can write to. The winner was {best}: {result['ov_config']}.") from None
+    log(f"[tune] winner: {best} ({fastest[best]:.2f} ms/token vs default {fastest.get('default', float('nan')):.2f}) "
+        f"-> {model_dir / TUNED_FILE} (CPU: {result['cpu']}, {result['elapsed_s']:.0f} s)")
+    return result
+
+
+def add_arguments(parser):
+    parser.add_argument("model_dir", help="an exported OpenVINO model folder (the tuned config is written into it)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per candidate (default 3)")
+    parser.add_argument("--new-tokens", type=int, default=64, help="tokens decoded per timing (default 64)")
+    return parser
+
+
+def run(args) -> dict:
+    return tune(args.model_dir, rounds=args.rounds, new_tokens=args.new_tokens)
