@@ -22,7 +22,7 @@ class Turn:
     reply: str
     tokens: int
     started: float
-    first_token_at: float
+    first_token_at: float | None  # None if no token came
     ended: float
     finish: str  # a key of ENDINGS: why the reply ended
     dropped: int  # oldest turns dropped to fit the context

@@ -34,7 +34,7 @@ class RemoteChat:
         self._client = OpenAI(base_url=self.base_url, api_key=api_key or os.environ.get(API_KEY_ENV) or "none",
                               timeout=timeout, max_retries=1)
         self.timeout = timeout
-        self.model = model
+        self.model = None  # until the server has said what it serves
         self.model = self._served_model(model)
 
     def __repr__(self):
@@ -118,6 +118,9 @@ class RemoteChat:
             raise Phi3nbError(f"{where} refused the API key (401): set the key the host gave you in "
                               f"${API_KEY_ENV} (or api_key=...).") from None
         except openai.NotFoundError:
+            if self.model is None:  # the model list itself is not there: the path is wrong
+                raise Phi3nbError(f"{where} has no list of models (404): check the URL's path, which usually "
+                                  "ends in /v1 (llama.cpp, vLLM) or /v3 (OpenVINO Model Server).") from None
             raise Phi3nbError(f"{where} has no model {self.model!r} (404): leave the model out to use the "
                               "server's only model, or ask the host for its name.") from None
         except openai.BadRequestError as e:

@@ -126,6 +126,10 @@ def test_wrong_key_wrong_model_and_a_server_that_is_down_say_what_to_do(server):
     with pytest.raises(Phi3nbError, match=r"has no model 'nope'; it serves: smollm2") as info:
         RemoteChat(server, model="nope", api_key=KEY)
     assert server in str(info.value)
+    no_v1 = server.rsplit("/v1", 1)[0]
+    with pytest.raises(Phi3nbError, match=r"has no list of models \(404\): check the URL's path") as info:
+        RemoteChat(no_v1, api_key=KEY)
+    assert no_v1 in str(info.value)
     down = f"http://127.0.0.1:{free_port()}/v1"
     with pytest.raises(Phi3nbError, match="Cannot reach") as info:
         RemoteChat(down)  # asks the server for its model
