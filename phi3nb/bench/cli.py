@@ -139,7 +139,7 @@ def run(args) -> dict:
     _wanted(args)
     from phi3nb.cookbook import F32_HINT
 
-    from .presets import FAST_PRESET, PERPLEXITY_PRESETS, COOKBOOK_PRESET, cli_flags
+    from .presets import FAST_PRESET, PERPLEXITY_PRESETS, COOKBOOK_PRESET, SLICE_PRESETS, cli_flags
     from .roofline import read_bandwidth_gb_s, roofline, weight_bytes
     from .runner import run_job
 
@@ -192,8 +192,7 @@ def run(args) -> dict:
     if not args.skip_slice:
         from . import slice_bench
 
-        presets = {"cookbook": COOKBOOK_PRESET, "fast": FAST_PRESET}
-        models = slice_bench.prepare(work / "phi3-slice", presets, log=_log)
+        models = slice_bench.prepare(work / "phi3-slice", SLICE_PRESETS, log=_log)
         result["phi3_slice"] = slice_bench.measure(models, {"openvino-fast": F32_HINT}, runs=args.runs,
                                                    log=_log)
 

@@ -26,6 +26,9 @@ INT8_PRESET = {"weight_format": "int8", "group_size": -1, "ratio": 1.0, "sym": T
 # What the perplexity table exports of the embedded model (beside fp16).
 PERPLEXITY_PRESETS = {"int4-cookbook": COOKBOOK_PRESET, "int4-fast": FAST_PRESET, "int8": INT8_PRESET}
 
+# What the Phi-3-mini slice exports and times (as "openvino-NAME"), and the runtime config of each.
+SLICE_PRESETS = {"cookbook": COOKBOOK_PRESET, "fast": FAST_PRESET}
+
 
 def cli_flags(preset) -> str:
     """The optimum-cli flags that produce `preset`."""
