@@ -172,6 +172,12 @@ def parser():
         t = sub.add_parser("tune", help="time runtime configs on this machine; load_genai then uses the fastest")
         tune.add_arguments(t)
         t.set_defaults(func=tune.run)
+        from .bench import profile
+
+        f = sub.add_parser("profile", help="where decoding time goes on this CPU, and whether it is compute- or "
+                                            "bandwidth-bound")
+        profile.add_arguments(f)
+        f.set_defaults(func=profile.run)
     return p
 
 
