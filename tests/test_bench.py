@@ -3,6 +3,7 @@
 import argparse
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -65,6 +66,9 @@ def test_bench_json_has_every_field(tiny_bench_model, tmp_path):
     assert all(_positive(roof[k]) for k in ("bandwidth_gb_s", "weight_bytes_per_token", "limit_tok_s"))
     assert roof["weight_bytes_per_token"] == (ov / "openvino_model.bin").stat().st_size
     assert "phi3_slice" not in data
+    assert "avx2" in data["meta"]["cpu"]["flags"] or "avx2" not in Path("/proc/cpuinfo").read_text()
+    pairs = {"genai / optimum"} | ({f"{b} / llama.cpp" for b in ("optimum", "genai", "genai-tuned")} if gguf else set())
+    assert set(data["ratios"]) == pairs and all(r["decode"]["n"] == 1 for r in data["ratios"].values()), data["ratios"]
 
 
 def test_slice_figures_arithmetic():
@@ -120,3 +124,152 @@ def test_a_slice_job_needs_no_tokenizer_folder(tiny_bench_model):
     res = run_job({"kind": "llama.cpp", "gguf": str(gguf), "model_dir": None, "runs": 1, "new_tokens": 4,
                    "chat": False, "prefill": (), "prompt": "The quick brown fox"})
     assert "error" not in res and "prefill_ttft_ms" not in res, res
+
+
+# Fake workers: what run_job returns, without loading any model. Round r of a backend is its r-th call.
+def _fake_result(tpot, r):
+    from phi3nb.bench.stats import aggregate
+
+    if tpot is None:
+        return {"error": f"fake failure in round {r}"}
+    return aggregate({"load_s": [1.0 + r], "ttft_ms": [50.0 + r], "tpot_ms": [tpot], "decode_tok_s": [1000 / tpot],
+                      "ttft_by_turn_ms": [[40.0 + r + t for t in range(5)]], "peak_rss_mb": [100.0 + 10 * r],
+                      "prefill_ttft_ms": {"1000": [500.0 + r], "3000": [2000.0 + r]},
+                      "prefill_peak_rss_mb": [300.0 + r], "new_tokens": 8})
+
+
+# Per-round TPOT (ms) of each fake backend; None: that round fails.
+TPOTS = {"optimum": [20.0, 30.0, 25.0], "genai": [10.0, 15.0, 20.0], "genai-tuned": [8.0, 8.0, 8.0],
+         "llama.cpp": [10.0, None, 12.0]}
+
+
+def _fake_bench(monkeypatch, tmp_path):
+    """Every backend's name as run_job was called, in order, with the jobs it was sent; bandwidth and llama_cpp faked."""
+    import phi3nb.bench.backend_llamacpp as backend_llamacpp
+    import phi3nb.bench.roofline as roofline
+    import phi3nb.bench.runner as runner
+    from phi3nb.genai_backend import TUNED_FILE
+
+    calls = []
+
+    def fake_run_job(job, **kw):
+        name = job["kind"] if job["kind"] != "genai" or job["ov_config"] is not None else "genai-tuned"
+        calls.append((name, job))
+        return _fake_result(TPOTS[name][sum(n == name for n, _ in calls) - 1], sum(n == name for n, _ in calls) - 1)
+
+    monkeypatch.setattr(runner, "run_job", fake_run_job)
+    monkeypatch.setattr(roofline, "read_bandwidth_gb_s", lambda: 10.0)
+    monkeypatch.setattr(backend_llamacpp, "unavailable_reason", lambda: None)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "openvino_model.bin").write_bytes(b"\0" * 1000)
+    (model / "model.gguf").write_bytes(b"\0" * 800)
+    (model / TUNED_FILE).write_text("{}")
+    return model, calls
+
+
+def test_backends_run_in_rounds_and_merge_as_one_result(monkeypatch, tmp_path, capsys):
+    from phi3nb.bench import add_arguments, run
+    from phi3nb.bench.stats import cpu_info
+
+    model, calls = _fake_bench(monkeypatch, tmp_path)
+    out = tmp_path / "out.json"
+    run(add_arguments(argparse.ArgumentParser()).parse_args(
+        ["--model-dir", str(model), "--skip-slice", "--skip-perplexity", "--runs", "3", "--json", str(out)]))
+    data = json.loads(out.read_text())
+
+    names = [n for n, _ in calls]
+    assert all(job["runs"] == 1 for _, job in calls)
+    rounds = [names[i:i + 4] for i in range(0, len(names), 4)]
+    assert len(rounds) == 3 and all(sorted(r) == sorted(TPOTS) for r in rounds), names  # each once per round
+    assert len({r[0] for r in rounds}) == 3, names  # no backend always first
+
+    optimum = data["backends"]["optimum"]
+    assert optimum["tpot_ms"] == 25.0 and optimum["spread"]["tpot_ms"]["min"] == 20.0
+    assert optimum["spread"]["tpot_ms"]["max"] == 30.0 and optimum["spread"]["tpot_ms"]["n"] == 3
+    assert optimum["load_s"] == 2.0 and optimum["ttft_by_turn_ms"] == [41.0, 42.0, 43.0, 44.0, 45.0]
+    assert optimum["prefill_ttft_ms"] == {"1000": 501.0, "3000": 2001.0} == data["prefill_ttft_ms"]["optimum"]
+    assert optimum["peak_rss_mb"] == 120.0 and optimum["prefill_peak_rss_mb"] == 302.0
+    assert optimum["raw"]["round"] == [0, 1, 2] and optimum["rounds"] == 3
+    assert optimum["roofline_fraction"] == pytest.approx(optimum["decode_tok_s"] / (10.0e9 / 1000))
+    llama = data["backends"]["llama.cpp"]  # failed in round 1 only: the other two rounds count
+    assert llama["tpot_ms"] == 11.0 and llama["spread"]["tpot_ms"]["n"] == 2 and llama["raw"]["round"] == [0, 2]
+    assert llama["failed_rounds"] == [{"round": 1, "error": "fake failure in round 1"}]
+
+    ratios = data["ratios"]
+    assert set(ratios) == {"optimum / llama.cpp", "genai / llama.cpp", "genai-tuned / llama.cpp", "genai / optimum"}
+    assert ratios["genai / optimum"]["decode"] == {"per_round": [2.0, 2.0, 1.25], "min": 1.25, "median": 2.0,
+                                                   "max": 2.0, "n": 3}
+    vs_llama = ratios["optimum / llama.cpp"]["decode"]
+    assert vs_llama["per_round"] == [0.5, None, 0.48] and vs_llama["n"] == 2
+    assert vs_llama["median"] == pytest.approx(0.49)
+
+    assert data["meta"]["cpu"] == cpu_info() and data["meta"]["rounds"] == 3
+    report = capsys.readouterr().out
+    assert f"CPU: {cpu_info()['model']}" in report
+    lines = {line.split()[0] + " / " + line.split()[2]: line for line in report.splitlines() if " / " in line}
+    assert "2.00 (1.25-2.00 over 3 rounds)" in lines["genai / optimum"]
+    assert "0.49 (0.48-0.50 over 2 of 3 rounds)" in lines["optimum / llama.cpp"]
+
+
+def test_speed_ratio_is_per_round_and_skips_missing_rounds():
+    from phi3nb.bench.stats import speed_ratio
+
+    r = speed_ratio([10.0, 20.0, None, 5.0, -1.0], [20.0, 20.0, 30.0, 20.0, 4.0])  # A's and B's times
+    assert r["per_round"] == [2.0, 1.0, None, 4.0, None]  # > 1: A faster; no A, or a time <= 0: None
+    assert (r["min"], r["median"], r["max"], r["n"]) == (1.0, 2.0, 4.0, 3)
+    assert speed_ratio([None], [1.0]) == {"per_round": [None], "min": None, "median": None, "max": None, "n": 0}
+
+
+def test_cpu_info_reads_the_flags_that_matter(tmp_path):
+    from phi3nb.bench.report import format_cpu
+    from phi3nb.bench.stats import cpu_info
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Fake Xeon 9999\nflags\t\t: fpu sse avx2 avx512f amx_tile "
+                       "avx512_bf16 avx512_vnni\n\nprocessor\t: 1\nmodel name\t: Fake Xeon 9999\nflags\t\t: fpu\n")
+    info = cpu_info(cpuinfo)
+    assert info["model"] == "Fake Xeon 9999"
+    assert info["flags"] == ["avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile"]
+    assert format_cpu(info) == "CPU: Fake Xeon 9999 (avx2 avx512f avx512_vnni avx512_bf16 amx_tile)"
+    assert cpu_info(tmp_path / "missing")["flags"] == []
+
+
+def test_slice_runs_engines_and_depths_in_rounds(monkeypatch, tmp_path):
+    import phi3nb.bench.runner as runner
+    from phi3nb.bench import slice_bench
+
+    models, tpots = {}, {}  # tpots[path]: per-round TPOT; ms/layer is (TPOT(4) - TPOT(2)) / 2
+    for key, two, four in (("openvino-cookbook", [None] * 2, [None] * 2),  # fails from the start
+                           ("openvino-fast", [10.0, 12.0], [16.0, 16.0]),  # ms/layer 3, 2
+                           ("llama.cpp-Q4_K_M", [10.0, 10.0], [22.0, 18.0])):  # ms/layer 6, 4
+        models[key] = {}
+        for n, t in ((2, two), (4, four)):
+            models[key][n] = path = tmp_path / f"{key}-{n}"  # a folder, or a GGUF file for llama.cpp
+            if key.startswith("openvino"):
+                path.mkdir()
+                path = path / "openvino_model.bin"
+            path.write_bytes(b"\0" * (100 * n))
+            tpots[str(models[key][n])] = t
+    calls = []
+
+    def fake_run_job(job, **kw):
+        path = job.get("gguf") or job["model_dir"]
+        calls.append(path)
+        return _fake_result(tpots[path][calls.count(path) - 1], calls.count(path) - 1)
+
+    monkeypatch.setattr(runner, "run_job", fake_run_job)
+    out = slice_bench.measure(models, {"openvino-fast": {"INFERENCE_PRECISION_HINT": "f32"}}, runs=2, log=lambda m: None)
+
+    cookbook = [str(models["openvino-cookbook"][n]) for n in (2, 4)]
+    assert [calls.count(p) for p in cookbook] == [1, 1], calls  # failed in round 0: not run again
+    assert "fake failure" in out["openvino-cookbook"]["error"]
+    first, second = calls[:6], calls[6:]  # round 0: all six; round 1: the four still running, rotated
+    assert sorted(first) == sorted(tpots) and sorted(second) == sorted(set(tpots) - set(cookbook)), calls
+    assert Path(first[0]).name.rsplit("-", 1)[0] != Path(second[0]).name.rsplit("-", 1)[0], calls
+    assert out["openvino-fast"]["ms_per_layer_per_round"] == [3.0, 2.0]
+    assert out["openvino-fast"]["ms_per_layer"] == 3.0  # the table's figure: each depth's best TPOT, (16 - 10) / 2
+    assert out["llama.cpp-Q4_K_M"]["ms_per_layer_per_round"] == [6.0, 4.0]
+    ratios = slice_bench.slice_ratios(out)
+    assert ratios == {"slice openvino-fast / llama.cpp-Q4_K_M": {"per_layer": {
+        "per_round": [2.0, 2.0], "min": 2.0, "median": 2.0, "max": 2.0, "n": 2}}}

@@ -6,6 +6,9 @@ import time
 from pathlib import Path
 
 BACKENDS = ("optimum", "genai", "llama.cpp")
+REFERENCE = "llama.cpp"  # every OpenVINO row's decode speed is also given as a ratio to this one's
+RATIO_CONVENTION = ("A / B: how many times faster A is than B, from the same round's runs: B's time per token "
+                    "(or per layer) / A's. > 1: A is faster. min, median, max over the rounds where both ran.")
 
 
 def add_arguments(parser):
@@ -14,7 +17,8 @@ def add_arguments(parser):
     parser.add_argument("--gguf", default=None,
                         help="GGUF of the same model for llama.cpp (default: the embedded model's, or a *.gguf "
                              "inside --model-dir)")
-    parser.add_argument("--runs", type=int, default=3, help="measured runs per backend, each a fresh load (default 3)")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="rounds; each runs every backend once, a fresh process each, in rotated order (default 3)")
     parser.add_argument("--new-tokens", type=int, default=128, help="tokens decoded per run (default 128)")
     parser.add_argument("--chat-tokens", type=int, default=None,
                         help="tokens per reply in the 5-turn chat (default 24)")
@@ -106,6 +110,19 @@ def _tuned_job(job, model_dir):
     return {**job, "ov_config": None}
 
 
+def decode_ratios(rounds: dict) -> dict:
+    """{"A / B": {"decode": speed_ratio}} for each OpenVINO row vs llama.cpp, and genai vs optimum, round by round.
+
+    `rounds` is run_rounds' {name: [result per round]}; a backend that never ran gives no ratio.
+    """
+    from .stats import per_round, speed_ratio
+
+    tpot = {name: per_round(results, "tpot_ms") for name, results in rounds.items()}
+    ran = {name for name, values in tpot.items() if any(v is not None for v in values)}
+    pairs = [(name, REFERENCE) for name in rounds if name != REFERENCE] + [("genai", "optimum")]
+    return {f"{a} / {b}": {"decode": speed_ratio(tpot[a], tpot[b])} for a, b in pairs if a in ran and b in ran}
+
+
 def run_room(args) -> dict:
     """`--room 1,4,16 --url URL`: one room run per size, smallest first, as a table (and JSON)."""
     from phi3nb.errors import Phi3nbError
@@ -126,7 +143,9 @@ def run_room(args) -> dict:
     for r in rows:
         for message in r["error_messages"]:
             print(f"[bench] room of {r['attendees']}: {message}")
-    result = {"room": rows, "meta": {"url": args.url, "threads": os.cpu_count()}}
+    from .stats import cpu_info
+
+    result = {"room": rows, "meta": {"url": args.url, "threads": os.cpu_count(), "cpu": cpu_info()}}
     if args.json:
         Path(args.json).expanduser().write_text(json.dumps(result, indent=2, default=str))
         _log(f"[bench] wrote {args.json}")
@@ -141,14 +160,16 @@ def run(args) -> dict:
 
     from .presets import FAST_PRESET, PERPLEXITY_PRESETS, COOKBOOK_PRESET, SLICE_PRESETS, cli_flags
     from .roofline import read_bandwidth_gb_s, roofline, weight_bytes
-    from .runner import run_job
+    from .runner import run_rounds
+    from .stats import cpu_info, merge_rounds
 
     started = time.perf_counter()
     from phi3nb.paths import cache_dir
 
     work = Path(args.work_dir).expanduser() if args.work_dir else cache_dir() / "bench"
     model_dir, gguf, hf_dir, label = _resolve(args)
-    result = {"meta": {"model_dir": label, "gguf": str(gguf) if gguf else None, "runs": args.runs,
+    result = {"meta": {"model_dir": label, "gguf": str(gguf) if gguf else None, "cpu": cpu_info(),
+                       "runs": args.runs, "rounds": args.runs, "ratio_convention": RATIO_CONVENTION,
                        "new_tokens": args.new_tokens, "threads": os.cpu_count(),
                        "fast_preset": {"quant": FAST_PRESET, "optimum_cli": cli_flags(FAST_PRESET),
                                        "ov_config": F32_HINT},
@@ -175,12 +196,16 @@ def run(args) -> dict:
     result["roofline"] = roofline(bw, weight_bytes(model_dir))
 
     result["backends"] = {}
-    for name, job in _backend_jobs(args, model_dir, gguf, extra).items():
+    jobs = _backend_jobs(args, model_dir, gguf, extra)
+    measured = {name: job for name, job in jobs.items() if "error" not in job}
+    _log(f"[bench] {len(measured)} backends x {args.runs} rounds, each run a fresh process: load + "
+         f"{args.new_tokens} tokens + a 5-turn chat + long prompts...")
+    rounds = run_rounds(measured, args.runs, log=_log)
+    for name, job in jobs.items():
         if "error" in job:
             result["backends"][name] = {"error": job["error"]}
             continue
-        _log(f"[bench] {name}: {args.runs} runs of load + {args.new_tokens} tokens + a 5-turn chat...")
-        res = run_job(job)
+        res = merge_rounds(rounds[name])
         if "error" not in res:
             own = weight_bytes(job["gguf"] if name == "llama.cpp" else job["model_dir"])
             res["weight_bytes_per_token"] = own
@@ -188,6 +213,7 @@ def run(args) -> dict:
         result["backends"][name] = res
         if "prefill_ttft_ms" in res:
             result.setdefault("prefill_ttft_ms", {})[name] = res["prefill_ttft_ms"]
+    result["ratios"] = decode_ratios(rounds)
 
     if not args.skip_slice:
         from . import slice_bench
@@ -195,6 +221,7 @@ def run(args) -> dict:
         models = slice_bench.prepare(work / "phi3-slice", SLICE_PRESETS, log=_log)
         result["phi3_slice"] = slice_bench.measure(models, {"openvino-fast": F32_HINT}, runs=args.runs,
                                                    log=_log)
+        result["ratios"].update(slice_bench.slice_ratios(result["phi3_slice"]))
 
     result["meta"]["elapsed_s"] = time.perf_counter() - started
     from .report import format_report

@@ -12,11 +12,32 @@ def _pm(spread, key, fmt="{:.1f}"):
     return f"{fmt.format(s['mean'])}±{fmt.format(s['sd'] or 0)}"
 
 
+def format_cpu(cpu) -> str:
+    """"CPU: <model name> (<flags>)", the line every figure travels with."""
+    if not cpu:
+        return "CPU: not recorded"
+    flags = " ".join(cpu.get("flags") or []) or "no AVX2, AVX-512 or AMX"
+    return f"CPU: {cpu.get('model') or 'unknown'} ({flags})"
+
+
+def format_ratio(r: dict, rounds=None) -> str:
+    """"median (min-max over N rounds)"; "of M" when some rounds lacked either side."""
+    if not r.get("n"):
+        return "- (no round where both ran)"
+    of = f" of {rounds}" if rounds and rounds != r["n"] else ""
+    return f"{r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f} over {r['n']}{of} round{'s' if r['n'] != 1 else ''})"
+
+
 def format_report(result: dict) -> str:
     lines = []
     meta = result.get("meta", {})
-    lines.append(f"phi3nb bench: {meta.get('model_dir', '?')} ({meta.get('runs', '?')} runs, "
-                 f"{meta.get('new_tokens', '?')} new tokens, {meta.get('threads', '?')} threads)")
+    if "rounds" in meta:
+        how = f"{meta['rounds']} rounds, each backend once per round in a fresh process, order rotated;"
+    else:  # a JSON from before rounds: each backend's runs in a row
+        how = f"{meta.get('runs', '?')} runs,"
+    lines.append(f"phi3nb bench: {meta.get('model_dir', '?')} ({how} {meta.get('new_tokens', '?')} new tokens, "
+                 f"{meta.get('threads', '?')} threads)")
+    lines.append(format_cpu(meta.get("cpu")))
     lines.append("")
     head = f"{'backend':<12}{'load s':>12}{'TTFT ms':>14}{'TPOT ms':>12}{'tok/s':>12}{'RSS MB':>9}{'roofline':>10}"
     lines += [head, "-" * len(head)]
@@ -59,6 +80,15 @@ def format_report(result: dict) -> str:
             else:
                 lines.append(f"  {name:<26}{_f(v['ms_per_layer'], '{:.2f}'):>10}{_f(v['mb_per_layer']):>10}"
                              f"{_f(v['gb_s']):>8}{_f(v['extrapolated_tok_s']):>12}")
+    ratios = result.get("ratios")
+    if ratios:
+        lines.append("")
+        lines.append("Speed ratios A / B, round by round (B's time per token or per layer / A's; > 1: A is faster),")
+        lines.append("median (min-max over the rounds):")
+        width = max(len(name) for name in ratios) + 2
+        for name, metrics in ratios.items():
+            for metric, r in metrics.items():
+                lines.append(f"  {name:<{width}}{metric:<11}{format_ratio(r, len(r.get('per_round', [])))}")
     p = result.get("perplexity")
     if p and "error" not in p:
         lines.append("")

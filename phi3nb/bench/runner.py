@@ -1,4 +1,4 @@
-"""Run a worker job in a child process and return its JSON (or why it produced none)."""
+"""Run a worker job in a child process and return its JSON (or why it produced none); run jobs in rounds."""
 
 import json
 import subprocess
@@ -20,3 +20,29 @@ def run_job(job: dict, timeout=900, module="phi3nb.bench.worker") -> dict:
             return json.loads(out_path.read_text())
         tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-3:]
         return {"error": f"worker exited with {proc.returncode}: {' | '.join(tail)[-500:]}"}
+
+
+def rotated(names: list, r: int) -> list:
+    """Round r's order: `names` rotated by r, so each goes first in turn."""
+    k = r % len(names) if names else 0
+    return names[k:] + names[:k]
+
+
+def run_rounds(jobs: dict, rounds: int, log=print, describe=str) -> dict:
+    """{name: [result per round]}: round r runs every job once, one run in a fresh process each, in the order
+    rotated(names, r); so a busy minute on a shared machine hits every engine alike, not one engine's block
+    of runs. A job that fails before it ever succeeded is not run again (None in the later rounds)."""
+    names = list(jobs)
+    results = {name: [None] * rounds for name in names}
+    dropped = set()
+    for r in range(rounds):
+        for name in rotated(names, r):
+            if name in dropped:
+                continue
+            log(f"[bench] round {r + 1}/{rounds}: {describe(name)}...")
+            res = run_job({**jobs[name], "runs": 1})
+            results[name][r] = res
+            if "error" in res and not any(x is not None and "error" not in x for x in results[name]):
+                dropped.add(name)
+                log(f"[bench] {describe(name)} failed ({res['error'][:200]}); not run again")
+    return results

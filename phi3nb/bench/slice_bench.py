@@ -10,7 +10,8 @@ from pathlib import Path
 
 from .phi3_slice import PHI3_MINI_LAYERS, build_slices
 from .roofline import weight_bytes
-from .runner import run_job
+from .runner import run_rounds
+from .stats import merge_rounds, per_round, speed_ratio
 
 DEPTHS = (2, 4)
 PROMPT = "The quick brown fox jumps over the lazy dog. " * 4
@@ -78,31 +79,52 @@ def prepare(root, presets: dict, with_gguf=True, log=print) -> dict:
 
 
 def measure(models: dict, ov_configs: dict, runs=3, new_tokens=64, log=print) -> dict:
-    """Per engine_format: ms_per_layer, mb_per_layer, gb_s, extrapolated_tok_s (+ the raw TPOTs)."""
-    out = {}
+    """Per engine_format: ms_per_layer, mb_per_layer, gb_s, extrapolated_tok_s (+ the raw TPOTs).
+
+    `runs` rounds, each timing every (engine, depth) once in a fresh process, depth by depth with the engines
+    rotated (runner.run_rounds); ms_per_layer_per_round is each round's own (TPOT(4) - TPOT(2)) / 2.
+    """
+    out, jobs = {}, {}
     for key, paths in models.items():
         if "error" in paths:
             out[key] = {"error": paths["error"]}
-            continue
-        tpot = {}
-        for n in DEPTHS:
-            job = {"runs": runs, "new_tokens": new_tokens, "chat": False, "prefill": (), "prompt": PROMPT}
+    timed = [key for key in models if key not in out]
+    for n in DEPTHS:
+        for key in timed:
+            job = {"new_tokens": new_tokens, "chat": False, "prefill": (), "prompt": PROMPT}
             if key.startswith("llama.cpp"):
-                job.update(kind="llama.cpp", gguf=str(paths[n]), model_dir=None)
+                job.update(kind="llama.cpp", gguf=str(models[key][n]), model_dir=None)
             else:
-                job.update(kind="genai", model_dir=str(paths[n]), ov_config=ov_configs.get(key, {}))
-            log(f"[bench] Phi-3 slice: timing {key}, {n} layers...")
-            res = run_job(job)
-            if "error" in res:
-                tpot = res
-                break
-            tpot[n] = res["spread"]["tpot_ms"]
-        if "error" in tpot:
-            out[key] = {"error": tpot["error"]}
+                job.update(kind="genai", model_dir=str(models[key][n]), ov_config=ov_configs.get(key, {}))
+            jobs[(key, n)] = job
+    rounds = run_rounds(jobs, runs, log=log, describe=lambda kn: f"Phi-3 slice {kn[0]}, {kn[1]} layers")
+    for key in timed:
+        merged = {n: merge_rounds(rounds[(key, n)]) for n in DEPTHS}
+        failed = [m for m in merged.values() if "error" in m]
+        if failed:
+            out[key] = {"error": failed[0]["error"]}
             continue
-        out[key] = slice_figures(tpot, {n: weight_bytes(paths[n]) for n in DEPTHS})
+        paths = models[key]
+        out[key] = slice_figures({n: merged[n]["spread"]["tpot_ms"] for n in DEPTHS},
+                                 {n: weight_bytes(paths[n]) for n in DEPTHS})
         out[key]["ov_config"] = ov_configs.get(key) if not key.startswith("llama.cpp") else None
+        lo, hi = DEPTHS
+        tpot = {n: per_round(rounds[(key, n)], "tpot_ms") for n in DEPTHS}
+        out[key]["ms_per_layer_per_round"] = [(b - a) / (hi - lo) if a is not None and b is not None else None
+                                              for a, b in zip(tpot[lo], tpot[hi])]
+        out[key]["rounds"] = min(m["rounds"] for m in merged.values())
     return out
+
+
+def slice_ratios(sliced: dict) -> dict:
+    """{"slice openvino-X / llama.cpp-Q4_K_M": {"per_layer": speed_ratio}}: each OpenVINO format's ms/layer
+    against llama.cpp's, round by round (> 1: OpenVINO is faster)."""
+    reference = f"llama.cpp-{GGUF_TYPE}"
+    if "ms_per_layer_per_round" not in sliced.get(reference, {}):
+        return {}
+    ref = sliced[reference]["ms_per_layer_per_round"]
+    return {f"slice {key} / {reference}": {"per_layer": speed_ratio(v["ms_per_layer_per_round"], ref)}
+            for key, v in sliced.items() if key.startswith("openvino-") and "ms_per_layer_per_round" in v}
 
 
 def slice_figures(tpot: dict, size: dict) -> dict:

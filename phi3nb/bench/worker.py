@@ -1,7 +1,8 @@
 """One backend, measured in a process of its own: `python -m phi3nb.bench.worker JOB.json OUT.json`.
 
 A fresh process per backend keeps peak RSS attributable and keeps one engine's threads
-and caches from warming or slowing the next.
+and caches from warming or slowing the next. The bench sends one run per job and interleaves
+the backends in rounds (runner.run_rounds); `runs` > 1 times fresh loads in one process.
 """
 
 import gc
@@ -10,7 +11,7 @@ import sys
 import time
 import traceback
 
-from .stats import peak_rss_mb, summarize
+from .stats import aggregate, peak_rss_mb
 from .workload import (CHAT_NEW_TOKENS, CHAT_TURNS, PREFILL_LENGTHS, QUESTION, WARMUP, WARMUP_TOKENS,
                        long_prompt_ids, render)
 
@@ -18,6 +19,11 @@ BACKENDS = {
     "genai": ("backend_genai", "GenaiBackend"),
     "optimum": ("backend_optimum", "OptimumBackend"),
     "llama.cpp": ("backend_llamacpp", "LlamaCppBackend"),
+}
+PRELOAD = {  # module or module:attribute, imported before the clock starts
+    "genai": ("openvino_genai", "phi3nb.genai_backend", "transformers:AutoTokenizer"),
+    "optimum": ("optimum.intel:OVModelForCausalLM", "transformers:AutoTokenizer"),
+    "llama.cpp": ("llama_cpp", "transformers:AutoTokenizer"),
 }
 
 
@@ -34,9 +40,25 @@ def decode_prompt(model_dir) -> str:
     return render(AutoTokenizer.from_pretrained(model_dir), QUESTION)
 
 
+def preload(kind):
+    """Import the backend's libraries before anything is timed, so load_s is the model's load in every run
+    (each round is a fresh process; optimum-intel's import alone takes seconds)."""
+    from importlib import import_module
+
+    for name in PRELOAD[kind]:
+        module, _, attr = name.partition(":")
+        loaded = import_module(module)
+        if attr:
+            getattr(loaded, attr)
+
+
 def measure(job) -> dict:
-    """Load, warm up, decode `new_tokens`, a 5-turn chat, then fresh long prompts; `runs` times, each a fresh load."""
+    """Load, warm up, decode `new_tokens`, a 5-turn chat, then fresh long prompts; `runs` times, each a fresh load.
+
+    The result is stats.aggregate() of the runs: means, spreads, and the per-run values under "raw".
+    """
     cls = backend_class(job["kind"])
+    preload(job["kind"])
     prompt = job.get("prompt") or decode_prompt(job["model_dir"])
     long_prompts = {}
     if job.get("prefill", PREFILL_LENGTHS):
@@ -44,38 +66,32 @@ def measure(job) -> dict:
 
         tokenizer = AutoTokenizer.from_pretrained(job["model_dir"])
         long_prompts = {n: long_prompt_ids(tokenizer, n) for n in job.get("prefill", PREFILL_LENGTHS)}
-    runs = {k: [] for k in ("load_s", "ttft_ms", "tpot_ms", "decode_tok_s")}
-    prefill = {n: [] for n in long_prompts}
-    turns, peak = [], None
+    raw = {k: [] for k in ("load_s", "ttft_ms", "tpot_ms", "decode_tok_s", "ttft_by_turn_ms", "peak_rss_mb")}
+    prefill = {str(n): [] for n in long_prompts}
     for _ in range(job.get("runs", 3)):
         start = time.perf_counter()
         backend = cls(job)
-        runs["load_s"].append(time.perf_counter() - start)
+        raw["load_s"].append(time.perf_counter() - start)
         backend.decode(WARMUP, WARMUP_TOKENS)
         ttft, tpot, n = backend.decode(prompt, job.get("new_tokens", 128))
-        runs["ttft_ms"].append(ttft * 1e3)
-        runs["tpot_ms"].append(tpot * 1e3)
-        runs["decode_tok_s"].append(1.0 / tpot)
+        raw["ttft_ms"].append(ttft * 1e3)
+        raw["tpot_ms"].append(tpot * 1e3)
+        raw["decode_tok_s"].append(1.0 / tpot)
         if job.get("chat", True):
-            turns.append([t * 1e3 for t in backend.chat_ttfts(job.get("chat_tokens", CHAT_NEW_TOKENS), CHAT_TURNS)])
-        peak = peak or peak_rss_mb()  # before any long prompt: the memory of decoding and chatting
-        for n, ids in long_prompts.items():
-            prefill[n].append(backend.first_token_s(ids) * 1e3)
+            turns = backend.chat_ttfts(job.get("chat_tokens", CHAT_NEW_TOKENS), CHAT_TURNS)
+            raw["ttft_by_turn_ms"].append([t * 1e3 for t in turns])
+        if not raw["peak_rss_mb"]:  # the first run, before any long prompt: the memory of decoding and chatting
+            raw["peak_rss_mb"].append(peak_rss_mb())
+        for n_tokens, ids in long_prompts.items():
+            prefill[str(n_tokens)].append(backend.first_token_s(ids) * 1e3)
         backend.close()
         del backend
         gc.collect()
-    result = {k: summarize(v)["mean"] for k, v in runs.items()}
-    result["spread"] = {k: summarize(v) for k, v in runs.items()}
-    if turns:
-        result["ttft_by_turn_ms"] = [summarize(col)["mean"] for col in zip(*turns)]
     if prefill:
-        result["prefill_ttft_ms"] = {str(n): summarize(v)["mean"] for n, v in prefill.items()}
-        result["spread"]["prefill_ttft_ms"] = {str(n): summarize(v) for n, v in prefill.items()}
-    result["peak_rss_mb"] = peak or peak_rss_mb()
-    if prefill:
-        result["prefill_peak_rss_mb"] = peak_rss_mb()
-    result["new_tokens"] = n
-    return result
+        raw["prefill_ttft_ms"] = prefill
+        raw["prefill_peak_rss_mb"] = [peak_rss_mb()]
+    raw["new_tokens"] = n
+    return aggregate(raw)
 
 
 def main(argv=None):
