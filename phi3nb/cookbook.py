@@ -32,5 +32,11 @@ PHI3_EOS_IDS = (32000, 32001, 32007)
 FAST_EXPORT = {"weight_format": "int4", "group_size": 128, "ratio": 1.0, "sym": True}
 # f32 on the CPU: faster int4 decoding (above) and greedy answers that match PyTorch token for token.
 F32_HINT = {"INFERENCE_PRECISION_HINT": "f32"}
-FAST_CPU_CONFIG = {**OV_CONFIG, **F32_HINT}
+# The int8 activations of those products quantized per 128 inputs, not the plugin's 32: on an AVX2-only
+# AMD EPYC the Phi-3-mini slice went from 7.4-8.4 to 5.2-5.3 ms/layer; on the AMX Xeon and with
+# AVX2+AVX-VNNI kernels (ONEDNN_MAX_CPU_ISA) it changed nothing beyond noise, nor did perplexity
+# (phi3nb/bench/README.md, "Without AVX-512").
+DQ_GROUP = {"DYNAMIC_QUANTIZATION_GROUP_SIZE": 128}
+FAST_CPU_HINTS = {**F32_HINT, **DQ_GROUP}
+FAST_CPU_CONFIG = {**OV_CONFIG, **FAST_CPU_HINTS}
 PRESETS = {"cookbook": COOKBOOK_EXPORT, "fast": FAST_EXPORT}

@@ -14,7 +14,7 @@ def test_profile_names_the_matrix_products_and_their_kernel(tiny_phi3_ov, capsys
     assert profile.matmul_ms(result["all_threads"]) > 0
     assert result["bound"] in ("compute", "memory- or overhead") or result["bound"].startswith("unknown")
     out = capsys.readouterr().out
-    assert result["cpu_flags"] in out and "FullyConnected" in out and "-bound here" in out
+    assert " ".join(result["cpu"]["flags"]) in out and "FullyConnected" in out and "-bound here" in out
 
 
 def _fake(ms, threads):

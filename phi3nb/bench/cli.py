@@ -156,7 +156,7 @@ def run(args) -> dict:
     if getattr(args, "room", None):
         return run_room(args)
     _wanted(args)
-    from phi3nb.cookbook import F32_HINT
+    from phi3nb.cookbook import FAST_CPU_HINTS
 
     from .presets import FAST_PRESET, PERPLEXITY_PRESETS, COOKBOOK_PRESET, SLICE_PRESETS, cli_flags
     from .roofline import read_bandwidth_gb_s, roofline, weight_bytes
@@ -172,7 +172,7 @@ def run(args) -> dict:
                        "runs": args.runs, "rounds": args.runs, "ratio_convention": RATIO_CONVENTION,
                        "new_tokens": args.new_tokens, "threads": os.cpu_count(),
                        "fast_preset": {"quant": FAST_PRESET, "optimum_cli": cli_flags(FAST_PRESET),
-                                       "ov_config": F32_HINT},
+                                       "ov_config": FAST_CPU_HINTS},
                        "cookbook_preset": {"quant": COOKBOOK_PRESET, "optimum_cli": cli_flags(COOKBOOK_PRESET)}}}
 
     extra = {}
@@ -187,7 +187,7 @@ def run(args) -> dict:
             key = Path(hf_dir).resolve().as_posix().strip("/").replace("/", "_")
             result["perplexity"] = table = perplexity_table(hf_dir, work / "exports" / key, PERPLEXITY_PRESETS)
             extra["genai-fast"] = {"kind": "genai", "model_dir": table["int4-fast"]["model_dir"],
-                                   "ov_config": F32_HINT, "runs": args.runs, "new_tokens": args.new_tokens}
+                                   "ov_config": FAST_CPU_HINTS, "runs": args.runs, "new_tokens": args.new_tokens}
             if args.chat_tokens:
                 extra["genai-fast"]["chat_tokens"] = args.chat_tokens
 
@@ -219,7 +219,7 @@ def run(args) -> dict:
         from . import slice_bench
 
         models = slice_bench.prepare(work / "phi3-slice", SLICE_PRESETS, log=_log)
-        result["phi3_slice"] = slice_bench.measure(models, {"openvino-fast": F32_HINT}, runs=args.runs,
+        result["phi3_slice"] = slice_bench.measure(models, {"openvino-fast": FAST_CPU_HINTS}, runs=args.runs,
                                                    log=_log)
         result["ratios"].update(slice_bench.slice_ratios(result["phi3_slice"]))
 

@@ -7,7 +7,6 @@ them shows whether the matrix products scale with cores (compute-bound) or stay 
 """
 
 import collections
-import os
 import time
 
 SCALING_COMPUTE_BOUND = 0.8  # speedup per thread at or above this: the cores, not memory, set the pace
@@ -82,26 +81,16 @@ def format_profile(profile, top=6) -> str:
     return "\n".join(lines)
 
 
-def cpu_flags() -> str:
-    """The instruction-set flags that decide OpenVINO's CPU kernels, from /proc/cpuinfo."""
-    wanted = ("avx2", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return "unknown (no /proc/cpuinfo)"
-    return " ".join(f for f in wanted if f in flags) or "none of " + ", ".join(wanted)
-
-
 def profile(model_dir, ov_config=None, steps=32, log=print) -> dict:
     """Both profiles (1 thread, all threads), the verdict, printed with the CPU it was measured on."""
-    from phi3nb.devices import full_device_name
+    from .report import format_cpu
+    from .stats import cpu_info
 
     all_threads = decode_profile(model_dir, ov_config, steps)
     one_thread = decode_profile(model_dir, ov_config, steps, threads=1)
-    result = {"cpu": full_device_name("CPU"), "cpu_flags": cpu_flags(), "cores": os.cpu_count(),
-              "all_threads": all_threads, "one_thread": one_thread, **verdict(one_thread, all_threads)}
-    log(f"[profile] {model_dir} on {result['cpu']} ({result['cpu_flags']})")
+    result = {"cpu": cpu_info(), "all_threads": all_threads, "one_thread": one_thread,
+              **verdict(one_thread, all_threads)}
+    log(f"[profile] {model_dir}, {format_cpu(result['cpu'])}")
     log(format_profile(all_threads))
     log(format_profile(one_thread, top=2))
     log(f"[profile] matrix products {result['speedup']:.2f}x faster with {all_threads['threads']} threads than "
