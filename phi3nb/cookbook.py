@@ -34,8 +34,9 @@ FAST_EXPORT = {"weight_format": "int4", "group_size": 128, "ratio": 1.0, "sym": 
 F32_HINT = {"INFERENCE_PRECISION_HINT": "f32"}
 # The int8 activations of those products quantized per 128 inputs, not the plugin's 32: on an AVX2-only
 # AMD EPYC the Phi-3-mini slice went from 7.4-8.4 to 5.2-5.3 ms/layer; on the AMX Xeon and with
-# AVX2+AVX-VNNI kernels (ONEDNN_MAX_CPU_ISA) it changed nothing beyond noise, nor did perplexity
-# (phi3nb/bench/README.md, "Without AVX-512").
+# AVX2+AVX-VNNI kernels (ONEDNN_MAX_CPU_ISA) it changed nothing beyond noise, nor did perplexity.
+# Never larger than the weights' own int4 group (genai_backend.fast_cpu_config fits it): group-64 weights
+# with 128 ran 1.2x slower here, 1.6x with AVX2+VNNI kernels (phi3nb/bench/README.md, "Without AVX-512").
 DQ_GROUP = {"DYNAMIC_QUANTIZATION_GROUP_SIZE": 128}
 FAST_CPU_HINTS = {**F32_HINT, **DQ_GROUP}
 FAST_CPU_CONFIG = {**OV_CONFIG, **FAST_CPU_HINTS}

@@ -33,6 +33,24 @@ def export_running(path) -> bool:
     return False
 
 
+def int4_group_size(model_dir):
+    """The int4 group size nncf recorded in the IR (its rt_info, at the end of the XML), -1 per channel;
+    None if the weights are not int4 or nothing was recorded (the XML's tail is read, not the model)."""
+    xml = Path(model_dir) / "openvino_model.xml"
+    try:
+        with open(xml, "rb") as f:
+            f.seek(max(0, xml.stat().st_size - 65536))
+            tail = f.read()
+    except OSError:
+        return None
+    block = tail[tail.rfind(b"<weight_compression>"):]
+    mode = re.search(rb'<mode value="([^"]*)"', block)
+    group = re.search(rb'<group_size value="(-?\d+)"', block)
+    if not (mode and group and mode.group(1).startswith(b"int4")):
+        return None
+    return int(group.group(1))
+
+
 def check_model_dir(model_dir) -> Path:
     """Return the folder if it holds a complete OpenVINO LLM export; else raise Phi3nbError."""
     path = Path(model_dir).expanduser()

@@ -73,7 +73,7 @@ def _wanted(args) -> list:
 
 
 def _backend_jobs(args, model_dir, gguf, extra_genai):
-    from phi3nb.cookbook import FAST_CPU_CONFIG
+    from phi3nb.genai_backend import fast_cpu_config
 
     from .backend_llamacpp import unavailable_reason
 
@@ -84,7 +84,7 @@ def _backend_jobs(args, model_dir, gguf, extra_genai):
         if args.chat_tokens:
             job["chat_tokens"] = args.chat_tokens
         if name == "genai":
-            job["ov_config"] = FAST_CPU_CONFIG  # load_genai's default before `phi3nb tune`
+            job["ov_config"] = fast_cpu_config(model_dir)  # load_genai's default before `phi3nb tune`
             jobs[name], jobs["genai-tuned"] = job, _tuned_job(job, model_dir)
             continue
         if name == "llama.cpp":
@@ -187,7 +187,8 @@ def run(args) -> dict:
             key = Path(hf_dir).resolve().as_posix().strip("/").replace("/", "_")
             result["perplexity"] = table = perplexity_table(hf_dir, work / "exports" / key, PERPLEXITY_PRESETS)
             extra["genai-fast"] = {"kind": "genai", "model_dir": table["int4-fast"]["model_dir"],
-                                   "ov_config": FAST_CPU_HINTS, "runs": args.runs, "new_tokens": args.new_tokens}
+                                   "ov_config": fast_cpu_config(table["int4-fast"]["model_dir"], FAST_CPU_HINTS),
+                                   "runs": args.runs, "new_tokens": args.new_tokens}
             if args.chat_tokens:
                 extra["genai-fast"]["chat_tokens"] = args.chat_tokens
 

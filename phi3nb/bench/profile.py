@@ -21,11 +21,11 @@ def decode_profile(model_dir, ov_config=None, steps=32, prompt_tokens=16, thread
     import numpy as np
     import openvino as ov
 
-    from phi3nb.cookbook import FAST_CPU_CONFIG
+    from phi3nb.genai_backend import fast_cpu_config
     from phi3nb.model_dir import check_model_dir
 
     path = check_model_dir(model_dir)
-    config = {**(FAST_CPU_CONFIG if ov_config is None else ov_config), "PERF_COUNT": True}
+    config = {**(fast_cpu_config(path) if ov_config is None else ov_config), "PERF_COUNT": True}
     config.pop("CACHE_DIR", None)
     if threads:
         config["INFERENCE_NUM_THREADS"] = threads
@@ -108,10 +108,10 @@ def add_arguments(parser):
 
 
 def run(args) -> dict:
-    from phi3nb.cookbook import FAST_CPU_CONFIG
     from phi3nb.errors import Phi3nbError
+    from phi3nb.genai_backend import fast_cpu_config
 
-    config = dict(FAST_CPU_CONFIG)
+    config = fast_cpu_config(args.model_dir)
     for item in args.config:
         key, sep, value = item.partition("=")
         if not sep or not key:

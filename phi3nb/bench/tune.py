@@ -13,7 +13,7 @@ from pathlib import Path
 
 from phi3nb.cookbook import FAST_CPU_CONFIG
 from phi3nb.devices import full_device_name
-from phi3nb.genai_backend import TUNED_FILE
+from phi3nb.genai_backend import TUNED_FILE, fast_cpu_config
 
 # Changes to load_genai's CPU default (FAST_CPU_CONFIG: f32, int8 activations per 128 inputs); "default" is
 # that config itself. OpenVINO 2026.4's CPU plugin already keeps the KV cache in u8 and pins its threads,
@@ -29,9 +29,9 @@ CANDIDATES = {
 MARGIN = 0.03
 
 
-def config_of(changes) -> dict:
-    """FAST_CPU_CONFIG with `changes` applied; a None value removes the property."""
-    config = {**FAST_CPU_CONFIG, **changes}
+def config_of(changes, base=FAST_CPU_CONFIG) -> dict:
+    """`base` (load_genai's default for the model) with `changes` applied; a None value removes the property."""
+    config = {**base, **changes}
     return {k: v for k, v in config.items() if v is not None}
 
 
@@ -55,13 +55,16 @@ def tune(model_dir, rounds=3, new_tokens=64, candidates=None, log=print) -> dict
     from phi3nb.errors import Phi3nbError
     from phi3nb.model_dir import check_model_dir
 
+    from .runner import rotated
+
     model_dir = check_model_dir(model_dir)
+    base = fast_cpu_config(model_dir)
     candidates = CANDIDATES if candidates is None else candidates
     started = time.perf_counter()
     times = {name: {"ttft_ms": [], "tpot_ms": []} for name in candidates}
     for r in range(rounds):
-        for name, changes in candidates.items():
-            ttft, tpot = _time_one(model_dir, config_of(changes), new_tokens)
+        for name in rotated(list(candidates), r):  # each candidate goes first in turn, as in the bench
+            ttft, tpot = _time_one(model_dir, config_of(candidates[name], base), new_tokens)
             times[name]["ttft_ms"].append(ttft)
             times[name]["tpot_ms"].append(tpot)
             log(f"[tune] round {r + 1}/{rounds} {name:<14} {tpot:6.2f} ms/token, first token {ttft:6.1f} ms")
@@ -69,7 +72,7 @@ def tune(model_dir, rounds=3, new_tokens=64, candidates=None, log=print) -> dict
     best = min(fastest, key=fastest.get)
     if "default" in fastest and fastest[best] > fastest["default"] * (1 - MARGIN):
         best = "default"  # not clearly faster: keep what everyone else runs
-    result = {"winner": best, "ov_config": config_of(candidates[best]), "cpu": full_device_name("CPU"),
+    result = {"winner": best, "ov_config": config_of(candidates[best], base), "cpu": full_device_name("CPU"),
               "date": time.strftime("%Y-%m-%d"), "new_tokens": new_tokens, "rounds": rounds,
               "best_tpot_ms": fastest, "times": times, "elapsed_s": time.perf_counter() - started}
     try:
