@@ -24,6 +24,11 @@ from .model_dir import check_model_dir, sibling
 from .preconverted import openvino_source
 
 WEIGHT_FORMATS = ("int4", "int8", "fp16")
+# Calibration data for awq/scale_estimation (and data-aware ratio < 1): both work offline.
+# "auto": the model's own generations (optimum-cli --dataset auto); CALIBRATION_TEXT: phi3nb/calibration.txt,
+# plain prose and chat turns written for phi3nb (not the bench's evaluation paragraph), one sample per sentence.
+CALIBRATION_TEXT = "phi3nb-calibration"
+DATASETS = ("auto", CALIBRATION_TEXT)
 MANIFEST = "phi3nb_export.json"
 _VERSIONED = ("optimum-intel", "openvino", "openvino-tokenizers", "nncf", "transformers", "torch")
 
@@ -33,23 +38,43 @@ class GroupSizeWarning(UserWarning):
 
 
 def export_command(model_id, output_dir, *, weight_format="int4", group_size=128, ratio=0.6,
-                   sym=True, trust_remote_code=True, task=COOKBOOK_TASK) -> str:
-    """The optimum-cli line for these options; with defaults, the cookbook's step 1 exactly."""
-    check_options(weight_format, group_size, ratio)
+                   sym=True, trust_remote_code=True, task=COOKBOOK_TASK, awq=False, scale_estimation=False,
+                   dataset=None, num_samples=None) -> str:
+    """The optimum-cli line for these options; with defaults, the cookbook's step 1 exactly.
+
+    optimum-cli cannot read a calibration text from a file, so for dataset=CALIBRATION_TEXT the line is a
+    comment that says so and shows the nearest command (which calibrates on the model's own generations).
+    """
+    check_options(weight_format, group_size, ratio, awq=awq, scale_estimation=scale_estimation, dataset=dataset,
+                  num_samples=num_samples)
     args = ["optimum-cli", "export", "openvino", "--model", str(model_id), "--task", task,
             "--weight-format", weight_format]
     if weight_format == "int4":
         args += ["--group-size", str(group_size), "--ratio", str(ratio)]
     if sym and weight_format != "fp16":
         args.append("--sym")
+    if awq:
+        args.append("--awq")
+    if scale_estimation:
+        args.append("--scale-estimation")
+    if dataset:
+        args += ["--dataset", "auto" if dataset == CALIBRATION_TEXT else dataset]
+    if num_samples:
+        args += ["--num-samples", str(num_samples)]
     if trust_remote_code:
         args.append("--trust-remote-code")
     args.append(str(output_dir))
-    return shlex.join(args)
+    line = shlex.join(args)
+    if dataset == CALIBRATION_TEXT:
+        return (f"# no optimum-cli equivalent: calibrated on phi3nb's packaged text (phi3nb/calibration.txt), which "
+                f"optimum-cli cannot read; phi3nb.export_model(..., dataset={CALIBRATION_TEXT!r}) makes it. Nearest "
+                f"line, calibrating on the model's own generations instead: {line}")
+    return line
 
 
-def check_options(weight_format, group_size, ratio):
-    """Reject options optimum-cli/nncf would fail on late, with the fix in the message."""
+def check_options(weight_format, group_size, ratio, *, awq=False, scale_estimation=False, dataset=None,
+                  num_samples=None):
+    """Reject options optimum-cli/nncf would fail on late (or silently ignore), with the fix in the message."""
     if weight_format not in WEIGHT_FORMATS:
         raise Phi3nbError(f"Unknown weight format {weight_format!r}: use one of {', '.join(WEIGHT_FORMATS)}.")
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
@@ -58,6 +83,22 @@ def check_options(weight_format, group_size, ratio):
     if isinstance(group_size, bool) or not isinstance(group_size, int) or (group_size < 1 and group_size != -1):
         raise Phi3nbError(f"group_size={group_size!r} is invalid: use a positive integer such as the cookbook's 128, "
                           "or -1 for per-channel quantization.")
+    if (awq or scale_estimation) and weight_format != "int4":
+        raise Phi3nbError(f"awq and scale_estimation improve int4 weights only, not {weight_format}: use "
+                          "weight_format='int4', or leave them off.")
+    if dataset is not None and dataset not in DATASETS:
+        raise Phi3nbError(f"dataset={dataset!r} is not available offline: use 'auto' (the model's own generations) "
+                          f"or {CALIBRATION_TEXT!r} (phi3nb's packaged calibration text).")
+    if scale_estimation and dataset is None:
+        raise Phi3nbError("scale_estimation needs calibration data: add dataset='auto' (the model's own generations) "
+                          f"or dataset={CALIBRATION_TEXT!r} (phi3nb's packaged calibration text).")
+    if dataset is not None and not (awq or scale_estimation or (weight_format == "int4" and ratio < 1)):
+        raise Phi3nbError(f"dataset={dataset!r} would change nothing: it calibrates awq=True or "
+                          "scale_estimation=True (or picks the int8 layers when ratio < 1); add one, or drop dataset.")
+    if num_samples is not None and (isinstance(num_samples, bool) or not isinstance(num_samples, int)
+                                    or num_samples < 1 or dataset is None):
+        raise Phi3nbError(f"num_samples={num_samples!r} is invalid: use a positive integer together with a dataset "
+                          "(e.g. 64 with dataset='auto'), or leave it out.")
 
 
 def layer_widths(config) -> set:
@@ -120,10 +161,18 @@ def needs_remote_code(model_id) -> bool:
     return raw.get("model_type") not in CONFIG_MAPPING and "auto_map" in raw
 
 
-def export_flags(weight_format, group_size, ratio, sym) -> dict:
-    """The flags that define an export, normalised as optimum-cli applies them."""
+def export_flags(weight_format, group_size, ratio, sym, awq=False, scale_estimation=False, dataset=None,
+                 num_samples=None) -> dict:
+    """The flags that define an export, normalised as optimum-cli applies them.
+
+    The data-aware ones (awq, scale_estimation, dataset, num_samples) appear only when set, so manifests
+    written before they existed still match.
+    """
     if weight_format == "int4":
-        return {"weight_format": "int4", "group_size": group_size, "ratio": ratio, "sym": bool(sym)}
+        flags = {"weight_format": "int4", "group_size": group_size, "ratio": ratio, "sym": bool(sym)}
+        extra = {"awq": bool(awq), "scale_estimation": bool(scale_estimation), "dataset": dataset,
+                 "num_samples": num_samples}
+        return {**flags, **{k: v for k, v in extra.items() if v}}
     if weight_format == "int8":
         return {"weight_format": "int8", "group_size": -1, "ratio": 1.0, "sym": bool(sym)}
     return {"weight_format": weight_format}
@@ -158,15 +207,18 @@ def library_versions() -> dict:
 
 def export_model(model_id, output_dir, *, weight_format=COOKBOOK_EXPORT["weight_format"],
                  group_size=COOKBOOK_EXPORT["group_size"], ratio=COOKBOOK_EXPORT["ratio"], sym=COOKBOOK_EXPORT["sym"],
-                 trust_remote_code=None, task=COOKBOOK_TASK) -> Path:
+                 trust_remote_code=None, task=COOKBOOK_TASK, awq=False, scale_estimation=False, dataset=None,
+                 num_samples=None) -> Path:
     """Export `model_id` to OpenVINO in `output_dir` (once), and return the folder to load.
 
     A source that already holds an OpenVINO model (a folder, or a repository such as
     OpenVINO/Phi-3-mini-4k-instruct-int4-ov) is returned as it is, downloaded if needed.
     Calls for one folder take turns through a lock beside it: the second waits, then reuses.
     trust_remote_code=None runs the model repository's code only if its config needs it.
+    awq, scale_estimation and dataset (DATASETS) are optimum-cli's --awq, --scale-estimation, --dataset.
     """
-    check_options(weight_format, group_size, ratio)
+    data_aware = {"awq": awq, "scale_estimation": scale_estimation, "dataset": dataset, "num_samples": num_samples}
+    check_options(weight_format, group_size, ratio, **data_aware)
     ready = openvino_source(model_id)
     if ready is not None:
         print(f"[phi3nb] {model_id} is already an OpenVINO model: using {ready} as it is, without exporting.")
@@ -178,28 +230,30 @@ def export_model(model_id, output_dir, *, weight_format=COOKBOOK_EXPORT["weight_
     config = load_source_config(source, trust_remote_code)
     if weight_format == "int4":
         group_size = effective_group_size(config, group_size)
-    flags = export_flags(weight_format, group_size, ratio, sym)
+    flags = export_flags(weight_format, group_size, ratio, sym, **data_aware)
 
     return _export_once(output_dir, source, flags,
                         lambda partial: _run_export(source, partial, flags, trust_remote_code, task),
                         {"trust_remote_code": bool(trust_remote_code), "task": task})
 
 
-def compress_model(fp16_dir, output_dir, *, weight_format, group_size=128, ratio=1.0, sym=True) -> Path:
+def compress_model(fp16_dir, output_dir, *, weight_format, group_size=128, ratio=1.0, sym=True, awq=False,
+                   scale_estimation=False, dataset=None, num_samples=None) -> Path:
     """Compress an fp16 export (export_model(..., weight_format="fp16")) into `output_dir`.
 
     The bench's second stage: converting (tracing) is the slow part, so it runs once and each
     preset only re-compresses the fp16 IR with nncf, as optimum-cli's --weight-format would.
     Same folder discipline as export_model: lock, partial folder, swap, manifest.
     """
-    check_options(weight_format, group_size, ratio)
+    data_aware = {"awq": awq, "scale_estimation": scale_estimation, "dataset": dataset, "num_samples": num_samples}
+    check_options(weight_format, group_size, ratio, **data_aware)
     fp16_dir = Path(source_name(fp16_dir))
     output_dir = Path(output_dir).expanduser().absolute()
     if weight_format == "int4" and (fp16_dir / "config.json").exists():
         from transformers import AutoConfig
 
         group_size = effective_group_size(AutoConfig.from_pretrained(fp16_dir), group_size)
-    flags = export_flags(weight_format, group_size, ratio, sym)
+    flags = export_flags(weight_format, group_size, ratio, sym, **data_aware)
     return _export_once(output_dir, str(fp16_dir), flags, lambda partial: _run_compress(fp16_dir, partial, flags),
                         {"trust_remote_code": False, "task": COOKBOOK_TASK})
 
@@ -333,8 +387,9 @@ def _run_export(source, target, flags, trust_remote_code, task):
         quant = {"load_in_8bit": False}
     else:
         quant = {"quantization_config": _quantization_config(flags)}
-    model = OVModelForCausalLM.from_pretrained(
-        source, export=True, compile=False, trust_remote_code=trust_remote_code, **quant)
+    with _seeded(flags):
+        model = OVModelForCausalLM.from_pretrained(
+            source, export=True, compile=False, trust_remote_code=trust_remote_code, **quant)
     print("[phi3nb] 2/3 saving the model...", flush=True)
     model.save_pretrained(target)
     if flags["weight_format"] == "fp16":  # optimum keeps the source dtype (often fp32); store fp16 as the CLI does
@@ -351,7 +406,41 @@ def _quantization_config(flags):
     from optimum.intel import OVWeightQuantizationConfig
 
     bits = 4 if flags["weight_format"] == "int4" else 8
-    return OVWeightQuantizationConfig(bits=bits, sym=flags["sym"], group_size=flags["group_size"], ratio=flags["ratio"])
+    extra = {}
+    if flags.get("awq"):
+        extra["quant_method"] = "awq"
+    if flags.get("scale_estimation"):
+        extra["scale_estimation"] = True
+    if flags.get("dataset"):
+        extra["dataset"] = calibration_samples() if flags["dataset"] == CALIBRATION_TEXT else flags["dataset"]
+    if flags.get("num_samples"):
+        extra["num_samples"] = flags["num_samples"]
+    return OVWeightQuantizationConfig(bits=bits, sym=flags["sym"], group_size=flags["group_size"], ratio=flags["ratio"],
+                                      **extra)
+
+
+def calibration_samples() -> list:
+    """phi3nb/calibration.txt as one sample per sentence (nncf's statistics count samples, not tokens)."""
+    import re
+    from importlib import resources
+
+    text = resources.files(__package__).joinpath("calibration.txt").read_text(encoding="utf-8")
+    sentences = re.split(r"(?<=[.?!:])\s+", text)
+    return [s.strip() for s in sentences if len(s.split()) >= 4]
+
+
+@contextlib.contextmanager
+def _seeded(flags):
+    """dataset='auto' samples the model's generations: seed them, so a re-export gives the same weights
+    (without touching the caller's random state)."""
+    if flags.get("dataset") != "auto":
+        yield
+        return
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        yield
 
 
 def _run_compress(fp16_dir, target, flags):
@@ -359,7 +448,9 @@ def _run_compress(fp16_dir, target, flags):
     from optimum.intel import OVModelForCausalLM
 
     print(f"[phi3nb] compressing {fp16_dir} ({flags})...", flush=True)
-    model = OVModelForCausalLM.from_pretrained(fp16_dir, compile=False, quantization_config=_quantization_config(flags))
+    with _seeded(flags):
+        model = OVModelForCausalLM.from_pretrained(fp16_dir, compile=False,
+                                                   quantization_config=_quantization_config(flags))
     model.save_pretrained(target)
     del model
     for path in fp16_dir.iterdir():
