@@ -5,7 +5,7 @@ import sys
 import time
 
 from .errors import Phi3nbError
-from .cookbook import OV_CONFIG, COOKBOOK_EXPORT, COOKBOOK_MODEL_DIR, COOKBOOK_QUESTION, COOKBOOK_SYSTEM
+from .cookbook import OV_CONFIG, PRESETS, COOKBOOK_EXPORT, COOKBOOK_MODEL_DIR, COOKBOOK_QUESTION, COOKBOOK_SYSTEM
 
 EMBEDDED = "embedded"
 
@@ -96,8 +96,6 @@ def chat(args):
 
 def export(args):
     from .export import export_command, export_model
-    from .cookbook import PRESETS
-
     options = {**PRESETS[args.preset], **{k: v for k, v in (("weight_format", args.weight_format),
                ("group_size", args.group_size), ("ratio", args.ratio), ("sym", args.sym)) if v is not None}}
     print(f"Same as: {export_command(args.model_id, args.output, **options)}")
@@ -144,8 +142,9 @@ def parser():
     e = sub.add_parser("export", help="export a model to OpenVINO (the cookbook's optimum-cli line)")
     e.add_argument("model_id")
     e.add_argument("output")
-    e.add_argument("--preset", choices=("cookbook", "fast"), default="cookbook",
-                   help="cookbook: the cookbook's int4 g128 ratio 0.6 sym; fast: ratio 1.0, the fastest on CPU "
+    e.add_argument("--preset", choices=tuple(PRESETS), default="cookbook",
+                   help="cookbook: the cookbook's int4 g128 ratio 0.6 sym; fast: ratio 1.0, the fastest on CPU; "
+                        "fast-se: fast plus scale estimation, nearly the cookbook's quality, a slower export "
                         "(see README); the options below override it")
     e.add_argument("--weight-format", choices=("int4", "int8", "fp16"))
     e.add_argument("--group-size", type=int)

@@ -27,7 +27,7 @@ WEIGHT_FORMATS = ("int4", "int8", "fp16")
 # Calibration data for awq/scale_estimation (and data-aware ratio < 1): both work offline.
 # "auto": the model's own generations (optimum-cli --dataset auto); CALIBRATION_TEXT: phi3nb/calibration.txt,
 # plain prose and chat turns written for phi3nb (not the bench's evaluation paragraph), one sample per sentence.
-CALIBRATION_TEXT = "phi3nb-calibration"
+CALIBRATION_TEXT = "phi3nb-calibration"  # cookbook.FAST_SE_EXPORT names it too
 DATASETS = ("auto", CALIBRATION_TEXT)
 MANIFEST = "phi3nb_export.json"
 _VERSIONED = ("optimum-intel", "openvino", "openvino-tokenizers", "nncf", "transformers", "torch")

@@ -77,3 +77,11 @@ def test_export_fast_preset_and_overrides(tiny_phi3_hf, tmp_path, monkeypatch, c
     assert "--ratio 1.0 --sym" in capsys.readouterr().out
     assert main(["export", str(tiny_phi3_hf), str(tmp_path / "r8"), "--preset", "fast", "--ratio", "0.8"]) == 0
     assert json.loads((tmp_path / "r8" / MANIFEST).read_text())["flags"]["ratio"] == 0.8
+
+
+def test_export_fast_se_preset_records_scale_estimation(tiny_phi3_hf, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("phi3nb.export._run_export", lambda s, t, flags, *a: (t / "f").write_text("x"))
+    assert main(["export", str(tiny_phi3_hf), str(tmp_path / "se"), "--preset", "fast-se"]) == 0
+    flags = json.loads((tmp_path / "se" / MANIFEST).read_text())["flags"]
+    assert flags["scale_estimation"] is True and flags["dataset"] == "phi3nb-calibration" and flags["ratio"] == 1.0
+    assert "no optimum-cli equivalent" in capsys.readouterr().out

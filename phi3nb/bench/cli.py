@@ -157,6 +157,7 @@ def run(args) -> dict:
         return run_room(args)
     _wanted(args)
     from phi3nb.cookbook import FAST_CPU_HINTS
+    from phi3nb.genai_backend import fast_cpu_config
 
     from .presets import FAST_PRESET, PERPLEXITY_PRESETS, COOKBOOK_PRESET, SLICE_PRESETS, cli_flags
     from .roofline import read_bandwidth_gb_s, roofline, weight_bytes
@@ -181,16 +182,18 @@ def run(args) -> dict:
             result["perplexity"] = {"error": "no PyTorch source of this model known (its phi3nb_export.json "
                                              "names none): perplexity needs the Hugging Face folder"}
         else:
-            _log("[bench] perplexity: PyTorch vs fp16, int8, int4 (cookbook flags and fast preset) exports...")
+            _log("[bench] perplexity: PyTorch vs fp16, int8, int4 (cookbook flags, fast, fast-se) exports...")
             from .perplexity import perplexity_table
 
             key = Path(hf_dir).resolve().as_posix().strip("/").replace("/", "_")
             result["perplexity"] = table = perplexity_table(hf_dir, work / "exports" / key, PERPLEXITY_PRESETS)
-            extra["genai-fast"] = {"kind": "genai", "model_dir": table["int4-fast"]["model_dir"],
-                                   "ov_config": fast_cpu_config(table["int4-fast"]["model_dir"], FAST_CPU_HINTS),
-                                   "runs": args.runs, "new_tokens": args.new_tokens}
-            if args.chat_tokens:
-                extra["genai-fast"]["chat_tokens"] = args.chat_tokens
+            for name in ("fast", "fast-se"):  # the all-int4 exports, decoded with load_genai's CPU hints
+                folder = table[f"int4-{name}"]["model_dir"]
+                extra[f"genai-{name}"] = {"kind": "genai", "model_dir": folder, "runs": args.runs,
+                                          "ov_config": fast_cpu_config(folder, FAST_CPU_HINTS),
+                                          "new_tokens": args.new_tokens}
+                if args.chat_tokens:
+                    extra[f"genai-{name}"]["chat_tokens"] = args.chat_tokens
 
     _log("[bench] measuring read bandwidth...")
     bw = read_bandwidth_gb_s()
@@ -220,8 +223,8 @@ def run(args) -> dict:
         from . import slice_bench
 
         models = slice_bench.prepare(work / "phi3-slice", SLICE_PRESETS, log=_log)
-        result["phi3_slice"] = slice_bench.measure(models, {"openvino-fast": FAST_CPU_HINTS}, runs=args.runs,
-                                                   log=_log)
+        hints = {f"openvino-{name}": FAST_CPU_HINTS for name in SLICE_PRESETS if name != "cookbook"}
+        result["phi3_slice"] = slice_bench.measure(models, hints, runs=args.runs, log=_log)
         result["ratios"].update(slice_bench.slice_ratios(result["phi3_slice"]))
 
     result["meta"]["elapsed_s"] = time.perf_counter() - started

@@ -11,10 +11,12 @@ LABELS = {
     "optimum": "optimum (the cookbook's path)",
     "genai": "openvino_genai",
     "genai-fast": "openvino_genai, all int4 + f32",
+    "genai-fast-se": "openvino_genai, all int4, scale estimation",
     "genai-tuned": "openvino_genai, phi3nb tune's config",
     "llama.cpp": "llama.cpp",
     "openvino-cookbook": "OpenVINO, the cookbook's int4",
     "openvino-fast": "OpenVINO, all int4 + f32",
+    "openvino-fast-se": "OpenVINO, all int4, scale estimation",
     "llama.cpp-Q4_K_M": "llama.cpp, 4-bit",
 }
 

@@ -4,8 +4,7 @@ The cookbook's and the fast preset's flags live in phi3nb/cookbook.py (COOKBOOK_
 Measured numbers (Phi-3-mini slice, embedded-model perplexity) are in phi3nb/bench/README.md.
 """
 
-from phi3nb.cookbook import FAST_EXPORT, COOKBOOK_EXPORT
-from phi3nb.export import CALIBRATION_TEXT
+from phi3nb.cookbook import FAST_EXPORT, FAST_SE_EXPORT, COOKBOOK_EXPORT
 
 # Presets are export_model's flags (phi3nb/export.py compresses them).
 # The Phi-3 Cookbook's flags: --weight-format int4 --group-size 128 --ratio 0.6 --sym
@@ -27,7 +26,7 @@ FAST_PRESET = FAST_EXPORT
 # gate_up_proj it adds a Multiply per layer. Embedded SmolLM2-135M: perplexity x1.123 of PyTorch (FAST_PRESET x1.185,
 # cookbook flags x1.076, so x1.044 of the cookbook's); slice and embedded decode as fast as FAST_PRESET
 # (README: "A fast export that keeps quality"). Time it with F32_HINT, as FAST_PRESET.
-FAST_SE_PRESET = {**FAST_PRESET, "scale_estimation": True, "dataset": CALIBRATION_TEXT}
+FAST_SE_PRESET = FAST_SE_EXPORT
 
 INT8_PRESET = {"weight_format": "int8", "group_size": -1, "ratio": 1.0, "sym": True}
 
