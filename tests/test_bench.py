@@ -101,6 +101,8 @@ def test_plot_draws_what_the_json_says():
     assert "Xeon" in title and "phi3nb bench --json out.json" in title, title
     unnamed = plot({**data, "meta": {}})._suptitle.get_text()
     assert "the machine that ran phi3nb bench" in unnamed, unnamed
+    cpu = {"model": "AMD EPYC 7B13", "flags": ["avx2"]}
+    assert "AMD EPYC 7B13 (avx2)" in plot({**data, "meta": {"cpu": cpu}})._suptitle.get_text()
     assert [b.get_width() for b in per_layer.patches] == [v["ms_per_layer"] for v in data["phi3_slice"].values()]
 
 

@@ -28,8 +28,16 @@ def load(results=None) -> dict:
 
 
 def machine(data) -> str:
-    """Where the figures come from: the JSON's `meta.machine` (the shipped file has one), else unnamed."""
-    return data.get("meta", {}).get("machine") or "the machine that ran phi3nb bench"
+    """Where the figures come from: the JSON's `meta.machine` (the shipped file has one), else the CPU the
+    bench recorded (`meta.cpu`), else unnamed."""
+    meta = data.get("meta", {})
+    if meta.get("machine"):
+        return meta["machine"]
+    cpu = meta.get("cpu") or {}
+    if cpu.get("model"):
+        flags = ", ".join(cpu.get("flags") or []) or "no AVX2, AVX-512 or AMX"
+        return f"{cpu['model']} ({flags})"
+    return "the machine that ran phi3nb bench"
 
 
 def plot(results=None):
