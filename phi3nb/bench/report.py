@@ -39,21 +39,21 @@ def format_report(result: dict) -> str:
                  f"{meta.get('threads', '?')} threads)")
     lines.append(format_cpu(meta.get("cpu")))
     lines.append("")
-    head = f"{'backend':<12}{'load s':>12}{'TTFT ms':>14}{'TPOT ms':>12}{'tok/s':>12}{'RSS MB':>9}{'roofline':>10}"
+    head = f"{'backend':<14}{'load s':>12}{'TTFT ms':>14}{'TPOT ms':>12}{'tok/s':>12}{'RSS MB':>9}{'roofline':>10}"
     lines += [head, "-" * len(head)]
     for name, b in result.get("backends", {}).items():
         if "error" in b:
-            lines.append(f"{name:<12}  not measured: {b['error']}")
+            lines.append(f"{name:<14}  not measured: {b['error']}")
             continue
         sp = b.get("spread", {})
-        lines.append(f"{name:<12}{_pm(sp, 'load_s', '{:.2f}'):>12}{_pm(sp, 'ttft_ms', '{:.0f}'):>14}"
+        lines.append(f"{name:<14}{_pm(sp, 'load_s', '{:.2f}'):>12}{_pm(sp, 'ttft_ms', '{:.0f}'):>14}"
                      f"{_pm(sp, 'tpot_ms'):>12}{_pm(sp, 'decode_tok_s'):>12}{_f(b.get('peak_rss_mb'), '{:.0f}'):>9}"
                      f"{_f(b.get('roofline_fraction') and 100 * b['roofline_fraction'], '{:.0f}%'):>10}")
     lines.append("")
     lines.append("TTFT by chat turn (ms), history growing:")
     for name, b in result.get("backends", {}).items():
         if b.get("ttft_by_turn_ms"):
-            lines.append(f"  {name:<12}" + "".join(f"{t:>8.0f}" for t in b["ttft_by_turn_ms"]))
+            lines.append(f"  {name:<14}" + "".join(f"{t:>8.0f}" for t in b["ttft_by_turn_ms"]))
     prefill = result.get("prefill_ttft_ms")
     if prefill:
         lengths = sorted({n for v in prefill.values() for n in v}, key=int)
@@ -61,7 +61,7 @@ def format_report(result: dict) -> str:
         lines.append(f"TTFT of a fresh prompt (ms), {' / '.join(lengths)} tokens:")
         for name, v in prefill.items():
             sp = result["backends"][name].get("spread", {}).get("prefill_ttft_ms", {})
-            lines.append(f"  {name:<12}" + "".join(f"{_pm(sp, n, '{:.0f}'):>14}" for n in lengths))
+            lines.append(f"  {name:<14}" + "".join(f"{_pm(sp, n, '{:.0f}'):>14}" for n in lengths))
     r = result.get("roofline")
     if r:
         lines.append("")
@@ -95,7 +95,7 @@ def format_report(result: dict) -> str:
         lines.append("Perplexity of the embedded model's exports (fixed English paragraph):")
         for name, v in p.items():
             size = f"{v['weight_mb']:.0f} MB" if "weight_mb" in v else ""
-            lines.append(f"  {name:<12}{v['ppl']:>9.3f}  x{v['vs_pytorch']:.3f}  {size}")
+            lines.append(f"  {name:<14}{v['ppl']:>9.3f}  x{v['vs_pytorch']:.3f}  {size}")
     elif p:
         lines.append(f"\nPerplexity: not measured: {p['error']}")
     if meta.get("elapsed_s"):
