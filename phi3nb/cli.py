@@ -98,7 +98,8 @@ def export(args):
     from .export import export_command, export_model
     options = {**PRESETS[args.preset], **{k: v for k, v in (("weight_format", args.weight_format),
                ("group_size", args.group_size), ("ratio", args.ratio), ("sym", args.sym)) if v is not None}}
-    print(f"Same as: {export_command(args.model_id, args.output, **options)}")
+    line = export_command(args.model_id, args.output, **options)
+    print(line if line.startswith("#") else f"Same as: {line}")  # a comment when optimum-cli has no equivalent
     export_model(args.model_id, args.output, trust_remote_code=args.trust_remote_code or None, **options)
 
 
