@@ -21,14 +21,10 @@ from pathlib import Path
 from .errors import Phi3nbError
 from .cookbook import COOKBOOK_EXPORT, COOKBOOK_TASK
 from .model_dir import check_model_dir, sibling
+from .compression import CALIBRATION_TEXT, DATASETS, quantization_config, seeded
 from .preconverted import openvino_source
 
 WEIGHT_FORMATS = ("int4", "int8", "fp16")
-# Calibration data for awq/scale_estimation (and data-aware ratio < 1): both work offline.
-# "auto": the model's own generations (optimum-cli --dataset auto); CALIBRATION_TEXT: phi3nb/calibration.txt,
-# plain prose and chat turns written for phi3nb (not the bench's evaluation paragraph), one sample per sentence.
-CALIBRATION_TEXT = "phi3nb-calibration"  # cookbook.FAST_SE_EXPORT names it too
-DATASETS = ("auto", CALIBRATION_TEXT)
 MANIFEST = "phi3nb_export.json"
 _VERSIONED = ("optimum-intel", "openvino", "openvino-tokenizers", "nncf", "transformers", "torch")
 
@@ -386,8 +382,8 @@ def _run_export(source, target, flags, trust_remote_code, task):
     if flags["weight_format"] == "fp16":
         quant = {"load_in_8bit": False}
     else:
-        quant = {"quantization_config": _quantization_config(flags)}
-    with _seeded(flags):
+        quant = {"quantization_config": quantization_config(flags)}
+    with seeded(flags):
         model = OVModelForCausalLM.from_pretrained(
             source, export=True, compile=False, trust_remote_code=trust_remote_code, **quant)
     print("[phi3nb] 2/3 saving the model...", flush=True)
@@ -402,55 +398,14 @@ def _run_export(source, target, flags, trust_remote_code, task):
     export_tokenizer(tokenizer, target)
 
 
-def _quantization_config(flags):
-    from optimum.intel import OVWeightQuantizationConfig
-
-    bits = 4 if flags["weight_format"] == "int4" else 8
-    extra = {}
-    if flags.get("awq"):
-        extra["quant_method"] = "awq"
-    if flags.get("scale_estimation"):
-        extra["scale_estimation"] = True
-    if flags.get("dataset"):
-        extra["dataset"] = calibration_samples() if flags["dataset"] == CALIBRATION_TEXT else flags["dataset"]
-    if flags.get("num_samples"):
-        extra["num_samples"] = flags["num_samples"]
-    return OVWeightQuantizationConfig(bits=bits, sym=flags["sym"], group_size=flags["group_size"], ratio=flags["ratio"],
-                                      **extra)
-
-
-def calibration_samples() -> list:
-    """phi3nb/calibration.txt as one sample per sentence (nncf's statistics count samples, not tokens)."""
-    import re
-    from importlib import resources
-
-    text = resources.files(__package__).joinpath("calibration.txt").read_text(encoding="utf-8")
-    sentences = re.split(r"(?<=[.?!:])\s+", text)
-    return [s.strip() for s in sentences if len(s.split()) >= 4]
-
-
-@contextlib.contextmanager
-def _seeded(flags):
-    """dataset='auto' samples the model's generations: seed them, so a re-export gives the same weights
-    (without touching the caller's random state)."""
-    if flags.get("dataset") != "auto":
-        yield
-        return
-    import torch
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        yield
-
-
 def _run_compress(fp16_dir, target, flags):
     """fp16 IR -> weight-compressed IR in `target`, with the fp16 export's tokenizers and configs beside it."""
     from optimum.intel import OVModelForCausalLM
 
     print(f"[phi3nb] compressing {fp16_dir} ({flags})...", flush=True)
-    with _seeded(flags):
+    with seeded(flags):
         model = OVModelForCausalLM.from_pretrained(fp16_dir, compile=False,
-                                                   quantization_config=_quantization_config(flags))
+                                                   quantization_config=quantization_config(flags))
     model.save_pretrained(target)
     del model
     for path in fp16_dir.iterdir():

@@ -8,8 +8,8 @@ import pytest
 from phi3nb import Phi3nbError, export_command, export_model
 from phi3nb.bench.presets import FAST_PRESET, FAST_SE_PRESET, PERPLEXITY_PRESETS, SLICE_PRESETS
 from phi3nb.bench.perplexity import paragraph
-from phi3nb.export import (CALIBRATION_TEXT, _quantization_config, calibration_samples, command_that_made,
-                           compress_model, export_flags, read_manifest)
+from phi3nb.compression import CALIBRATION_TEXT, calibration_samples, quantization_config
+from phi3nb.export import command_that_made, compress_model, export_flags, read_manifest
 
 FAST = dict(weight_format="int4", group_size=128, ratio=1.0, sym=True)
 
@@ -62,7 +62,7 @@ def test_auto_dataset_line_is_what_optimum_cli_runs():
     preset = {**FAST, "awq": True, "scale_estimation": True, "dataset": "auto", "num_samples": 64}
     line = export_command("m", "out", **preset)
     cli = _optimum_cli_config(line)
-    ours = _quantization_config(export_flags(**preset))
+    ours = quantization_config(export_flags(**preset))
     for key in ("bits", "sym", "group_size", "ratio", "dataset", "num_samples", "scale_estimation"):
         assert cli[key] == getattr(ours, key), key
     assert cli["quant_method"] == ours.quant_method.value == "awq"
@@ -73,7 +73,7 @@ def test_packaged_text_line_says_optimum_cli_cannot_make_it():
     assert line.startswith("# no optimum-cli equivalent") and "calibration.txt" in line
     nearest = line[line.index("optimum-cli export"):]
     assert _optimum_cli_config(nearest)["dataset"] == "auto"  # the nearest line really differs, and says how
-    assert isinstance(_quantization_config(export_flags(**FAST_SE_PRESET)).dataset, list)
+    assert isinstance(quantization_config(export_flags(**FAST_SE_PRESET)).dataset, list)
 
 
 def test_bench_runs_the_se_preset_beside_the_fast_one():
