@@ -30,14 +30,10 @@ def load(results=None) -> dict:
 def machine(data) -> str:
     """Where the figures come from: the JSON's `meta.machine` (the shipped file has one), else the CPU the
     bench recorded (`meta.cpu`), else unnamed."""
+    from .report import cpu_text
+
     meta = data.get("meta", {})
-    if meta.get("machine"):
-        return meta["machine"]
-    cpu = meta.get("cpu") or {}
-    if cpu.get("model"):
-        flags = ", ".join(cpu.get("flags") or []) or "no AVX2, AVX-512 or AMX"
-        return f"{cpu['model']} ({flags})"
-    return "the machine that ran phi3nb bench"
+    return meta.get("machine") or cpu_text(meta.get("cpu")) or "the machine that ran phi3nb bench"
 
 
 def plot(results=None):

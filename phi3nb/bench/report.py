@@ -12,12 +12,17 @@ def _pm(spread, key, fmt="{:.1f}"):
     return f"{fmt.format(s['mean'])}±{fmt.format(s['sd'] or 0)}"
 
 
+def cpu_text(cpu) -> str:
+    """"<model name> (<flags>)" from stats.cpu_info(), or None if no CPU was recorded."""
+    if not cpu:
+        return None
+    flags = " ".join(cpu.get("flags") or []) or "no AVX2, AVX-512 or AMX"
+    return f"{cpu.get('model') or 'unknown'} ({flags})"
+
+
 def format_cpu(cpu) -> str:
     """"CPU: <model name> (<flags>)", the line every figure travels with."""
-    if not cpu:
-        return "CPU: not recorded"
-    flags = " ".join(cpu.get("flags") or []) or "no AVX2, AVX-512 or AMX"
-    return f"CPU: {cpu.get('model') or 'unknown'} ({flags})"
+    return f"CPU: {cpu_text(cpu) or 'not recorded'}"
 
 
 def format_ratio(r: dict, rounds=None) -> str:
