@@ -40,8 +40,13 @@ def test_bench_json_has_every_field(tiny_bench_model, tmp_path):
     from phi3nb.bench.tune import CANDIDATES, tune
 
     ov, gguf = tiny_bench_model
-    tuned = tune(ov, rounds=1, new_tokens=4, candidates={k: CANDIDATES[k] for k in ("default", "kv-f16")})
+    from phi3nb.genai_backend import fast_cpu_config
+
+    same = {"DYNAMIC_QUANTIZATION_GROUP_SIZE": fast_cpu_config(ov)["DYNAMIC_QUANTIZATION_GROUP_SIZE"]}
+    tuned = tune(ov, rounds=1, new_tokens=4, candidates={**{k: CANDIDATES[k] for k in ("default", "kv-f16")},
+                                                         "same-as-default": same})
     assert tuned["winner"] in ("default", "kv-f16") and (ov / "phi3nb_tuned.json").exists()
+    assert set(tuned["times"]) == {"default", "kv-f16"}  # the default's twin is not timed
     out = tmp_path / "out.json"
     argv = ["--model-dir", str(ov), "--skip-slice", "--skip-perplexity", "--runs", "1", "--new-tokens", "8", "--chat-tokens", "4",
             "--json", str(out), "--work-dir", str(tmp_path / "work")]

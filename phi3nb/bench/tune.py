@@ -60,6 +60,11 @@ def tune(model_dir, rounds=3, new_tokens=64, candidates=None, log=print) -> dict
     model_dir = check_model_dir(model_dir)
     base = fast_cpu_config(model_dir)
     candidates = CANDIDATES if candidates is None else candidates
+    if "default" in candidates:  # e.g. dq-32 on a group-32 export: the default itself, timed again for nothing
+        same = [n for n, c in candidates.items() if n != "default" and config_of(c, base) == config_of({}, base)]
+        if same:
+            log(f"[tune] skipping {', '.join(same)}: the same as the default for this model")
+        candidates = {n: c for n, c in candidates.items() if n not in same}
     started = time.perf_counter()
     times = {name: {"ttft_ms": [], "tpot_ms": []} for name in candidates}
     for r in range(rounds):
