@@ -51,7 +51,17 @@ def chat_turn(model, tokenizer, history, text, *, system, max_new_tokens, contex
         raise Phi3nbError("The prompt is empty: type a question first.")
     check_sampling(max_new_tokens, sampling)
     if hasattr(model, "stream_reply"):  # RemoteChat: the server holds the tokenizer and the context
-        return _remote_turn(model, history, text, system, max_new_tokens, on_text, stop_event, sampling)
+        turn = _remote_turn(model, history, text, system, max_new_tokens, on_text, stop_event, sampling)
+    else:
+        turn = _local_turn(model, tokenizer, history, text, system, max_new_tokens, context, on_text, stop_event,
+                           sampling)
+    del history[:turn.dropped]
+    history.append((text, turn.reply))
+    return turn
+
+
+def _local_turn(model, tokenizer, history, text, system, max_new_tokens, context, on_text, stop_event,
+                sampling) -> Turn:
     context = context or context_window(model)
     ids, dropped = fit_history(tokenizer, text, system, history, context - max_new_tokens)
     check_prompt_length(len(ids), context)
@@ -60,10 +70,7 @@ def chat_turn(model, tokenizer, history, text, *, system, max_new_tokens, contex
     started = time.perf_counter()
     reply = generate_answer(model, tokenizer, ids, max_new_tokens=limit, streamer=streamer,
                             stop_event=stop_event, **sampling)
-    ended = time.perf_counter()
-    del history[:dropped]
-    history.append((text, reply))
-    return Turn(reply, streamer.tokens, started, streamer.first_token_at, ended,
+    return Turn(reply, streamer.tokens, started, streamer.first_token_at, time.perf_counter(),
                 _finish(streamer, limit, max_new_tokens, stop_event), dropped)
 
 
@@ -93,7 +100,4 @@ def _remote_turn(model, history, text, system, max_new_tokens, on_text, stop_eve
         raise Phi3nbError(f"The chat server at {model.base_url} cut the reply after {chunks} tokens, fewer than "
                           f"the {max_new_tokens} asked: the conversation fills its context window or its own "
                           "token limit is lower. Clear the chat history, or ask for fewer tokens.")
-    ended = time.perf_counter()
-    del history[:dropped]
-    history.append((text, reply))
-    return Turn(reply, chunks, started, first, ended, finish, dropped)
+    return Turn(reply, chunks, started, first, time.perf_counter(), finish, dropped)
