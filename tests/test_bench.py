@@ -280,3 +280,23 @@ def test_slice_runs_engines_and_depths_in_rounds(monkeypatch, tmp_path):
     ratios = slice_bench.slice_ratios(out)
     assert ratios == {"slice openvino-fast / llama.cpp-Q4_K_M": {"per_layer": {
         "per_round": [2.0, 2.0], "min": 2.0, "median": 2.0, "max": 2.0, "n": 2}}}
+
+
+@pytest.mark.parametrize("flags, expected", [(["avx2"], False), (["avx2", "avx_vnni"], True),
+                                             (["avx2", "avx512f", "avx512_vnni"], True), ([], None)])
+def test_int8_activations_need_vnni(flags, expected):
+    from phi3nb.bench.stats import quantizes_activations
+
+    assert quantizes_activations({"model": "x", "flags": flags}) is expected
+
+
+def test_tune_skips_what_changes_nothing_on_this_cpu():
+    from phi3nb.bench.tune import CANDIDATES, no_ops
+
+    avx2_only = no_ops(CANDIDATES, cpu={"flags": ["avx2"]}, capabilities=["FP32", "INT8"])
+    assert sorted(n for names in avx2_only.values() for n in names) == ["bf16-default", "dq-256", "dq-32", "dq-off"]
+    assert any("no VNNI" in reason for reason in avx2_only)
+    amx = no_ops(CANDIDATES, cpu={"flags": ["avx2", "avx512_vnni", "amx_bf16"]}, capabilities=["BF16", "FP32"])
+    assert amx == {}
+    unknown = no_ops(CANDIDATES, cpu={"flags": []}, capabilities=["FP32"])  # not Linux: only what OpenVINO says
+    assert [n for names in unknown.values() for n in names] == ["bf16-default"]

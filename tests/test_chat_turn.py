@@ -9,7 +9,8 @@ import phi3nb
 from phi3nb import ChatBox, Phi3nbError
 from phi3nb.chat import chat_turn
 from phi3nb.cli import main
-from phi3nb.cookbook import COOKBOOK_SYSTEM, F32_HINT
+from phi3nb.cookbook import COOKBOOK_SYSTEM
+from pinned import SAME_WORDS
 from phi3nb.streaming import CallbackStreamer, decode_complete
 
 HISTORY = [("first question", "first answer"), ("second question", "second answer")]
@@ -87,13 +88,13 @@ def test_decode_complete_drops_only_a_trailing_half_character():
 
 @pytest.fixture(scope="module")
 def embedded_backends():
-    """Both backends on the embedded model in f32, so the reply is the same on every x86 CPU."""
+    """Both backends on the embedded model, pinned to SAME_WORDS: the same reply on every x86 CPU."""
     from phi3nb.genai_backend import load_genai
 
     path = phi3nb.prepare_embedded_model()
     tok = phi3nb.load_tokenizer(path)
-    return tok, {"genai": load_genai(path, device="CPU", ov_config=F32_HINT),
-                 "optimum": phi3nb.load_model(path, device="CPU", ov_config=F32_HINT)}
+    return tok, {"genai": load_genai(path, device="CPU", ov_config=SAME_WORDS),
+                 "optimum": phi3nb.load_model(path, device="CPU", ov_config=SAME_WORDS)}
 
 
 @pytest.mark.parametrize("backend", ["genai", "optimum"])
@@ -105,6 +106,10 @@ def test_no_reply_ends_in_half_a_character_at_any_cut(embedded_backends, backend
         pieces = []
         streamer = CallbackStreamer(tok, pieces.append)
         reply = phi3nb.generate_answer(models[backend], tok, ids, max_new_tokens=k, streamer=streamer)
-        assert "\ufffd" not in reply and "".join(pieces) == reply, (k, reply, pieces)
-        cut_inside += tok.decode(streamer.ids, skip_special_tokens=True).endswith("\ufffd")
+        whole = tok.decode(streamer.ids, skip_special_tokens=True)
+        # a U+FFFD inside the reply is the model's own (it can write a lone byte: "어� front"); only a
+        # character cut at the end is dropped, and the pieces shown join to the reply
+        assert not reply.endswith("\ufffd") and reply == whole.rstrip("\ufffd"), (k, reply, whole)
+        assert "".join(pieces) == reply, (k, reply, pieces)
+        cut_inside += whole.endswith("\ufffd")
     assert cut_inside >= 3, "no cut fell inside a character: the prompt no longer tests what it names"

@@ -13,16 +13,16 @@ import phi3nb
 import phi3nb.chat
 import phi3nb.chatbox as chatbox
 from phi3nb import ChatBox, Phi3nbError, chat_messages, encode_chat
-from phi3nb.cookbook import F32_HINT
+from pinned import SAME_WORDS
 
 WAIT = 120  # seconds; only a hang would reach it
 
 
 @pytest.fixture(scope="session")
 def embedded_model():
-    """(model, tokenizer) of the embedded SmolLM2-135M in f32: the same words on every x86 CPU."""
+    """(model, tokenizer) of the embedded SmolLM2-135M, pinned to SAME_WORDS: the same words on every x86 CPU."""
     path = phi3nb.prepare_embedded_model()
-    return phi3nb.load_model(path, device="CPU", ov_config=F32_HINT), phi3nb.load_tokenizer(path)
+    return phi3nb.load_model(path, device="CPU", ov_config=SAME_WORDS), phi3nb.load_tokenizer(path)
 
 
 class Calls:

@@ -9,19 +9,19 @@ import phi3nb
 from phi3nb import Phi3nbError, generate_answer
 from phi3nb.genai_backend import load_genai
 from phi3nb.streaming import CallbackStreamer
-from phi3nb.cookbook import F32_HINT
+from pinned import SAME_WORDS
 
 
 @pytest.fixture(scope="module")
 def embedded():
     path = phi3nb.prepare_embedded_model()
     tok = phi3nb.load_tokenizer(path)
-    return path, tok, load_genai(path, device="CPU", ov_config=F32_HINT)
+    return path, tok, load_genai(path, device="CPU", ov_config=SAME_WORDS)
 
 
 def test_genai_and_optimum_give_the_same_greedy_answer(embedded):
     path, tok, genai = embedded
-    optimum = phi3nb.load_model(path, device="CPU", ov_config=F32_HINT)
+    optimum = phi3nb.load_model(path, device="CPU", ov_config=SAME_WORDS)
     ids = phi3nb.encode_chat(tok, phi3nb.chat_messages("What is the capital of France?"))
     a = generate_answer(genai, tok, ids, max_new_tokens=24)
     b = generate_answer(optimum, tok, ids, max_new_tokens=24)
@@ -101,7 +101,7 @@ def test_load_genai_uses_the_tuned_config_of_this_cpu_and_says_so(tiny_phi3_ov, 
     (model / TUNED_FILE).write_text(json.dumps(tuned))
     load_genai(model, device="CPU")
     assert f"with {TUNED_FILE} (kv-u8" in capsys.readouterr().out
-    load_genai(model, device="CPU", ov_config=F32_HINT)  # an explicit config wins
+    load_genai(model, device="CPU", ov_config=SAME_WORDS)  # an explicit config wins
     assert TUNED_FILE not in capsys.readouterr().out
     (model / TUNED_FILE).write_text(json.dumps({**tuned, "cpu": "Some Other CPU"}))
     load_genai(model, device="CPU")

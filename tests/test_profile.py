@@ -37,3 +37,32 @@ def test_bad_config_item_says_how_to_write_it(tiny_phi3_ov):
     args = profile.add_arguments(argparse.ArgumentParser()).parse_args([str(tiny_phi3_ov), "--config", "NOPE"])
     with pytest.raises(Phi3nbError, match="KEY=VALUE"):
         profile.run(args)
+
+
+class _Info:
+    class Status:
+        EXECUTED, NOT_RUN = "executed", "not_run"
+
+    def __init__(self, node_type, ms, status="executed"):
+        import datetime
+
+        self.node_type, self.exec_type, self.status = node_type, "k", status
+        self.real_time = datetime.timedelta(milliseconds=ms)
+
+
+def test_node_totals_turn_the_plugins_running_averages_into_totals():
+    # the plugin reports each node's mean over all of the request's inferences: a 90 ms prompt, then
+    # three 10 ms steps, reads 30 ms after the fourth inference; the steps alone took 30 ms.
+    after_prompt = profile.node_totals([_Info("FullyConnected", 90.0)], runs=1)
+    after_steps = profile.node_totals([_Info("FullyConnected", 30.0), _Info("Reshape", 5.0, "not_run")], runs=4)
+    after_steps.subtract(after_prompt)
+    assert dict(after_steps) == {("FullyConnected", "k"): pytest.approx(30.0)}
+
+
+def test_the_nodes_time_fits_in_the_wall_time():
+    # the counters cover the plugin's work only, so per token they cannot exceed the wall clock. On the
+    # embedded model (the plugin's work is most of the wall time), after a prompt costlier than a step.
+    import phi3nb
+
+    result = profile.decode_profile(phi3nb.prepare_embedded_model(), steps=4, prompt_tokens=400)
+    assert 0 < sum(n["ms_per_token"] for n in result["nodes"]) <= result["ms_per_token"] * 1.05

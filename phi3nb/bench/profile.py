@@ -43,18 +43,31 @@ def decode_profile(model_dir, ov_config=None, steps=32, prompt_tokens=16, thread
         return np.asarray(request.get_tensor("logits").data)[0, -1].argmax()
 
     token = step(np.arange(100, 100 + prompt_tokens, dtype=np.int64)[None], 0)  # any ids: speed, not text
-    per_node = collections.Counter()
+    after_prompt = node_totals(request.profiling_info, runs=1)
     start = time.perf_counter()
     for i in range(steps):
         token = step(np.array([[token]], np.int64), prompt_tokens + i)
-        for info in request.profiling_info:
-            if info.status == info.Status.EXECUTED:
-                per_node[(info.node_type, info.exec_type)] += info.real_time.total_seconds() * 1e3
     wall = (time.perf_counter() - start) / steps * 1e3
+    per_node = node_totals(request.profiling_info, runs=1 + steps)
+    per_node.subtract(after_prompt)  # what the decode steps alone took
+    per_node = collections.Counter({key: ms for key, ms in per_node.items() if ms > 0})
     total = sum(per_node.values()) or 1.0
     nodes = [{"type": t, "kernel": k, "ms_per_token": ms / steps, "share": ms / total}
              for (t, k), ms in per_node.most_common()]
     return {"ms_per_token": wall, "threads": compiled.get_property("INFERENCE_NUM_THREADS"), "nodes": nodes}
+
+
+def node_totals(profiling_info, runs) -> collections.Counter:
+    """ms per (node type, kernel) over a request's first `runs` inferences.
+
+    The CPU plugin reports each node's average over every inference of the request so far, not the
+    last one's time, so the total is that average times the number of inferences.
+    """
+    totals = collections.Counter()
+    for info in profiling_info:
+        if info.status == info.Status.EXECUTED:
+            totals[(info.node_type, info.exec_type)] += info.real_time.total_seconds() * 1e3 * runs
+    return totals
 
 
 def matmul_ms(profile) -> float:
@@ -84,13 +97,16 @@ def format_profile(profile, top=6) -> str:
 def profile(model_dir, ov_config=None, steps=32, log=print) -> dict:
     """Both profiles (1 thread, all threads), the verdict, printed with the CPU it was measured on."""
     from .report import format_cpu
-    from .stats import cpu_info
+    from .stats import cpu_info, quantizes_activations
 
     all_threads = decode_profile(model_dir, ov_config, steps)
     one_thread = decode_profile(model_dir, ov_config, steps, threads=1)
     result = {"cpu": cpu_info(), "all_threads": all_threads, "one_thread": one_thread,
               **verdict(one_thread, all_threads)}
     log(f"[profile] {model_dir}, {format_cpu(result['cpu'])}")
+    if quantizes_activations(result["cpu"]) is False:
+        log("[profile] no VNNI on this CPU: OpenVINO computes with f32 activations, so "
+            "DYNAMIC_QUANTIZATION_GROUP_SIZE changes nothing here")
     log(format_profile(all_threads))
     log(format_profile(one_thread, top=2))
     log(f"[profile] matrix products {result['speedup']:.2f}x faster with {all_threads['threads']} threads than "

@@ -35,6 +35,29 @@ def config_of(changes, base=FAST_CPU_CONFIG) -> dict:
     return {k: v for k, v in config.items() if v is not None}
 
 
+def no_ops(candidates, cpu=None, capabilities=None) -> dict:
+    """{reason: [names]} of the candidates that change nothing on this CPU: the int8 activation group
+    without VNNI, the plugin's own precision without bf16 (it is f32 then, the default's)."""
+    from .stats import cpu_info, quantizes_activations
+
+    if capabilities is None:
+        import openvino as ov
+
+        capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    rules = {"DYNAMIC_QUANTIZATION_GROUP_SIZE": (quantizes_activations(cpu or cpu_info()) is False,
+                                                  "no VNNI on this CPU (avx_vnni, avx512_vnni), so OpenVINO "
+                                                  "does not quantize activations and their group size changes "
+                                                  "nothing"),
+             "INFERENCE_PRECISION_HINT": ("BF16" not in capabilities,
+                                          "no bf16 on this CPU, so the plugin's own precision is f32, the "
+                                          "default's")}
+    found = {}
+    for name, changes in candidates.items():
+        if changes and all(rules.get(key, (False,))[0] for key in changes):
+            found.setdefault(rules[next(iter(changes))][1], []).append(name)
+    return found
+
+
 def _time_one(model_dir, config, new_tokens):
     """(ttft_ms, tpot_ms) of one fresh load: warm-up, then `new_tokens` from the bench's question."""
     from .backend_genai import GenaiBackend
@@ -65,6 +88,9 @@ def tune(model_dir, rounds=3, new_tokens=64, candidates=None, log=print) -> dict
         if same:
             log(f"[tune] skipping {', '.join(same)}: the same as the default for this model")
         candidates = {n: c for n, c in candidates.items() if n not in same}
+        for reason, names in no_ops(candidates).items():
+            log(f"[tune] skipping {', '.join(names)}: {reason}")
+            candidates = {n: c for n, c in candidates.items() if n not in names}
     started = time.perf_counter()
     times = {name: {"ttft_ms": [], "tpot_ms": []} for name in candidates}
     for r in range(rounds):
