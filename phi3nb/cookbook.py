@@ -34,11 +34,13 @@ PHI3_EOS_IDS = (32000, 32001, 32007)
 FAST_EXPORT = {"weight_format": "int4", "group_size": 128, "ratio": 1.0, "sym": True}
 # f32 on the CPU: faster int4 decoding (above) and greedy answers that match PyTorch token for token.
 F32_HINT = {"INFERENCE_PRECISION_HINT": "f32"}
-# The int8 activations of those products quantized per 128 inputs, not the plugin's 32: on an AVX2-only
-# AMD EPYC the Phi-3-mini slice went from 7.4-8.4 to 5.2-5.3 ms/layer; on the AMX Xeon and with
-# AVX2+AVX-VNNI kernels (ONEDNN_MAX_CPU_ISA) it changed nothing beyond noise, nor did perplexity.
-# Never larger than the weights' own int4 group (genai_backend.fast_cpu_config fits it): group-64 weights
-# with 128 ran 1.2x slower here, 1.6x with AVX2+VNNI kernels (phi3nb/bench/README.md, "Without AVX-512").
+# The int8 activations of those products quantized per 128 inputs, not the plugin's 32: on the 4-layer
+# Phi-3-mini slice with group-128 weights, 17.5 vs 18.1 ms/token here and 17.9 vs 19.3 with AVX2+AVX-VNNI
+# kernels (ONEDNN_MAX_CPU_ISA=AVX2_VNNI); perplexity unchanged. OpenVINO quantizes activations only on CPUs
+# with VNNI (AVX-VNNI or AVX-512 VNNI); on AVX2-only CPUs (AMD Zen 2/3, Intel before Ice Lake/Alder Lake)
+# this changes nothing (bench/stats.py quantizes_activations). Never larger than the weights' own group
+# (genai_backend.fast_cpu_config fits it): group-64 weights with 128 ran 1.2x slower here, 1.6x with
+# AVX2+AVX-VNNI kernels (phi3nb/bench/README.md, "Without AVX-512").
 DQ_GROUP = {"DYNAMIC_QUANTIZATION_GROUP_SIZE": 128}
 FAST_CPU_HINTS = {**F32_HINT, **DQ_GROUP}
 FAST_CPU_CONFIG = {**OV_CONFIG, **FAST_CPU_HINTS}

@@ -66,3 +66,14 @@ def test_the_nodes_time_fits_in_the_wall_time():
 
     result = profile.decode_profile(phi3nb.prepare_embedded_model(), steps=4, prompt_tokens=400)
     assert 0 < sum(n["ms_per_token"] for n in result["nodes"]) <= result["ms_per_token"] * 1.05
+
+
+def test_without_vnni_the_profile_says_the_activation_group_does_nothing(tiny_phi3_ov, monkeypatch, capsys):
+    from phi3nb.bench import stats
+
+    monkeypatch.setattr(stats, "cpu_info", lambda: {"model": "AVX2-only CPU", "flags": ["avx2"], "logical_cpus": 2})
+    profile.profile(tiny_phi3_ov, steps=2)
+    assert "no VNNI on this CPU" in capsys.readouterr().out
+    monkeypatch.setattr(stats, "cpu_info", lambda: {"model": "VNNI CPU", "flags": ["avx2", "avx_vnni"], "logical_cpus": 2})
+    profile.profile(tiny_phi3_ov, steps=2)
+    assert "no VNNI" not in capsys.readouterr().out
