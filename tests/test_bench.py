@@ -300,3 +300,11 @@ def test_tune_skips_what_changes_nothing_on_this_cpu():
     assert amx == {}
     unknown = no_ops(CANDIDATES, cpu={"flags": []}, capabilities=["FP32"])  # not Linux: only what OpenVINO says
     assert [n for names in unknown.values() for n in names] == ["bf16-default"]
+
+
+@pytest.mark.parametrize("flags, warned", [(["avx2"], True), (["avx2", "avx512f", "avx512_vnni"], False)])
+def test_the_report_says_what_to_expect_without_vnni(flags, warned):
+    from phi3nb.bench.report import format_report
+
+    report = format_report({"meta": {"cpu": {"model": "Some CPU", "flags": flags}}, "backends": {}})
+    assert ("No VNNI on this CPU" in report) is warned

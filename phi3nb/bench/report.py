@@ -1,5 +1,7 @@
 """The bench's results as plain-text tables."""
 
+from .stats import quantizes_activations
+
 
 def _f(v, fmt="{:.1f}"):
     return "-" if v is None else fmt.format(v)
@@ -43,6 +45,9 @@ def format_report(result: dict) -> str:
     lines.append(f"phi3nb bench: {meta.get('model_dir', '?')} ({how} {meta.get('new_tokens', '?')} new tokens, "
                  f"{meta.get('threads', '?')} threads)")
     lines.append(format_cpu(meta.get("cpu")))
+    if quantizes_activations(meta.get("cpu") or {}) is False:
+        lines.append("No VNNI on this CPU: OpenVINO multiplies int4 and int8 weights in f32 here, llama.cpp in int8, so "
+                     "expect about llama.cpp's speed at best (phi3nb/bench/README.md, \"Without AVX-512\").")
     lines.append("")
     head = f"{'backend':<14}{'load s':>12}{'TTFT ms':>14}{'TPOT ms':>12}{'tok/s':>12}{'RSS MB':>9}{'roofline':>10}"
     lines += [head, "-" * len(head)]
