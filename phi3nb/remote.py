@@ -6,6 +6,8 @@ as role/content messages. The API key stays inside the client: never printed, lo
 """
 
 import os
+import queue
+import threading
 import time
 from contextlib import contextmanager
 
@@ -13,6 +15,7 @@ from .errors import Phi3nbError
 from .generation import check_sampling
 
 API_KEY_ENV = "PHI3NB_API_KEY"
+STOP_POLL_S = 0.05  # how often a reply waiting on the server checks Stop
 # How servers say a prompt is over their context window (llama.cpp, vLLM, OVMS).
 CONTEXT_WORDS = ("context", "exceed", "too long", "maximum")
 
@@ -54,10 +57,8 @@ class RemoteChat:
                           "Pass model=NAME (or --model NAME) with one of those.")
 
     def stream_reply(self, messages, *, max_new_tokens, on_text=None, stop_event=None, **sampling):
-        """(reply, chunks, first-chunk time, finish) for `messages`; Stop closes the stream at once."""
-        import httpx
-        import openai
-
+        """(reply, chunks, first-chunk time, finish) for `messages`; Stop ends the reply at once, even
+        before a busy server's first word, and the stream is closed as soon as the server answers."""
         settings = check_sampling(max_new_tokens, sampling)
         body = {"max_tokens": settings["max_new_tokens"],
                 "temperature": settings.get("temperature", 0.0) if settings["do_sample"] else 0.0}
@@ -68,29 +69,32 @@ class RemoteChat:
                 extra["top_k"] = settings["top_k"]
         if "repetition_penalty" in settings:  # OVMS's name; llama.cpp's server calls it repeat_penalty
             extra.update(repetition_penalty=settings["repetition_penalty"], repeat_penalty=settings["repetition_penalty"])
+        events, cancel = queue.Queue(), threading.Event()
+        threading.Thread(target=self._pump, args=(messages, extra, body, events, cancel), daemon=True,
+                         name="phi3nb-remote").start()
         parts, chunks, first, finish = [], 0, None, None
-        with self._errors():
-            stream = self._client.chat.completions.create(model=self.model, messages=messages, stream=True,
-                                                          extra_body=extra or None, **body)
-        try:
-            for chunk in stream:
-                if stop_event is not None and stop_event.is_set():
-                    finish = "stopped"
-                    break
-                choice = chunk.choices[0] if chunk.choices else None
-                piece = choice.delta.content if choice is not None and choice.delta else None
-                if piece:
-                    chunks += 1
-                    first = first or time.perf_counter()
-                    parts.append(piece)
-                    if on_text is not None:
-                        on_text(piece)
-                if choice is not None and choice.finish_reason:
-                    finish = "length" if choice.finish_reason == "length" else "eos"
-        except (openai.APIError, httpx.HTTPError):
-            pass  # the stream broke after the server accepted the request: judged below
-        finally:
-            stream.close()
+        while True:
+            if stop_event is not None and stop_event.is_set():
+                cancel.set()  # the reader closes the stream as soon as the server answers
+                finish = "stopped"
+                break
+            try:
+                kind, value = events.get(timeout=STOP_POLL_S)
+            except queue.Empty:
+                continue  # a busy server has not answered yet: Stop still works meanwhile
+            if kind == "error":
+                raise value
+            if kind == "end":
+                break
+            piece, reason = value
+            if piece:
+                chunks += 1
+                first = first or time.perf_counter()
+                parts.append(piece)
+                if on_text is not None:
+                    on_text(piece)
+            if reason:
+                finish = "length" if reason == "length" else "eos"
         if finish is None and chunks == 0:  # llama.cpp's server, for one, breaks the stream off
             raise ContextTooLong(f"The chat server at {self.base_url} closed the reply before its first word; "
                                  "the usual cause is a conversation longer than its context window: clear the "
@@ -99,6 +103,32 @@ class RemoteChat:
             raise Phi3nbError(f"The chat server at {self.base_url} broke off the reply after {chunks} tokens "
                               "without saying why (its log says more): try again.")
         return "".join(parts), chunks, first, finish
+
+    def _pump(self, messages, extra, body, events, cancel):
+        """Read the reply's stream into `events` ((piece, finish reason) chunks, then "end"), in its own thread
+        so that Stop need not wait for a queued server's first word; `cancel` closes the stream."""
+        import httpx
+        import openai
+
+        try:
+            with self._errors():
+                stream = self._client.chat.completions.create(model=self.model, messages=messages, stream=True,
+                                                              extra_body=extra or None, **body)
+        except Exception as e:  # noqa: BLE001 - raised again in stream_reply, on the caller's thread
+            events.put(("error", e))
+            return
+        try:
+            for chunk in stream:
+                if cancel.is_set():
+                    break
+                choice = chunk.choices[0] if chunk.choices else None
+                piece = choice.delta.content if choice is not None and choice.delta else None
+                events.put(("chunk", (piece, choice.finish_reason if choice is not None else None)))
+        except (openai.APIError, httpx.HTTPError):
+            pass  # the stream broke after the server accepted the request: stream_reply judges it
+        finally:
+            stream.close()
+            events.put(("end", None))
 
     @contextmanager
     def _errors(self):

@@ -94,6 +94,27 @@ def test_stop_closes_the_stream_within_a_token(remote):
     assert history == [("Write a long story about a dragon.", turn.reply)] and "stopped" in turn.stats()
 
 
+def test_stop_works_while_the_server_is_busy_with_someone_else(remote):
+    """The server queues requests: Stop must not wait for the attendee ahead to finish."""
+    ahead_stop = threading.Event()
+    ahead = threading.Thread(target=remote.stream_reply, daemon=True,
+                             args=([{"role": "user", "content": "Write a very long story about a dragon."}],),
+                             kwargs={"max_new_tokens": 600, "stop_event": ahead_stop})
+    ahead.start()
+    time.sleep(0.5)  # the first request holds the server
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    started = time.perf_counter()
+    reply, chunks, first, finish = remote.stream_reply([{"role": "user", "content": "Hello!"}], max_new_tokens=20,
+                                                       stop_event=stop)
+    waited, busy = time.perf_counter() - started, ahead.is_alive()
+    ahead_stop.set()
+    ahead.join(60)
+    assert finish == "stopped" and waited < 1.5, f"Stop took {waited:.1f} s"
+    assert (reply, chunks, first) == ("", 0, None)
+    assert busy, "the first request ended before the second was stopped: the server was never busy"
+
+
 def test_the_token_limit_is_reported(remote):
     turn = chat_turn(remote, None, [], "Count from one to fifty in words.", system="", max_new_tokens=5)
     assert turn.finish == "length" and turn.tokens <= 5 and turn.stats().endswith("max tokens reached")
