@@ -73,28 +73,30 @@ class RemoteChat:
         threading.Thread(target=self._pump, args=(messages, extra, body, events, cancel), daemon=True,
                          name="phi3nb-remote").start()
         parts, chunks, first, finish = [], 0, None, None
-        while True:
-            if stop_event is not None and stop_event.is_set():
-                cancel.set()  # the reader closes the stream as soon as the server answers
-                finish = "stopped"
-                break
-            try:
-                kind, value = events.get(timeout=STOP_POLL_S)
-            except queue.Empty:
-                continue  # a busy server has not answered yet: Stop still works meanwhile
-            if kind == "error":
-                raise value
-            if kind == "end":
-                break
-            piece, reason = value
-            if piece:
-                chunks += 1
-                first = first or time.perf_counter()
-                parts.append(piece)
-                if on_text is not None:
-                    on_text(piece)
-            if reason:
-                finish = "length" if reason == "length" else "eos"
+        try:
+            while True:
+                if stop_event is not None and stop_event.is_set():
+                    finish = "stopped"
+                    break
+                try:
+                    kind, value = events.get(timeout=STOP_POLL_S)
+                except queue.Empty:
+                    continue  # a busy server has not answered yet: Stop still works meanwhile
+                if kind == "error":
+                    raise value
+                if kind == "end":
+                    break
+                piece, reason = value
+                if piece:
+                    chunks += 1
+                    first = first or time.perf_counter()
+                    parts.append(piece)
+                    if on_text is not None:
+                        on_text(piece)
+                if reason:
+                    finish = "length" if reason == "length" else "eos"
+        finally:
+            cancel.set()  # however the reply ended here, the reader lets go of the stream
         if finish is None and chunks == 0:  # llama.cpp's server, for one, breaks the stream off
             raise ContextTooLong(f"The chat server at {self.base_url} closed the reply before its first word; "
                                  "the usual cause is a conversation longer than its context window: clear the "

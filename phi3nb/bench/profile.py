@@ -48,9 +48,7 @@ def decode_profile(model_dir, ov_config=None, steps=32, prompt_tokens=16, thread
     for i in range(steps):
         token = step(np.array([[token]], np.int64), prompt_tokens + i)
     wall = (time.perf_counter() - start) / steps * 1e3
-    per_node = node_totals(request.profiling_info, runs=1 + steps)
-    per_node.subtract(after_prompt)  # what the decode steps alone took
-    per_node = collections.Counter({key: ms for key, ms in per_node.items() if ms > 0})
+    per_node = node_totals(request.profiling_info, runs=1 + steps) - after_prompt  # the decode steps alone
     total = sum(per_node.values()) or 1.0
     nodes = [{"type": t, "kernel": k, "ms_per_token": ms / steps, "share": ms / total}
              for (t, k), ms in per_node.most_common()]
