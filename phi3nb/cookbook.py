@@ -37,7 +37,7 @@ F32_HINT = {"INFERENCE_PRECISION_HINT": "f32"}
 # The int8 activations of those products quantized per 128 inputs, not the plugin's 32: on the 4-layer
 # Phi-3-mini slice with group-128 weights, 17.5 vs 18.1 ms/token here and 17.9 vs 19.3 with AVX2+AVX-VNNI
 # kernels (ONEDNN_MAX_CPU_ISA=AVX2_VNNI); perplexity unchanged. OpenVINO quantizes activations only on CPUs
-# with VNNI (AVX-VNNI or AVX-512 VNNI); on AVX2-only CPUs (AMD Zen 2/3, Intel before Ice Lake/Alder Lake)
+# with VNNI (AVX-VNNI or AVX-512 VNNI); on AVX2-only CPUs (AMD Zen 2/3, Intel up to Comet Lake)
 # this changes nothing (bench/stats.py quantizes_activations). Never larger than the weights' own group
 # (genai_backend.fast_cpu_config fits it): group-64 weights with 128 ran 1.2x slower here, 1.6x with
 # AVX2+AVX-VNNI kernels (phi3nb/bench/README.md, "Without AVX-512").

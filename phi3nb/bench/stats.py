@@ -114,7 +114,7 @@ def quantizes_activations(cpu) -> bool | None:
     """Whether OpenVINO's CPU plugin can quantize activations to int8 on this CPU (`cpu`: cpu_info()), i.e.
     whether DYNAMIC_QUANTIZATION_GROUP_SIZE changes anything. Its matrix products do so only with AVX-VNNI or
     AVX-512 VNNI (useDynamicQuantizationImpl, the plugin's dnnl_fullyconnected_primitive.cpp), which AVX2-only
-    CPUs (AMD Zen 2 and 3, Intel before Ice Lake and Alder Lake) lack. None if the CPU's flags are unknown."""
+    CPUs (AMD Zen 2 and 3, Intel laptops up to Comet Lake, Xeons before Cascade Lake) lack. None if the CPU's flags are unknown."""
     flags = set(cpu.get("flags") or ())
     return bool(flags & {"avx_vnni", "avx512_vnni"}) if flags else None
 
