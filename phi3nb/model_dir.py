@@ -33,9 +33,10 @@ def export_running(path) -> bool:
     return False
 
 
-def int4_group_size(model_dir):
-    """The int4 group size nncf recorded in the IR (its rt_info, at the end of the XML), -1 per channel;
-    None if the weights are not int4 or nothing was recorded (the XML's tail is read, not the model)."""
+def weight_compression(model_dir):
+    """(mode, group size) nncf recorded in the IR's rt_info at the end of the XML, e.g. ("int4_sym", 128) or
+    ("int8_sym", -1) (-1: per channel; None if no group was recorded); None if nothing was recorded.
+    Only the XML's tail is read, not the model."""
     xml = Path(model_dir) / "openvino_model.xml"
     try:
         with open(xml, "rb") as f:
@@ -46,9 +47,16 @@ def int4_group_size(model_dir):
     block = tail[tail.rfind(b"<weight_compression>"):]
     mode = re.search(rb'<mode value="([^"]*)"', block)
     group = re.search(rb'<group_size value="(-?\d+)"', block)
-    if not (mode and group and mode.group(1).startswith(b"int4")):
+    if not mode:
         return None
-    return int(group.group(1))
+    return mode.group(1).decode(), int(group.group(1)) if group else None
+
+
+def int4_group_size(model_dir):
+    """The int4 group size nncf recorded in the IR, -1 per channel; None if the weights are not int4 or
+    nothing was recorded."""
+    found = weight_compression(model_dir)
+    return found[1] if found and found[0].startswith("int4") else None
 
 
 def check_model_dir(model_dir) -> Path:

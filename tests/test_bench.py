@@ -308,3 +308,16 @@ def test_the_report_says_what_to_expect_without_vnni(flags, warned):
 
     report = format_report({"meta": {"cpu": {"model": "Some CPU", "flags": flags}}, "backends": {}})
     assert ("No VNNI on this CPU" in report) is warned
+
+
+def test_tune_points_an_int8_export_on_a_cpu_without_vnni_to_int4():
+    import phi3nb
+    from phi3nb.bench.tune import export_advice
+    from phi3nb.model_dir import weight_compression
+
+    int8 = weight_compression(phi3nb.prepare_embedded_model("int8"))
+    assert int8 == ("int8_sym", -1)
+    assert "--preset fast" in export_advice({"flags": ["avx2"]}, int8)
+    assert export_advice({"flags": ["avx2", "avx512_vnni"]}, int8) is None  # the int8 path exists there
+    assert export_advice({"flags": ["avx2"]}, ("int4_sym", 128)) is None
+    assert export_advice({"flags": ["avx2"]}, None) is None  # an fp16 export records no compression

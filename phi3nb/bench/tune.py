@@ -58,6 +58,17 @@ def no_ops(candidates, cpu=None, capabilities=None) -> dict:
     return found
 
 
+def export_advice(cpu, compression):
+    """What to tell the owner of an int8 export on a CPU without VNNI, where the export, not a runtime
+    setting, is what is slow: OpenVINO unpacks its weights to f32 there (phi3nb/bench/README.md). Else None."""
+    from .stats import quantizes_activations
+
+    if quantizes_activations(cpu) is False and compression and compression[0].startswith("int8"):
+        return ("this export's weights are int8, which this CPU (no VNNI) multiplies in f32: an int4 export "
+                "decodes about twice as fast here (phi3nb export MODEL OUT --preset fast)")
+    return None
+
+
 def _time_one(model_dir, config, new_tokens):
     """(ttft_ms, tpot_ms) of one fresh load: warm-up, then `new_tokens` from the bench's question."""
     from .backend_genai import GenaiBackend
@@ -76,9 +87,10 @@ def _time_one(model_dir, config, new_tokens):
 def tune(model_dir, rounds=3, new_tokens=64, candidates=None, log=print) -> dict:
     """Time every candidate `rounds` times (interleaved), write TUNED_FILE beside the model, return it."""
     from phi3nb.errors import Phi3nbError
-    from phi3nb.model_dir import check_model_dir
+    from phi3nb.model_dir import check_model_dir, weight_compression
 
     from .runner import rotated
+    from .stats import cpu_info
 
     model_dir = check_model_dir(model_dir)
     base = fast_cpu_config(model_dir)
@@ -91,6 +103,9 @@ def tune(model_dir, rounds=3, new_tokens=64, candidates=None, log=print) -> dict
         for reason, names in no_ops(candidates).items():
             log(f"[tune] skipping {', '.join(names)}: {reason}")
             candidates = {n: c for n, c in candidates.items() if n not in names}
+    advice = export_advice(cpu_info(), weight_compression(model_dir))
+    if advice:
+        log(f"[tune] {advice}")
     started = time.perf_counter()
     times = {name: {"ttft_ms": [], "tpot_ms": []} for name in candidates}
     for r in range(rounds):
