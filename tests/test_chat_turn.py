@@ -10,8 +10,8 @@ from phi3nb import ChatBox, Phi3nbError
 from phi3nb.chat import chat_turn
 from phi3nb.cli import main
 from phi3nb.cookbook import COOKBOOK_SYSTEM
-from pinned import SAME_WORDS
 from phi3nb.streaming import CallbackStreamer, decode_complete
+from pinned import SAME_WORDS
 
 HISTORY = [("first question", "first answer"), ("second question", "second answer")]
 
