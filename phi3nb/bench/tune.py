@@ -93,17 +93,17 @@ def tune(model_dir, rounds=3, new_tokens=64, candidates=None, log=print) -> dict
     from .stats import cpu_info
 
     model_dir = check_model_dir(model_dir)
-    base = fast_cpu_config(model_dir)
+    base, cpu = fast_cpu_config(model_dir), cpu_info()
     candidates = CANDIDATES if candidates is None else candidates
     if "default" in candidates:  # e.g. dq-32 on a group-32 export: the default itself, timed again for nothing
         same = [n for n, c in candidates.items() if n != "default" and config_of(c, base) == config_of({}, base)]
         if same:
             log(f"[tune] skipping {', '.join(same)}: the same as the default for this model")
         candidates = {n: c for n, c in candidates.items() if n not in same}
-        for reason, names in no_ops(candidates).items():
+        for reason, names in no_ops(candidates, cpu).items():
             log(f"[tune] skipping {', '.join(names)}: {reason}")
             candidates = {n: c for n, c in candidates.items() if n not in names}
-    advice = export_advice(cpu_info(), weight_compression(model_dir))
+    advice = export_advice(cpu, weight_compression(model_dir))
     if advice:
         log(f"[tune] {advice}")
     started = time.perf_counter()
