@@ -73,11 +73,15 @@ def test_stop_event_and_limits_apply(embedded):
         generate_answer(genai, tok, "hi", top_p=3)
 
 
-def test_sampling_settings_are_accepted(embedded):
+def test_sampling_settings_reach_the_pipeline(embedded):
     _, tok, genai = embedded
-    text = generate_answer(genai, tok, phi3nb.build_prompt(tok, "Name a colour."), max_new_tokens=12,
-                           temperature=0.7, top_p=0.9, top_k=40, repetition_penalty=1.1)
-    assert text.strip()
+    prompt = phi3nb.build_prompt(tok, "Name a colour.")
+    greedy = generate_answer(genai, tok, prompt, max_new_tokens=12)
+    # top_k=1 leaves one candidate per step: sampling then is greedy, if top_k arrived.
+    assert generate_answer(genai, tok, prompt, max_new_tokens=12, temperature=0.7, top_p=0.9, top_k=1) == greedy
+    hot = [generate_answer(genai, tok, prompt, max_new_tokens=12, temperature=2.0, top_p=1.0, top_k=0,
+                           repetition_penalty=1.1) for _ in range(3)]
+    assert any(text != greedy for text in hot), "temperature 2 sampled the greedy reply three times"
 
 
 def test_chatbox_runs_on_genai(embedded):
