@@ -13,16 +13,13 @@ import phi3nb
 import phi3nb.chat
 import phi3nb.chatbox as chatbox
 from phi3nb import ChatBox, Phi3nbError, chat_messages, encode_chat
-from pinned import SAME_WORDS
 
 WAIT = 120  # seconds; only a hang would reach it
 
 
-@pytest.fixture(scope="session")
-def embedded_model():
-    """(model, tokenizer) of the embedded SmolLM2-135M, pinned to SAME_WORDS: the same words on every x86 CPU."""
-    path = phi3nb.prepare_embedded_model()
-    return phi3nb.load_model(path, device="CPU", ov_config=SAME_WORDS), phi3nb.load_tokenizer(path)
+@pytest.fixture
+def embedded_model(embedded_optimum, embedded_tokenizer):
+    return embedded_optimum, embedded_tokenizer
 
 
 class Calls:

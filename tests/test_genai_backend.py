@@ -12,16 +12,14 @@ from phi3nb.streaming import CallbackStreamer
 from pinned import SAME_WORDS
 
 
-@pytest.fixture(scope="module")
-def embedded():
-    path = phi3nb.prepare_embedded_model()
-    tok = phi3nb.load_tokenizer(path)
-    return path, tok, load_genai(path, device="CPU", ov_config=SAME_WORDS)
+@pytest.fixture
+def embedded(embedded_dir, embedded_tokenizer, embedded_genai):
+    return embedded_dir, embedded_tokenizer, embedded_genai
 
 
-def test_genai_and_optimum_give_the_same_greedy_answer(embedded):
+def test_genai_and_optimum_give_the_same_greedy_answer(embedded, embedded_optimum):
     path, tok, genai = embedded
-    optimum = phi3nb.load_model(path, device="CPU", ov_config=SAME_WORDS)
+    optimum = embedded_optimum
     ids = phi3nb.encode_chat(tok, phi3nb.chat_messages("What is the capital of France?"))
     a = generate_answer(genai, tok, ids, max_new_tokens=24)
     b = generate_answer(optimum, tok, ids, max_new_tokens=24)
