@@ -25,12 +25,11 @@ COOKBOOK_PROMPT = (
 PHI3_EOS_IDS = (32000, 32001, 32007)
 
 # Beside the cookbook's flags: the fastest configuration `phi3nb bench` found on a Phi-3-mini-shaped
-# slice (2 vCPU Xeon with AVX-512 BF16): every decoder layer int4 (ratio 1.0), decoded with the f32
-# hint, which on bf16-capable CPUs turns on OpenVINO's dynamic int8 activations for int4 weights.
-# First run: 3.28 ms/layer vs llama.cpp Q4_K_M 5.52 and the cookbook's 6.13 (README: the latest run). Cost: perplexity x1.18 of PyTorch on
-# the embedded SmolLM2-135M (the cookbook's flags x1.08, int8 x1.01). Same format + scale estimation on
-# phi3nb/calibration.txt (bench preset fast-se: same graph and speed) costs x1.12, within 5 % of the cookbook's,
-# but adds ~18 min to a Phi-3-mini export on 2 cores (phi3nb/bench/README.md).
+# slice: every decoder layer int4 (ratio 1.0), decoded with the f32 hint, which on bf16-capable CPUs turns
+# on OpenVINO's dynamic int8 activations for int4 weights. It costs perplexity (the embedded model's, vs
+# the cookbook's flags); the same format with scale estimation on phi3nb/calibration.txt (FAST_SE_EXPORT)
+# wins most of it back for a slower export. Figures, each with the CPU it was measured on:
+# phi3nb/bench/README.md.
 FAST_EXPORT = {"weight_format": "int4", "group_size": 128, "ratio": 1.0, "sym": True}
 # f32 on the CPU: faster int4 decoding (above) and greedy answers that match PyTorch token for token.
 F32_HINT = {"INFERENCE_PRECISION_HINT": "f32"}

@@ -26,3 +26,37 @@ def tiny_model(tiny_phi3_ov):
     from phi3nb import load_model, load_tokenizer
 
     return load_model(tiny_phi3_ov, device="GPU.0"), load_tokenizer(tiny_phi3_ov)
+
+
+# The embedded SmolLM2-135M, exported once per machine (phi3nb prepare), loaded once per test session.
+# Tests that read its words load it pinned to SAME_WORDS: the same words on every x86 CPU.
+@pytest.fixture(scope="session")
+def embedded_dir() -> Path:
+    from phi3nb import prepare_embedded_model
+
+    return prepare_embedded_model()
+
+
+@pytest.fixture(scope="session")
+def embedded_tokenizer(embedded_dir):
+    from phi3nb import load_tokenizer
+
+    return load_tokenizer(embedded_dir)
+
+
+@pytest.fixture(scope="session")
+def embedded_optimum(embedded_dir):
+    """The cookbook's path (OVModelForCausalLM) on the embedded model, SAME_WORDS."""
+    from phi3nb import load_model
+    from pinned import SAME_WORDS
+
+    return load_model(embedded_dir, device="CPU", ov_config=SAME_WORDS)
+
+
+@pytest.fixture(scope="session")
+def embedded_genai(embedded_dir):
+    """The chat's path (openvino_genai) on the embedded model, SAME_WORDS."""
+    from phi3nb.genai_backend import load_genai
+    from pinned import SAME_WORDS
+
+    return load_genai(embedded_dir, device="CPU", ov_config=SAME_WORDS)

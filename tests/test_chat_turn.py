@@ -11,7 +11,6 @@ from phi3nb.chat import chat_turn
 from phi3nb.cli import main
 from phi3nb.cookbook import COOKBOOK_SYSTEM
 from phi3nb.streaming import CallbackStreamer, decode_complete
-from pinned import SAME_WORDS
 
 HISTORY = [("first question", "first answer"), ("second question", "second answer")]
 
@@ -86,15 +85,10 @@ def test_decode_complete_drops_only_a_trailing_half_character():
     assert cut_inside >= 5  # the cuts really do fall inside characters
 
 
-@pytest.fixture(scope="module")
-def embedded_backends():
+@pytest.fixture
+def embedded_backends(embedded_tokenizer, embedded_genai, embedded_optimum):
     """Both backends on the embedded model, pinned to SAME_WORDS: the same reply on every x86 CPU."""
-    from phi3nb.genai_backend import load_genai
-
-    path = phi3nb.prepare_embedded_model()
-    tok = phi3nb.load_tokenizer(path)
-    return tok, {"genai": load_genai(path, device="CPU", ov_config=SAME_WORDS),
-                 "optimum": phi3nb.load_model(path, device="CPU", ov_config=SAME_WORDS)}
+    return embedded_tokenizer, {"genai": embedded_genai, "optimum": embedded_optimum}
 
 
 @pytest.mark.parametrize("backend", ["genai", "optimum"])

@@ -13,16 +13,13 @@ import phi3nb
 import phi3nb.chat
 import phi3nb.chatbox as chatbox
 from phi3nb import ChatBox, Phi3nbError, chat_messages, encode_chat
-from pinned import SAME_WORDS
 
 WAIT = 120  # seconds; only a hang would reach it
 
 
-@pytest.fixture(scope="session")
-def embedded_model():
-    """(model, tokenizer) of the embedded SmolLM2-135M, pinned to SAME_WORDS: the same words on every x86 CPU."""
-    path = phi3nb.prepare_embedded_model()
-    return phi3nb.load_model(path, device="CPU", ov_config=SAME_WORDS), phi3nb.load_tokenizer(path)
+@pytest.fixture
+def embedded_model(embedded_optimum, embedded_tokenizer):
+    return embedded_optimum, embedded_tokenizer
 
 
 class Calls:
@@ -110,6 +107,16 @@ def test_enter_sends_but_leaving_the_box_does_not(tiny_model, monkeypatch):
     assert [q for q, _ in box.history] == ["hello by Enter"] and len(calls.prompts) == 1
 
 
+def until(condition, timeout=WAIT) -> bool:
+    """True as soon as `condition()` holds, False if it still does not after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def enter(box, value=None):
     """What the front end sends on Enter: "submit", then the value only if it changed since the last one."""
     box.input._handle_custom_msg({"event": "submit"}, [])
@@ -123,9 +130,9 @@ def test_a_quick_double_enter_sends_once_and_arms_nothing_for_a_later_blur(tiny_
     enter(box, "hello")
     enter(box)  # the second Enter of a quick double Enter: the box is already empty, no value follows
     assert box.wait(WAIT)
-    time.sleep(1)  # the user types on, then clicks elsewhere
-    box.input.set_state({"value": "typed after the double Enter"})
-    time.sleep(1)
+    assert until(lambda: box._submit is None), "an Enter's wait for its value never ended"
+    box.input.set_state({"value": "typed after the double Enter"})  # the user types on, then clicks elsewhere
+    assert box._submit is None  # the value of a blur arms nothing that could send it later
     assert box.wait(WAIT) and [q for q, _ in box.history] == ["hello"] and len(calls.prompts) == 1
     assert box.input.value == "typed after the double Enter"
 
@@ -137,16 +144,11 @@ def test_enter_on_text_kept_after_a_refusal_sends_it(tiny_model, monkeypatch):
     enter(box, "first")
     assert started.wait(WAIT)
     enter(box, "too early")  # refused: still answering
-    deadline = time.monotonic() + WAIT
-    while chatbox.BUSY not in shown(box) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert chatbox.BUSY in shown(box) and box.input.value == "too early"
+    assert until(lambda: chatbox.BUSY in shown(box)) and box.input.value == "too early"
     gate.set()
     assert box.wait(WAIT)
     enter(box)  # Enter again on the kept text: unchanged, so no value follows the submit
-    deadline = time.monotonic() + WAIT
-    while len(box.history) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert until(lambda: len(box.history) >= 2)
     assert box.wait(WAIT) and [q for q, _ in box.history] == ["first", "too early"]
     assert len(calls.prompts) == 2 and box.input.value == ""
 

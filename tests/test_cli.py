@@ -12,13 +12,6 @@ from phi3nb.export import MANIFEST
 from phi3nb.quality import repeated_ngram
 
 
-@pytest.fixture(scope="module")
-def embedded_dir():
-    from phi3nb import prepare_embedded_model
-
-    return prepare_embedded_model()
-
-
 def test_demo_prints_a_coherent_streamed_answer_with_timings(embedded_dir):
     run = subprocess.run([sys.executable, "-m", "phi3nb.cli", "demo", "--max-new-tokens", "160"],
                          capture_output=True, text=True, timeout=600)

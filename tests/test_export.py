@@ -36,7 +36,7 @@ def test_export_command_other_formats_drop_int4_only_flags():
     ({"group_size": 12.5}, "positive integer"),
 ])
 def test_bad_export_options_name_the_fix(kwargs, fix, tmp_path):
-    with pytest.raises(Phi3nbError, match=r".*") as info:
+    with pytest.raises(Phi3nbError) as info:
         export_model("unused", tmp_path / "out", **kwargs)
     assert fix in str(info.value)
     assert list(tmp_path.iterdir()) == []

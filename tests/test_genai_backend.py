@@ -12,16 +12,14 @@ from phi3nb.streaming import CallbackStreamer
 from pinned import SAME_WORDS
 
 
-@pytest.fixture(scope="module")
-def embedded():
-    path = phi3nb.prepare_embedded_model()
-    tok = phi3nb.load_tokenizer(path)
-    return path, tok, load_genai(path, device="CPU", ov_config=SAME_WORDS)
+@pytest.fixture
+def embedded(embedded_dir, embedded_tokenizer, embedded_genai):
+    return embedded_dir, embedded_tokenizer, embedded_genai
 
 
-def test_genai_and_optimum_give_the_same_greedy_answer(embedded):
+def test_genai_and_optimum_give_the_same_greedy_answer(embedded, embedded_optimum):
     path, tok, genai = embedded
-    optimum = phi3nb.load_model(path, device="CPU", ov_config=SAME_WORDS)
+    optimum = embedded_optimum
     ids = phi3nb.encode_chat(tok, phi3nb.chat_messages("What is the capital of France?"))
     a = generate_answer(genai, tok, ids, max_new_tokens=24)
     b = generate_answer(optimum, tok, ids, max_new_tokens=24)
@@ -73,11 +71,15 @@ def test_stop_event_and_limits_apply(embedded):
         generate_answer(genai, tok, "hi", top_p=3)
 
 
-def test_sampling_settings_are_accepted(embedded):
+def test_sampling_settings_reach_the_pipeline(embedded):
     _, tok, genai = embedded
-    text = generate_answer(genai, tok, phi3nb.build_prompt(tok, "Name a colour."), max_new_tokens=12,
-                           temperature=0.7, top_p=0.9, top_k=40, repetition_penalty=1.1)
-    assert text.strip()
+    prompt = phi3nb.build_prompt(tok, "Name a colour.")
+    greedy = generate_answer(genai, tok, prompt, max_new_tokens=12)
+    # top_k=1 leaves one candidate per step: sampling then is greedy, if top_k arrived.
+    assert generate_answer(genai, tok, prompt, max_new_tokens=12, temperature=0.7, top_p=0.9, top_k=1) == greedy
+    hot = [generate_answer(genai, tok, prompt, max_new_tokens=12, temperature=2.0, top_p=1.0, top_k=0,
+                           repetition_penalty=1.1) for _ in range(3)]
+    assert any(text != greedy for text in hot), "temperature 2 sampled the greedy reply three times"
 
 
 def test_chatbox_runs_on_genai(embedded):

@@ -8,6 +8,7 @@ import phi3nb
 from phi3nb import Phi3nbError, generate_answer, stop_token_ids
 from phi3nb.generation import check_sampling
 from phi3nb.streaming import CallbackStreamer
+from pinned import SAME_WORDS
 
 
 def _copy_with_eos(src, dst, eos):
@@ -31,15 +32,16 @@ def test_generation_ends_at_a_stop_id_on_both_backends(tiny_model, tiny_phi3_ov,
     """Make the token the tiny model writes third a stop id: the reply must end right before it."""
     from phi3nb.genai_backend import load_genai
 
-    model, tok = tiny_model
-    free = CallbackStreamer(tok, lambda piece: None)
-    generate_answer(model, tok, phi3nb.COOKBOOK_PROMPT, max_new_tokens=8, streamer=free)
+    _, tok = tiny_model
+    load = load_genai if backend == "genai" else phi3nb.load_model
+    free = CallbackStreamer(tok, lambda piece: None)  # the same backend and precision with and without the stop
+    generate_answer(load(tiny_phi3_ov, device="CPU", ov_config=SAME_WORDS), tok, phi3nb.COOKBOOK_PROMPT,
+                    max_new_tokens=8, streamer=free)
     k = next(i for i in range(2, 8) if free.ids[i] not in free.ids[:i])
     folder = _copy_with_eos(tiny_phi3_ov, tmp_path / "stop", [free.ids[k]])
-    load = load_genai if backend == "genai" else phi3nb.load_model
     stopped = CallbackStreamer(tok, lambda piece: None)
-    reply = generate_answer(load(folder, device="CPU"), tok, phi3nb.COOKBOOK_PROMPT, max_new_tokens=8,
-                            streamer=stopped)
+    reply = generate_answer(load(folder, device="CPU", ov_config=SAME_WORDS), tok, phi3nb.COOKBOOK_PROMPT,
+                            max_new_tokens=8, streamer=stopped)
     assert stopped.ids == free.ids[:k] and stopped.stopped_at == free.ids[k]
     assert reply == tok.decode(free.ids[:k], skip_special_tokens=True)
 
@@ -141,12 +143,14 @@ def test_a_second_generate_while_one_runs_is_refused(tiny_model):
         started.set()
         release.wait(30)
 
-    worker = threading.Thread(target=generate_answer, args=(model, tok, phi3nb.COOKBOOK_PROMPT),
-                              kwargs={"max_new_tokens": 3, "streamer": slow})
+    first = []
+    worker = threading.Thread(target=lambda: first.append(generate_answer(
+        model, tok, phi3nb.COOKBOOK_PROMPT, max_new_tokens=3, streamer=slow)))
     worker.start()
     assert started.wait(30)
     with pytest.raises(Phi3nbError, match="wait for it to finish"):
         generate_answer(model, tok, phi3nb.COOKBOOK_PROMPT, max_new_tokens=3)
     release.set()
     worker.join(30)
-    assert generate_answer(model, tok, phi3nb.COOKBOOK_PROMPT, max_new_tokens=3)  # free again afterwards
+    assert not worker.is_alive() and first and first[0]  # the running one was not disturbed
+    assert generate_answer(model, tok, phi3nb.COOKBOOK_PROMPT, max_new_tokens=3) == first[0]  # free again afterwards

@@ -51,7 +51,8 @@ def _stamps(folder):
     return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
 
 
-def test_everything_serves_from_a_read_only_folder(tiny_phi3_ov, read_only, tmp_path, monkeypatch, capsys):
+def test_everything_serves_from_a_read_only_folder(tiny_phi3_ov, tiny_model, read_only, tmp_path, monkeypatch,
+                                                   capsys):
     shared = tmp_path / "shared"
     shutil.copytree(tiny_phi3_ov, shared / "phi3")
     before = _stamps(shared)
@@ -63,7 +64,8 @@ def test_everything_serves_from_a_read_only_folder(tiny_phi3_ov, read_only, tmp_
     assert export_model(model_dir, tmp_path / "unused") == model_dir  # the notebook's step 1
     model = load_model(model_dir, device="CPU", ov_config={**OV_CONFIG, "CACHE_DIR": "model_cache"})
     tok = load_tokenizer(model_dir)
-    assert phi3nb.generate_answer(model, tok, "Hi", max_new_tokens=3) is not None
+    answer = phi3nb.generate_answer(model, tok, "Hi", max_new_tokens=3)
+    assert answer and answer == phi3nb.generate_answer(*tiny_model, "Hi", max_new_tokens=3)  # the same model
     genai = phi3nb.load_genai(model_dir, "CPU", ov_config={"CACHE_DIR": str(model_dir / "cache")})
     box = phi3nb.ChatBox(genai, tok, max_new_tokens=3)
     box.input.value = "Hello"

@@ -1,4 +1,4 @@
-"""`phi3nb bench`: the options (add_arguments) and the whole run (run), for the lead's console command."""
+"""`phi3nb bench` and `python -m phi3nb.bench`: the options (add_arguments) and the whole run (run)."""
 
 import json
 import os
@@ -238,7 +238,7 @@ def run(args) -> dict:
 
 
 def main(argv=None):
-    """Standalone entry (`python -m phi3nb.bench`) until the lead wires `phi3nb bench`."""
+    """`python -m phi3nb.bench`: the same run as `phi3nb bench`, without the rest of the CLI."""
     import argparse
 
     parser = add_arguments(argparse.ArgumentParser(prog="phi3nb bench", description=__doc__))
