@@ -67,6 +67,7 @@ def holding(folder, what: dict, wait=None, *, only_if_free=False):
         return
     record = _Record(sibling(folder, "holder"), what)
     try:
+        record.save()
         with contextlib.redirect_stdout(_Tee(sys.stdout, record.add)):
             yield True
     finally:
@@ -118,13 +119,12 @@ class _Record:
         self.path = path
         self.data = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
                      "process_start": _process_start(os.getpid()), **what, "progress": []}
-        self._save()
 
     def add(self, line):
         self.data["progress"].append(line)
-        self._save()
+        self.save()
 
-    def _save(self):
+    def save(self):
         tmp = self.path.with_name(self.path.name + ".tmp")
         with contextlib.suppress(OSError):  # a record that cannot be written must not stop the export
             tmp.write_text(json.dumps(self.data))

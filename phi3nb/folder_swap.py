@@ -2,11 +2,10 @@
 
 `write_once` writes `.NAME.partial`, commits it by adding the manifest (written aside, then renamed, so a
 manifest is there whole or not at all), then renames NAME to `.NAME.old`, the partial folder to NAME, and
-deletes `.NAME.old` (manifest first, so a half-deleted folder is never taken for a whole one). After a stop
-at any step (Ctrl-C, a crash, a full disk) `settle` sees from the folders which step it was: a committed
-partial folder is finished and moved into place, an uncommitted one deleted, and a whole `.NAME.old` with
-no NAME moved back. It runs in the interrupted call's own clean-up and again in the next call, under a lock
-(folder_lock) that makes writers to one folder take turns.
+deletes `.NAME.old`. After a stop at any step (Ctrl-C, a crash, a full disk) `settle` sees from the folders
+which step it was: a committed partial folder is finished and moved into place, an uncommitted one deleted,
+and a whole `.NAME.old` with no NAME moved back. It runs in the interrupted call's own clean-up and again in
+the next call, under a lock (folder_lock) that makes writers to one folder take turns.
 """
 
 import errno
@@ -56,7 +55,7 @@ def write_once(folder, source, flags, write, facts, *, check, wait=None) -> Path
     check_wait(wait)
     folder = Path(folder)
     why = why_write(folder, source, flags, check)
-    leftovers = sibling(folder, "partial").exists() or sibling(folder, "old").exists()
+    leftovers = any(sibling(folder, kind).exists() for kind in ("partial", "old", "holder"))
     if why is None and not leftovers:
         return _reuse(folder, source, flags)
     with holding(folder, {"source": source, "flags": flags}, wait, only_if_free=why is None) as held:
@@ -94,18 +93,15 @@ def settle(folder, *, cleaning_up=False):
             print(f"[phi3nb] the export was complete when it was stopped: moving it into place at {folder}")
         else:
             print(f"[phi3nb] moving into place the export an earlier run completed: {folder}")
-        if folder.exists():
-            _remove(old)
-            folder.rename(old)
-        partial.rename(folder)
+        _swap(partial, folder)
     elif partial.exists():
         if not cleaning_up:
             print(f"[phi3nb] removing an unfinished export left by an earlier run: {partial}")
-        _remove(partial)
+        shutil.rmtree(partial, ignore_errors=True)
     if not folder.exists() and read_manifest(old) is not None:
         print(f"[phi3nb] restoring {folder} from {old.name}: a run stopped while replacing it.")
         old.rename(folder)
-    _remove(old)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _check_ours(folder, why):
@@ -129,21 +125,12 @@ def _commit(partial, manifest):
 
 
 def _swap(partial, folder):
-    """Put the committed `partial` at `folder` (settle has removed any `.NAME.old`)."""
+    """Put the committed `partial` at `folder`; the previous export waits whole in `.NAME.old` meanwhile."""
     old = sibling(folder, "old")
     if folder.exists():
         folder.rename(old)
     partial.rename(folder)
-    _remove(old)
-
-
-def _remove(path):
-    """Delete a folder, its manifest first, so that a deletion cut short leaves no whole-looking export."""
-    try:
-        (path / MANIFEST).unlink(missing_ok=True)
-    except NotADirectoryError:
-        pass
-    shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _reuse(folder, source, flags):
