@@ -13,7 +13,7 @@ import time
 import pytest
 
 from phi3nb import Phi3nbError, export_model
-from phi3nb.folder_lock import sibling
+from phi3nb.folder_lock import _process_start, sibling
 from phi3nb.folder_swap import write_once
 
 # Holds the lock of argv[1] while its stand-in export prints three steps, each once argv[2]/<n> exists.
@@ -139,12 +139,16 @@ def test_a_bounded_wait_gives_up_naming_the_holder_and_what_to_do(tiny_phi3_hf, 
     assert holder.finish() == 0, holder.out
 
 
-def test_a_record_left_by_an_ended_process_is_not_named_as_the_exporter(tmp_path, procs, capsys):
+@pytest.mark.parametrize("reused", [False, True], ids=["pid gone", "pid reused"])
+def test_a_record_left_by_an_ended_process_is_not_named_as_the_exporter(tmp_path, procs, capsys, reused):
     out, release = tmp_path / "out", tmp_path / "release"
-    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    dead = int(ended.stdout)
+    if reused:  # a live pid (this test's), but not the process that wrote the record: it started at another time
+        dead, started = os.getpid(), {"process_start": _process_start(os.getpid()) - 1}
+    else:
+        ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        dead, started = int(ended.stdout), {}
     sibling(out, "holder").write_text(json.dumps({  # as a process killed mid-export leaves it
-        "pid": dead, "host": socket.gethostname(), "started": time.time() - 60, "source": "ghost",
+        "pid": dead, "host": socket.gethostname(), "started": time.time() - 60, **started, "source": "ghost",
         "flags": {}, "progress": ["[phi3nb] 1/3 converting ghost"]}))
     bare = procs(BARE_HOLDER, sibling(out, "lock"), release)
     bare.wait_for("locked")
