@@ -66,11 +66,13 @@ def holding(folder, what: dict, wait=None, *, only_if_free=False):
         yield False
         return
     record = _Record(sibling(folder, "holder"), what)
+    tee = _Tee(sys.stdout, record.add)
     try:
         record.save()
-        with contextlib.redirect_stdout(_Tee(sys.stdout, record.add)):
+        with contextlib.redirect_stdout(tee):
             yield True
     finally:
+        tee.note = None  # a stream that kept the tee (a library's console) must not write a record later
         try:
             record.remove()  # under the lock, so no later holder's record is removed
         finally:
@@ -140,15 +142,15 @@ class _Tee:
     """sys.stdout as it was, which also hands each complete `[phi3nb]` line to `note`."""
 
     def __init__(self, out, note):
-        self._out, self._note, self._line = out, note, ""
+        self._out, self.note, self._line = out, note, ""
 
     def write(self, text):
         written = self._out.write(text)
         *done, self._line = (self._line + text).split("\n")
         for line in done:
             line = line.rsplit("\r", 1)[-1]  # a progress bar redraws its line after "\r"
-            if line.startswith("[phi3nb]"):
-                self._note(line)
+            if line.startswith("[phi3nb]") and self.note:
+                self.note(line)
         self._line = self._line.rsplit("\r", 1)[-1]
         return written
 

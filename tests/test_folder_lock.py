@@ -167,6 +167,24 @@ def test_a_record_left_by_an_ended_process_is_not_named_as_the_exporter(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "out", "release"]
 
 
+def test_the_record_names_the_holder_keeps_its_lines_and_goes_with_it(tmp_path, capsys):
+    out, seen = tmp_path / "out", {}
+
+    def write(partial):
+        print("[phi3nb] 1/3 converting src")
+        print("a library's own line")
+        seen["record"], seen["stdout"] = json.loads(sibling(out, "holder").read_text()), sys.stdout
+        (partial / "a").write_text("x")
+    write_once(out, "src", {"tag": "x"}, write, {}, check=lambda folder: None)
+    record = seen["record"]
+    assert (record["pid"], record["host"], record["source"], record["flags"]) == (
+        os.getpid(), socket.gethostname(), "src", {"tag": "x"})
+    assert record["progress"] == ["[phi3nb] 1/3 converting src"]
+    print("[phi3nb] a late line", file=seen["stdout"])  # through a stream a library kept from the export
+    assert not sibling(out, "holder").exists()
+    assert "1/3 converting src\na library's own line\n" in capsys.readouterr().out  # the user still sees all
+
+
 @pytest.mark.parametrize("wait", [-1, "10", True, float("nan")])
 def test_a_wait_that_is_not_seconds_is_refused(tmp_path, wait):
     with pytest.raises(Phi3nbError, match=f"wait={wait!r} is invalid: use a number of seconds"):
