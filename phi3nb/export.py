@@ -8,9 +8,6 @@ notebooks (or a double Run All) exporting to one folder take turns instead of tr
 each other's temporary folder.
 """
 
-import contextlib
-import errno
-import json
 import math
 import shlex
 import shutil
@@ -20,12 +17,12 @@ from pathlib import Path
 
 from .errors import Phi3nbError
 from .cookbook import COOKBOOK_EXPORT, COOKBOOK_TASK
-from .model_dir import check_model_dir, sibling
+from .folder_swap import MANIFEST, read_manifest, why_write, write_once
+from .model_dir import check_model_dir
 from .compression import CALIBRATION_TEXT, DATASETS, quantization_config, seeded
 from .preconverted import openvino_source
 
 WEIGHT_FORMATS = ("int4", "int8", "fp16")
-MANIFEST = "phi3nb_export.json"
 _VERSIONED = ("optimum-intel", "openvino", "openvino-tokenizers", "nncf", "transformers", "torch")
 
 
@@ -174,14 +171,6 @@ def export_flags(weight_format, group_size, ratio, sym, awq=False, scale_estimat
     return {"weight_format": weight_format}
 
 
-def read_manifest(model_dir):
-    """The manifest phi3nb wrote beside a complete export, or None."""
-    try:
-        return json.loads((Path(model_dir) / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def command_that_made(model_dir) -> str:
     """The optimum-cli line for the export in `model_dir`, from its manifest; a pre-converted model
     (no manifest) was used as it is, and the line says so instead."""
@@ -204,12 +193,13 @@ def library_versions() -> dict:
 def export_model(model_id, output_dir, *, weight_format=COOKBOOK_EXPORT["weight_format"],
                  group_size=COOKBOOK_EXPORT["group_size"], ratio=COOKBOOK_EXPORT["ratio"], sym=COOKBOOK_EXPORT["sym"],
                  trust_remote_code=None, task=COOKBOOK_TASK, awq=False, scale_estimation=False, dataset=None,
-                 num_samples=None) -> Path:
+                 num_samples=None, wait=None) -> Path:
     """Export `model_id` to OpenVINO in `output_dir` (once), and return the folder to load.
 
     A source that already holds an OpenVINO model (a folder, or a repository such as
     OpenVINO/Phi-3-mini-4k-instruct-int4-ov) is returned as it is, downloaded if needed.
-    Calls for one folder take turns through a lock beside it: the second waits, then reuses.
+    Calls for one folder take turns through a lock beside it: the second waits (at most `wait`
+    seconds; None: until the other ends), then reuses.
     trust_remote_code=None runs the model repository's code only if its config needs it.
     awq, scale_estimation and dataset (DATASETS) are optimum-cli's --awq, --scale-estimation, --dataset.
     """
@@ -230,7 +220,7 @@ def export_model(model_id, output_dir, *, weight_format=COOKBOOK_EXPORT["weight_
 
     return _export_once(output_dir, source, flags,
                         lambda partial: _run_export(source, partial, flags, trust_remote_code, task),
-                        {"trust_remote_code": bool(trust_remote_code), "task": task})
+                        {"trust_remote_code": bool(trust_remote_code), "task": task}, wait)
 
 
 def compress_model(fp16_dir, output_dir, *, weight_format, group_size=128, ratio=1.0, sym=True, awq=False,
@@ -256,120 +246,19 @@ def compress_model(fp16_dir, output_dir, *, weight_format, group_size=128, ratio
 
 def export_done(output_dir, source, flags) -> bool:
     """True if `output_dir` holds `source` exported with `flags` (export_flags' form), complete."""
-    return _why_export(Path(output_dir).expanduser().absolute(), source_name(source), flags) is None
+    return why_write(Path(output_dir).expanduser().absolute(), source_name(source), flags, check_model_dir) is None
 
 
-def _export_once(output_dir, source, flags, write, facts):
-    """Reuse the export in `output_dir` if it is this one, else `write(partial)` and swap it into place."""
-    if _why_export(output_dir, source, flags) is None:  # without the lock, so a read-only folder is reused too
-        return _reuse(output_dir, source, flags)
-    with _export_lock(output_dir):
-        _recover_swap(output_dir)
-        partial = sibling(output_dir, "partial")
-        if partial.exists():  # under the lock nobody is writing it
-            print(f"[phi3nb] removing an unfinished export left by an earlier run: {partial}")
-            shutil.rmtree(partial)
-        why = _why_export(output_dir, source, flags)
-        if why is None:
-            return _reuse(output_dir, source, flags)
-        done = read_manifest(output_dir)
-        if done is None and (output_dir / "openvino_model.xml").exists():
-            raise Phi3nbError(
-                f"{output_dir} already holds an OpenVINO model that phi3nb did not export, so its flags are "
-                "unknown. Use it as it is: pass the folder as the model id (or to load_model()), or delete it "
-                "(or pick another folder) to export.")
-        if done is None and output_dir.exists() and any(output_dir.iterdir()):
-            raise Phi3nbError(f"{output_dir} exists and is not empty: pick an empty or new folder for the export.")
-        if done is not None:
-            print(f"[phi3nb] re-exporting to {output_dir}: {why}.")
-        _export_into(partial, output_dir, write, {"source": source, "flags": flags, **facts})
-    print(f"[phi3nb] export complete: {output_dir}")
-    return output_dir
+def _export_once(output_dir, source, flags, write, facts, wait=None):
+    """The folder transaction (folder_swap) with an OpenVINO model's check and the library versions."""
+    return write_once(output_dir, source, flags, write, {**facts, "versions": library_versions()},
+                      check=check_model_dir, wait=wait)
 
 
 def source_name(model_id) -> str:
     """A local folder as its absolute path (so two spellings are one source), else the model id."""
     local = Path(str(model_id)).expanduser()
     return str(local.resolve()) if local.exists() else str(model_id)
-
-
-def _why_export(output_dir, source, flags):
-    """None if `output_dir` holds this very export, complete; else why it must be (re-)exported."""
-    done = read_manifest(output_dir)
-    if done is None:
-        return "no export there"
-    if done.get("source") != source:
-        return f"it holds an export of {done.get('source')}, not of {source}"
-    if done.get("flags") != flags:
-        return f"it holds an export with other flags ({done.get('flags')}, not {flags})"
-    try:
-        check_model_dir(output_dir)
-    except Phi3nbError as e:
-        return f"its export is damaged ({str(e).split('. ')[0]})"
-    return None
-
-
-def _reuse(output_dir, source, flags):
-    print(f"[phi3nb] {output_dir} already holds {source} exported with {flags}: reusing it.")
-    return output_dir
-
-
-@contextlib.contextmanager
-def _export_lock(output_dir):
-    """Take turns with other processes exporting to the same folder; the one that waits says so."""
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(sibling(output_dir, "lock"))
-    try:
-        output_dir.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            print(f"[phi3nb] another export to {output_dir} is running; waiting for it to finish...", flush=True)
-            lock.acquire()
-    except OSError as e:
-        if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
-            raise
-        raise Phi3nbError(
-            f"Cannot write next to {output_dir} ({e.strerror}): export to a folder you can write to. A folder "
-            "that already holds an OpenVINO model is used as it is: pass it as the model id.") from None
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def _recover_swap(output_dir):
-    """Undo a swap cut off between its two renames: the previous export is still whole in `.NAME.old`."""
-    old = sibling(output_dir, "old")
-    if not old.exists():
-        return
-    if not output_dir.exists() and read_manifest(old) is not None:
-        print(f"[phi3nb] restoring {output_dir} from {old.name}: an earlier run stopped while replacing it.")
-        old.rename(output_dir)
-    else:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _export_into(partial, output_dir, write, manifest):
-    """`write(partial)`, add the manifest, then swap it into place; clean up on any failure."""
-    try:
-        partial.mkdir(parents=True)
-        write(partial)
-        manifest = {**manifest, "versions": library_versions()}
-        (partial / MANIFEST).write_text(json.dumps(manifest, indent=2))
-        _swap_into_place(partial, output_dir)
-    except OSError as e:
-        shutil.rmtree(partial, ignore_errors=True)
-        if e.errno == errno.ENOSPC:
-            raise Phi3nbError(
-                f"The disk filled up while exporting to {output_dir}; nothing was written there. "
-                f"Free space on {output_dir.anchor or '/'} (a Phi-3-mini int4 export needs ~2.5 GB, plus ~8 GB "
-                "of download cache) or choose a folder on another disk.") from None
-        raise
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
 
 
 def _run_export(source, target, flags, trust_remote_code, task):
@@ -411,13 +300,3 @@ def _run_compress(fp16_dir, target, flags):
     for path in fp16_dir.iterdir():
         if path.is_file() and path.name != MANIFEST and not (target / path.name).exists():
             shutil.copy2(path, target / path.name)
-
-
-def _swap_into_place(partial, output_dir):
-    """Replace `output_dir` by the finished `partial` so that no moment shows half a model."""
-    old = sibling(output_dir, "old")
-    shutil.rmtree(old, ignore_errors=True)
-    if output_dir.exists():
-        output_dir.rename(old)
-    partial.rename(output_dir)
-    shutil.rmtree(old, ignore_errors=True)

@@ -4,33 +4,10 @@ import re
 from pathlib import Path
 
 from .errors import Phi3nbError
+from .folder_lock import export_running, sibling
 
 _REEXPORT = "Delete the folder and export again (phi3nb.export_model or `phi3nb export`)."
 _CONST_DATA = re.compile(rb'<data\b[^>]*\boffset="(\d+)"[^>]*\bsize="(\d+)"')
-
-
-def sibling(path, kind) -> Path:
-    """`.NAME.partial` (being written), `.NAME.old` (mid-swap) or `.NAME.lock` beside the folder NAME."""
-    path = Path(path)
-    return path.with_name(f".{path.name}.{kind}")
-
-
-def export_running(path) -> bool:
-    """True while another process holds the export lock of `path` (an export is being written now)."""
-    from filelock import FileLock, Timeout
-
-    lock = sibling(path, "lock")
-    if not lock.exists():
-        return False
-    probe = FileLock(lock)
-    try:
-        probe.acquire(timeout=0)
-    except Timeout:
-        return True
-    except OSError:  # e.g. a read-only folder: nobody can be exporting there
-        return False
-    probe.release()
-    return False
 
 
 def weight_compression(model_dir):
@@ -66,7 +43,7 @@ def check_model_dir(model_dir) -> Path:
         hint = ""
         if export_running(path):
             hint = " Another export to it is running now: wait for it to finish, then run this again."
-        elif sibling(path, "partial").exists():
+        elif sibling(path, "partial").exists() or sibling(path, "old").exists():
             hint = " An export there was interrupted; run it again to finish."
         raise Phi3nbError(f"No model folder at {path}.{hint} Export one first with phi3nb.export_model(...) "
                           "or `phi3nb export MODEL_ID OUT`, or use the embedded model (PHI3NB_MODEL_ID=embedded).")

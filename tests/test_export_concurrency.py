@@ -132,10 +132,27 @@ def test_a_swap_cut_halfway_is_recovered_from_old(tiny_phi3_hf, tiny_phi3_ov, tm
     out = tmp_path / "out"
     shutil.copytree(tiny_phi3_ov, sibling(out, "old"))  # renamed aside, then the process died
     shutil.copytree(tiny_phi3_ov, sibling(out, "partial"))
+    (sibling(out, "partial") / MANIFEST).unlink()  # not committed: the new export was not finished
     calls = []
     monkeypatch.setattr("phi3nb.export._run_export", _fake_export(tiny_phi3_ov, calls))
     assert export_model(tiny_phi3_hf, out) == out
     said = capsys.readouterr().out
     assert "restoring" in said and "reusing it" in said
     assert calls == [] and check_model_dir(out) == out
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "out"]
+
+
+def test_a_finished_export_cut_off_mid_swap_is_kept(tiny_phi3_hf, tiny_phi3_ov, tmp_path, monkeypatch, capsys):
+    """The new export was complete (its manifest written) when the process died between the two renames."""
+    out = tmp_path / "out"
+    old = shutil.copytree(tiny_phi3_ov, sibling(out, "old"))
+    manifest = json.loads((old / MANIFEST).read_text())
+    (old / MANIFEST).write_text(json.dumps({**manifest, "flags": {"weight_format": "int8"}}))  # the previous one
+    shutil.copytree(tiny_phi3_ov, sibling(out, "partial"))
+    calls = []
+    monkeypatch.setattr("phi3nb.export._run_export", _fake_export(tiny_phi3_ov, calls))
+    assert export_model(tiny_phi3_hf, out) == out
+    said = capsys.readouterr().out
+    assert "moving into place" in said and "reusing it" in said
+    assert calls == [] and json.loads((out / MANIFEST).read_text()) == manifest
     assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "out"]
