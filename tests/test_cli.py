@@ -89,10 +89,11 @@ def test_export_fast_se_preset_records_scale_estimation(tiny_phi3_hf, tmp_path, 
     assert out.splitlines()[-1].startswith("# no optimum-cli equivalent") and "Same as" not in out
 
 
-def printed_command(printed, prefix):
-    """The arguments of the optimum-cli line printed after `prefix`."""
-    line = next(line for line in printed.splitlines() if line.startswith(prefix))
-    return shlex.split(line[len(prefix):])
+def printed_command(printed):
+    """The arguments of the one optimum-cli line in `printed`."""
+    lines = [line[line.index("optimum-cli"):] for line in printed.splitlines() if "optimum-cli export" in line]
+    assert len(lines) == 1, printed
+    return shlex.split(lines[0])
 
 
 def assert_is_what_ran(args, out):
@@ -116,7 +117,9 @@ def test_export_prints_the_line_of_the_export_that_ran(tiny_phi3_hf, tmp_path, m
     out = tmp_path / "int4"
     with pytest.warns(GroupSizeWarning, match="using 64"):
         assert main(["export", str(tiny_phi3_hf), str(out), "--group-size", "96", *extra]) == 0
-    args = printed_command(capsys.readouterr().out, "Same as: ")
+    printed = capsys.readouterr().out
+    assert any(line.startswith("Same as: optimum-cli") for line in printed.splitlines()), printed
+    args = printed_command(printed)
     assert_is_what_ran(args, out)
     assert args[args.index("--group-size") + 1] == "64" and ("--trust-remote-code" in args) is bool(extra)
 
@@ -124,7 +127,8 @@ def test_export_prints_the_line_of_the_export_that_ran(tiny_phi3_hf, tmp_path, m
 @pytest.mark.parametrize("trust", [False, True])
 def test_demos_step1_prints_the_line_of_its_own_export(tiny_phi3_hf, tmp_path, monkeypatch, capsys, trust):
     monkeypatch.setattr("phi3nb.export._run_export", lambda s, t, flags, *a: (t / "f").write_text("x"))
-    out = obtain_model(str(tiny_phi3_hf), tmp_path / "int8", "int8", trust_remote_code=trust)
-    args = printed_command(capsys.readouterr().out, "Step 1 as a terminal command: ")
+    consent = {"trust_remote_code": True} if trust else {}  # the default is no trust
+    out = obtain_model(str(tiny_phi3_hf), tmp_path / "int8", "int8", **consent)
+    args = printed_command(capsys.readouterr().out)
     assert_is_what_ran(args, out)
     assert args[args.index("--weight-format") + 1] == "int8"
