@@ -109,3 +109,9 @@ def test_load_tokenizer_refuses_a_tokenizer_that_needs_its_own_code(canary_expor
     says_how_to_allow(str(info.value), canary_export)
     assert "No usable tokenizer" not in str(info.value)
     assert not (tmp_path / "MARKER").exists()
+
+
+def test_the_cli_chat_refuses_it_with_the_same_message(canary_export, tmp_path, capsys):
+    assert main(["chat", str(canary_export), "--backend", "optimum", "--device", "CPU"]) == 2
+    says_how_to_allow(capsys.readouterr().err, canary_export)
+    assert not (tmp_path / "MARKER").exists()
