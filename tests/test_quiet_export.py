@@ -8,6 +8,9 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+import phi3nb
 
 # What a fresh export printed before phi3nb filtered it (transformers 5.5, nncf 3.4, torch 2.13).
 NOISE = ("TracerWarning", "`torch_dtype` is deprecated", "`loss_type=None` was set in the config",
@@ -15,7 +18,9 @@ NOISE = ("TracerWarning", "`torch_dtype` is deprecated", "`loss_type=None` was s
 
 
 def run_python(script, tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": ""}
+    here = str(Path(phi3nb.__file__).parent.parent)  # the child imports the phi3nb under test
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "",
+           "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
     run = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]

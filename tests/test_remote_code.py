@@ -10,9 +10,11 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
+import phi3nb
 from phi3nb import Phi3nbError, export_model, load_model, load_tokenizer
 from phi3nb.cli import main
 
@@ -76,7 +78,9 @@ def test_explicit_trust_runs_the_repositorys_code(tmp_path):
         except RuntimeError as e:
             print("stopped:", e)
     """)
-    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
+    here = str(Path(phi3nb.__file__).parent.parent)  # the child imports the phi3nb under test
+    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
     run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "stopped: canary ran" in run.stdout, run.stdout + run.stderr[-2000:]
