@@ -395,20 +395,14 @@ def _run_export(source, target, flags, trust_remote_code, task):
     from optimum.intel import OVModelForCausalLM
     from transformers import AutoTokenizer
 
+    print(f"[phi3nb] 1/3 converting {source} to OpenVINO ({flags})...", flush=True)
     if flags["weight_format"] == "fp16":
         quant = {"load_in_8bit": False}
     else:
         quant = {"quantization_config": quantization_config(flags)}
-    try:  # the tokenizer first: a custom one is refused in a second, not after the conversion
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
-        print(f"[phi3nb] 1/3 converting {source} to OpenVINO ({flags})...", flush=True)
-        with seeded(flags):
-            model = OVModelForCausalLM.from_pretrained(
-                source, export=True, compile=False, trust_remote_code=trust_remote_code, **quant)
-    except ValueError as e:
-        if refuses_remote_code(e):
-            raise remote_code_error(source) from None
-        raise
+    with seeded(flags):
+        model = OVModelForCausalLM.from_pretrained(
+            source, export=True, compile=False, trust_remote_code=trust_remote_code, **quant)
     print("[phi3nb] 2/3 saving the model...", flush=True)
     model.save_pretrained(target)
     if flags["weight_format"] == "fp16":  # optimum keeps the source dtype (often fp32); store fp16 as the CLI does
@@ -416,6 +410,7 @@ def _run_export(source, target, flags, trust_remote_code, task):
 
         ov.save_model(model.model, str(target / "openvino_model.xml"), compress_to_fp16=True)
     print("[phi3nb] 3/3 saving the tokenizer (Hugging Face and OpenVINO formats)...", flush=True)
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     tokenizer.save_pretrained(target)
     export_tokenizer(tokenizer, target)
 

@@ -103,11 +103,16 @@ def test_load_model_refuses_a_folder_that_needs_its_own_code(canary_export, tmp_
     assert not (tmp_path / "MARKER").exists()
 
 
-def test_load_tokenizer_refuses_a_tokenizer_that_needs_its_own_code(canary_export, tmp_path):
-    config = canary_export / "tokenizer_config.json"
+def custom_tokenizer(folder):
+    """Point `folder`'s tokenizer at the repository's tokenization_canary.py."""
+    config = folder / "tokenizer_config.json"
     tok = json.loads(config.read_text())
     config.write_text(json.dumps({**tok, "tokenizer_class": "CanaryTokenizer",
                                   "auto_map": {"AutoTokenizer": ["tokenization_canary.CanaryTokenizer", None]}}))
+
+
+def test_load_tokenizer_refuses_a_tokenizer_that_needs_its_own_code(canary_export, tmp_path):
+    custom_tokenizer(canary_export)
     with pytest.raises(Phi3nbError) as info:
         load_tokenizer(canary_export)
     says_how_to_allow(str(info.value), canary_export)
