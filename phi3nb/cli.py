@@ -8,11 +8,12 @@ from .errors import Phi3nbError
 from .cookbook import OV_CONFIG, PRESETS, COOKBOOK_EXPORT, COOKBOOK_MODEL_DIR, COOKBOOK_QUESTION, COOKBOOK_SYSTEM
 
 EMBEDDED = "embedded"
+TRUST_HELP = "run Python code from the model's repository, for models transformers does not know (default: never)"
 
 
-def obtain_model(model_id, model_dir, weight_format=None):
+def obtain_model(model_id, model_dir, weight_format=None, trust_remote_code=False):
     """Step 1 for any source: the embedded model (offline), an OpenVINO model as it is, or an export of `model_id`."""
-    from .export import export_command, export_model
+    from .export import command_that_made, export_model
     from .preconverted import openvino_source
 
     if model_id == EMBEDDED:
@@ -23,8 +24,10 @@ def obtain_model(model_id, model_dir, weight_format=None):
     if ready is not None:
         print(f"Step 1: {model_id} is already an OpenVINO model, so there is nothing to export: using {ready} as it is.")
         return ready
-    print(f"Step 1, as the cookbook runs it: {export_command(model_id, model_dir)}")
-    return export_model(model_id, model_dir, weight_format=weight_format or COOKBOOK_EXPORT["weight_format"])
+    path = export_model(model_id, model_dir, weight_format=weight_format or COOKBOOK_EXPORT["weight_format"],
+                        trust_remote_code=trust_remote_code)
+    print(f"Step 1 as a terminal command: {command_that_made(path)}")
+    return path
 
 
 def demo(args):
@@ -33,10 +36,11 @@ def demo(args):
     from .loading import load_model, load_tokenizer
     from .prompts import build_prompt
 
-    model_dir = obtain_model(args.model_id, args.model_dir, args.weight_format)
+    trust = args.trust_remote_code
+    model_dir = obtain_model(args.model_id, args.model_dir, args.weight_format, trust_remote_code=trust)
     start = time.perf_counter()
-    model = load_model(model_dir, device=args.device, ov_config=OV_CONFIG)
-    tok = load_tokenizer(model_dir)
+    model = load_model(model_dir, device=args.device, ov_config=OV_CONFIG, trust_remote_code=trust)
+    tok = load_tokenizer(model_dir, trust_remote_code=trust)
     load_s = time.perf_counter() - start
     prompt = build_prompt(tok, args.question)
     print(f"\nPrompt:\n{prompt}\n\nAnswer:")
@@ -72,9 +76,12 @@ def chat(args):
     elif args.backend == "genai":
         from .genai_backend import load_genai
 
-        model, tok = load_genai(args.model_dir, device=args.device), load_tokenizer(args.model_dir)
+        model = load_genai(args.model_dir, device=args.device)
+        tok = load_tokenizer(args.model_dir, trust_remote_code=args.trust_remote_code)
     else:
-        model, tok = load_model(args.model_dir, device=args.device, ov_config=OV_CONFIG), load_tokenizer(args.model_dir)
+        model = load_model(args.model_dir, device=args.device, ov_config=OV_CONFIG,
+                           trust_remote_code=args.trust_remote_code)
+        tok = load_tokenizer(args.model_dir, trust_remote_code=args.trust_remote_code)
     history = []
     print("Chat with the model; Ctrl-D to leave.")
     while True:
@@ -95,12 +102,14 @@ def chat(args):
 
 
 def export(args):
-    from .export import export_command, export_model
+    """Export, then print the optimum-cli line of what ran (from its manifest: a group size that did not fit the
+    model shows as the one used)."""
+    from .export import command_that_made, export_model
     options = {**PRESETS[args.preset], **{k: v for k, v in (("weight_format", args.weight_format),
                ("group_size", args.group_size), ("ratio", args.ratio), ("sym", args.sym)) if v is not None}}
-    line = export_command(args.model_id, args.output, **options)
+    path = export_model(args.model_id, args.output, trust_remote_code=args.trust_remote_code, **options)
+    line = command_that_made(path)
     print(line if line.startswith("#") else f"Same as: {line}")  # a comment when optimum-cli has no equivalent
-    export_model(args.model_id, args.output, trust_remote_code=args.trust_remote_code or None, **options)
 
 
 def prepare(args):
@@ -125,6 +134,7 @@ def parser():
     d.add_argument("--device", default="GPU.0", help="falls back to CPU when absent (default: %(default)s)")
     d.add_argument("--question", default=COOKBOOK_QUESTION)
     d.add_argument("--max-new-tokens", type=int, default=256)
+    d.add_argument("--trust-remote-code", action="store_true", help=TRUST_HELP)
     d.set_defaults(func=demo)
 
     c = sub.add_parser("chat", help="multi-turn chat in the terminal, with a local model or a server")
@@ -138,6 +148,7 @@ def parser():
                         "optimum (the cookbook's OVModelForCausalLM)")
     c.add_argument("--system", default=COOKBOOK_SYSTEM)
     c.add_argument("--max-new-tokens", type=int, default=512)
+    c.add_argument("--trust-remote-code", action="store_true", help=TRUST_HELP)
     c.set_defaults(func=chat)
 
     e = sub.add_parser("export", help="export a model to OpenVINO (the cookbook's optimum-cli line)")
@@ -151,8 +162,7 @@ def parser():
     e.add_argument("--group-size", type=int)
     e.add_argument("--ratio", type=float)
     e.add_argument("--sym", action=argparse.BooleanOptionalAction, default=None)
-    e.add_argument("--trust-remote-code", action="store_true",
-                   help="run the model repository's code (default: only if its config needs it)")
+    e.add_argument("--trust-remote-code", action="store_true", help=TRUST_HELP)
     e.set_defaults(func=export)
 
     r = sub.add_parser("prepare", help="download and export the embedded model")

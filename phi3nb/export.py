@@ -21,6 +21,8 @@ from .folder_swap import MANIFEST, read_manifest, why_write, write_once
 from .model_dir import check_model_dir
 from .compression import CALIBRATION_TEXT, DATASETS, quantization_config, seeded
 from .preconverted import openvino_source
+from .quiet import quiet_export
+from .remote_code import refuses_remote_code, remote_code_error
 
 WEIGHT_FORMATS = ("int4", "int8", "fp16")
 _VERSIONED = ("optimum-intel", "openvino", "openvino-tokenizers", "nncf", "transformers", "torch")
@@ -31,9 +33,10 @@ class GroupSizeWarning(UserWarning):
 
 
 def export_command(model_id, output_dir, *, weight_format="int4", group_size=128, ratio=0.6,
-                   sym=True, trust_remote_code=True, task=COOKBOOK_TASK, awq=False, scale_estimation=False,
+                   sym=True, trust_remote_code=False, task=COOKBOOK_TASK, awq=False, scale_estimation=False,
                    dataset=None, num_samples=None) -> str:
-    """The optimum-cli line for these options; with defaults, the cookbook's step 1 exactly.
+    """The optimum-cli line for these options, the same defaults as export_model; with trust_remote_code=True
+    (the cookbook's --trust-remote-code), the cookbook's step 1 exactly.
 
     optimum-cli cannot read a calibration text from a file, so for dataset=CALIBRATION_TEXT the line is a
     comment that says so and shows the nearest command (which calibrates on the model's own generations).
@@ -125,33 +128,42 @@ def effective_group_size(config, group_size) -> int:
 
 
 def load_source_config(model_id, trust_remote_code):
-    """The source model's config, or a Phi3nbError that says how to work offline."""
+    """The source model's config; without trust_remote_code=True, a model that needs its repository's
+    Python ends in a Phi3nbError before any of it is imported. Unreadable: a Phi3nbError on working offline."""
     from transformers import AutoConfig
 
+    if not trust_remote_code and needs_remote_code(model_id):
+        raise remote_code_error(model_id)
     try:
         return AutoConfig.from_pretrained(model_id, trust_remote_code=bool(trust_remote_code))
     except (OSError, ValueError) as e:
-        raise Phi3nbError(
-            f"Cannot read the model {model_id!r}: {str(e).splitlines()[0]}\n"
-            "Check the name and your internet connection (or HF_ENDPOINT), or pass a local folder. "
-            "Offline, use the embedded model: PHI3NB_MODEL_ID=embedded (or phi3nb.prepare_embedded_model())."
-        ) from None
+        if refuses_remote_code(e):
+            raise remote_code_error(model_id) from None
+        raise _unreadable(model_id, e) from None
+
+
+def _unreadable(model_id, error) -> Phi3nbError:
+    return Phi3nbError(
+        f"Cannot read the model {model_id!r}: {str(error).splitlines()[0]}\n"
+        "Check the name and your internet connection (or HF_ENDPOINT), or pass a local folder. "
+        "Offline, use the embedded model: PHI3NB_MODEL_ID=embedded (or phi3nb.prepare_embedded_model())."
+    )
 
 
 def needs_remote_code(model_id) -> bool:
-    """True only when transformers cannot build the model's config class itself.
+    """True when transformers cannot build the model's config itself and would run the repository's
+    configuration code (auto_map), as transformers decides it; reads config.json only, imports nothing.
 
     Phi-3 is native in transformers >= 4.40, so the cookbook's --trust-remote-code is no longer
-    needed for it and running the repository's Python is avoided.
+    needed for it.
     """
     from transformers import CONFIG_MAPPING, PretrainedConfig
 
     try:
         raw, _ = PretrainedConfig.get_config_dict(model_id)
-    except (OSError, ValueError):
-        load_source_config(model_id, False)  # raises the offline/typo message
-        raise
-    return raw.get("model_type") not in CONFIG_MAPPING and "auto_map" in raw
+    except (OSError, ValueError) as e:
+        raise _unreadable(model_id, e) from None
+    return raw.get("model_type") not in CONFIG_MAPPING and "AutoConfig" in (raw.get("auto_map") or {})
 
 
 def export_flags(weight_format, group_size, ratio, sym, awq=False, scale_estimation=False, dataset=None,
@@ -177,7 +189,8 @@ def command_that_made(model_dir) -> str:
     done = read_manifest(model_dir)
     if done is None:
         return f"# {model_dir} was used as it is: it already held an OpenVINO model, so nothing was exported."
-    return export_command(done["source"], model_dir, **done["flags"], trust_remote_code=done["trust_remote_code"])
+    return export_command(done["source"], model_dir, **done["flags"], trust_remote_code=done["trust_remote_code"],
+                          task=done.get("task", COOKBOOK_TASK))
 
 
 def library_versions() -> dict:
@@ -192,7 +205,7 @@ def library_versions() -> dict:
 
 def export_model(model_id, output_dir, *, weight_format=COOKBOOK_EXPORT["weight_format"],
                  group_size=COOKBOOK_EXPORT["group_size"], ratio=COOKBOOK_EXPORT["ratio"], sym=COOKBOOK_EXPORT["sym"],
-                 trust_remote_code=None, task=COOKBOOK_TASK, awq=False, scale_estimation=False, dataset=None,
+                 trust_remote_code=False, task=COOKBOOK_TASK, awq=False, scale_estimation=False, dataset=None,
                  num_samples=None, wait=None) -> Path:
     """Export `model_id` to OpenVINO in `output_dir` (once), and return the folder to load.
 
@@ -200,19 +213,21 @@ def export_model(model_id, output_dir, *, weight_format=COOKBOOK_EXPORT["weight_
     OpenVINO/Phi-3-mini-4k-instruct-int4-ov) is returned as it is, downloaded if needed.
     Calls for one folder take turns through a lock beside it: the second waits (at most `wait`
     seconds; None: until the other ends), then reuses.
-    trust_remote_code=None runs the model repository's code only if its config needs it.
+    No code from the model's repository runs unless trust_remote_code=True (the cookbook's --trust-remote-code):
+    without it, a model that needs that code ends in a Phi3nbError that says so, before any of it runs.
     awq, scale_estimation and dataset (DATASETS) are optimum-cli's --awq, --scale-estimation, --dataset.
     """
     data_aware = {"awq": awq, "scale_estimation": scale_estimation, "dataset": dataset, "num_samples": num_samples}
     check_options(weight_format, group_size, ratio, **data_aware)
+    if not isinstance(trust_remote_code, bool):  # a string such as "0" must not count as consent
+        raise Phi3nbError(f"trust_remote_code={trust_remote_code!r} is not True or False: pass True to run the model "
+                          "repository's own Python code, or leave it False.")
     ready = openvino_source(model_id)
     if ready is not None:
         print(f"[phi3nb] {model_id} is already an OpenVINO model: using {ready} as it is, without exporting.")
         return ready
     output_dir = Path(output_dir).expanduser().absolute()
     source = source_name(model_id)
-    if trust_remote_code is None:
-        trust_remote_code = needs_remote_code(source)
     config = load_source_config(source, trust_remote_code)
     if weight_format == "int4":
         group_size = effective_group_size(config, group_size)
@@ -261,8 +276,10 @@ def source_name(model_id) -> str:
     return str(local.resolve()) if local.exists() else str(model_id)
 
 
+@quiet_export()
 def _run_export(source, target, flags, trust_remote_code, task):
-    """Convert, compress and save model + tokenizers into `target` (progress from nncf)."""
+    """Convert, compress and save model + tokenizers into `target` (progress from nncf, without the libraries'
+    known-harmless chatter)."""
     from optimum.exporters.openvino.convert import export_tokenizer
     from optimum.intel import OVModelForCausalLM
     from transformers import AutoTokenizer

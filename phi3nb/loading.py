@@ -10,6 +10,7 @@ from pathlib import Path
 from .devices import resolve_device
 from .errors import Phi3nbError
 from .model_dir import check_model_dir
+from .remote_code import refuses_remote_code, remote_code_error
 from .cookbook import OV_CONFIG, COOKBOOK_DEVICE
 
 # Properties the OpenVINO Core takes for every device, beside each device's SUPPORTED_PROPERTIES.
@@ -113,7 +114,8 @@ def _can_create(folder) -> bool:
 
 
 def load_model(model_dir, device=COOKBOOK_DEVICE, ov_config=None, trust_remote_code=False):
-    """The cookbook's `OVModelForCausalLM.from_pretrained(...)` on a checked folder and an available device."""
+    """The cookbook's `OVModelForCausalLM.from_pretrained(...)` on a checked folder and an available device;
+    a model that needs its repository's code loads only with trust_remote_code=True."""
     from optimum.intel import OVModelForCausalLM
     from transformers import AutoConfig
 
@@ -129,6 +131,10 @@ def load_model(model_dir, device=COOKBOOK_DEVICE, ov_config=None, trust_remote_c
             trust_remote_code=trust_remote_code)
     except RuntimeError as e:
         raise load_failed(path, e) from None
+    except ValueError as e:
+        if refuses_remote_code(e):
+            raise remote_code_error(path) from None
+        raise
     print(f"[phi3nb] loaded in {time.perf_counter() - start:.1f} s", flush=True)
     return model
 
@@ -144,4 +150,6 @@ def load_tokenizer(model_dir, trust_remote_code=False):
     try:
         return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, ImportError) as e:
+        if refuses_remote_code(e):
+            raise remote_code_error(path) from None
         raise Phi3nbError(f"No usable tokenizer in {path} ({(str(e).strip() or type(e).__name__).splitlines()[0]}). {fix}") from None

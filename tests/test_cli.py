@@ -1,14 +1,15 @@
 """The `phi3nb` command as a user runs it: demo on the embedded model, export, terminal chat."""
 
 import json
+import shlex
 import re
 import subprocess
 import sys
 
 import pytest
 
-from phi3nb.cli import main
-from phi3nb.export import MANIFEST
+from phi3nb.cli import main, obtain_model
+from phi3nb.export import MANIFEST, GroupSizeWarning
 from phi3nb.quality import repeated_ngram
 
 
@@ -78,4 +79,49 @@ def test_export_fast_se_preset_records_scale_estimation(tiny_phi3_hf, tmp_path, 
     flags = json.loads((tmp_path / "se" / MANIFEST).read_text())["flags"]
     assert flags["scale_estimation"] is True and flags["dataset"] == "phi3nb-calibration" and flags["ratio"] == 1.0
     out = capsys.readouterr().out
-    assert out.startswith("# no optimum-cli equivalent") and "Same as" not in out
+    assert out.splitlines()[-1].startswith("# no optimum-cli equivalent") and "Same as" not in out
+
+
+def printed_command(printed):
+    """The arguments of the one optimum-cli line in `printed`."""
+    lines = [line[line.index("optimum-cli"):] for line in printed.splitlines() if "optimum-cli export" in line]
+    assert len(lines) == 1, printed
+    return shlex.split(lines[0])
+
+
+def assert_is_what_ran(args, out):
+    """The printed line says what the manifest of the export in `out` records, flag by flag."""
+    done = json.loads((out / MANIFEST).read_text())
+    flags = done["flags"]
+    value = lambda flag: args[args.index(flag) + 1] if flag in args else None  # noqa: E731
+    assert args[:3] == ["optimum-cli", "export", "openvino"] and args[-1] == str(out), args
+    assert value("--model") == done["source"] and value("--weight-format") == flags["weight_format"], args
+    if flags["weight_format"] == "int4":
+        assert (int(value("--group-size")), float(value("--ratio"))) == (flags["group_size"], flags["ratio"]), args
+    else:
+        assert value("--group-size") is None and value("--ratio") is None, args
+    assert ("--trust-remote-code" in args) is done["trust_remote_code"], args
+
+
+@pytest.mark.parametrize("extra", [[], ["--trust-remote-code"]])
+def test_export_prints_the_line_of_the_export_that_ran(tiny_phi3_hf, tmp_path, monkeypatch, capsys, extra):
+    """--group-size 96 does not fit the tiny Phi-3, so 64 ran; --trust-remote-code shows only when passed."""
+    monkeypatch.setattr("phi3nb.export._run_export", lambda s, t, flags, *a: (t / "f").write_text("x"))
+    out = tmp_path / "int4"
+    with pytest.warns(GroupSizeWarning, match="using 64"):
+        assert main(["export", str(tiny_phi3_hf), str(out), "--group-size", "96", *extra]) == 0
+    printed = capsys.readouterr().out
+    assert any(line.startswith("Same as: optimum-cli") for line in printed.splitlines()), printed
+    args = printed_command(printed)
+    assert_is_what_ran(args, out)
+    assert args[args.index("--group-size") + 1] == "64" and ("--trust-remote-code" in args) is bool(extra)
+
+
+@pytest.mark.parametrize("trust", [False, True])
+def test_demos_step1_prints_the_line_of_its_own_export(tiny_phi3_hf, tmp_path, monkeypatch, capsys, trust):
+    monkeypatch.setattr("phi3nb.export._run_export", lambda s, t, flags, *a: (t / "f").write_text("x"))
+    consent = {"trust_remote_code": True} if trust else {}  # the default is no trust
+    out = obtain_model(str(tiny_phi3_hf), tmp_path / "int8", "int8", **consent)
+    args = printed_command(capsys.readouterr().out)
+    assert_is_what_ran(args, out)
+    assert args[args.index("--weight-format") + 1] == "int8"

@@ -15,8 +15,13 @@ COOKBOOK_LINE = ('optimum-cli export openvino --model "microsoft/Phi-3-mini-4k-i
 
 
 def test_export_command_reproduces_the_cookbook_line():
-    line = export_command(phi3nb.COOKBOOK_MODEL_ID, phi3nb.COOKBOOK_MODEL_DIR)
+    line = export_command(phi3nb.COOKBOOK_MODEL_ID, phi3nb.COOKBOOK_MODEL_DIR, trust_remote_code=True)
     assert shlex.split(line) == shlex.split(COOKBOOK_LINE)
+
+
+def test_export_command_has_export_models_defaults():
+    """No --trust-remote-code unless asked: export_model's default does not pass it either."""
+    assert "--trust-remote-code" not in shlex.split(export_command(phi3nb.COOKBOOK_MODEL_ID, phi3nb.COOKBOOK_MODEL_DIR))
 
 
 def test_export_command_other_formats_drop_int4_only_flags():
@@ -59,13 +64,17 @@ def test_group_size_is_checked_against_layer_widths():
         assert effective_group_size(smollm2, 128) == 64
 
 
-def test_trust_remote_code_only_when_the_config_needs_it(tiny_phi3_hf, tmp_path):
+def test_needs_remote_code_reads_the_config_as_transformers_does(tiny_phi3_hf, tmp_path):
     assert needs_remote_code(str(tiny_phi3_hf)) is False  # phi3 is native in transformers
     custom = tmp_path / "custom"
     custom.mkdir()
     (custom / "config.json").write_text(json.dumps(
         {"model_type": "my_custom_lm", "auto_map": {"AutoConfig": "configuration_my.MyConfig"}}))
     assert needs_remote_code(str(custom)) is True
+    # the hub's Phi-3 config: auto_map to its own files, but a type transformers has, so its own code is used
+    (custom / "config.json").write_text(json.dumps(
+        {"model_type": "phi3", "auto_map": {"AutoConfig": "configuration_phi3.Phi3Config"}}))
+    assert needs_remote_code(str(custom)) is False
 
 
 def test_unreachable_model_id_points_to_the_embedded_model(tmp_path):
