@@ -23,6 +23,7 @@ from .cookbook import COOKBOOK_EXPORT, COOKBOOK_TASK
 from .model_dir import check_model_dir, sibling
 from .compression import CALIBRATION_TEXT, DATASETS, quantization_config, seeded
 from .preconverted import openvino_source
+from .preflight import check_export_fits
 
 WEIGHT_FORMATS = ("int4", "int8", "fp16")
 MANIFEST = "phi3nb_export.json"
@@ -227,7 +228,8 @@ def export_model(model_id, output_dir, *, weight_format=COOKBOOK_EXPORT["weight_
     if weight_format == "int4":
         group_size = effective_group_size(config, group_size)
     flags = export_flags(weight_format, group_size, ratio, sym, **data_aware)
-
+    if not export_done(output_dir, source, flags):  # reusing a finished export needs no room
+        check_export_fits(source, output_dir, flags, config)
     return _export_once(output_dir, source, flags,
                         lambda partial: _run_export(source, partial, flags, trust_remote_code, task),
                         {"trust_remote_code": bool(trust_remote_code), "task": task})
