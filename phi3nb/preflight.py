@@ -19,16 +19,16 @@ from pathlib import Path
 from .errors import Phi3nbError
 from .preconverted import PHI3_PRECONVERTED
 
-GB = 2 ** 30  # as `free -g` counts, and as the figures below were read
+GB, MB = 2 ** 30, 2 ** 20  # as `free -g` and `du -m` count (the 7.2 GB of Phi-3-mini's bf16 weights are 2**30s)
 SKIP = "PHI3NB_NO_FIT_CHECK"  # =1: skip these checks (the figures are estimates)
 
-# measured by phi3nb bench --full-size: microsoft/Phi-3-mini-4k-instruct's shapes (random bf16 weights),
-# the cookbook's export flags and load_genai's CPU config, on a 2-core AMD EPYC (AVX2, 24 GB), OpenVINO 2026.4.
+# measured by phi3nb bench --full-size: microsoft/Phi-3-mini-4k-instruct's shapes (random bf16 weights), the
+# cookbook's export flags and load_genai's CPU config. For now a first run's figures (a 2-core AMD EPYC, AVX2, 24 GB).
 PHI3_MINI_PARAMS = 3_821_079_552
 PHI3_MINI_EXPORT_PEAK_GB = 10.8  # peak RSS of the export...
 PHI3_MINI_EXPORT_ANON_GB = 3.5  # ...of which not file-backed (the rest: the source weights, mapped)
-PHI3_MINI_EXPORT_OUTPUT_GB = 2.786  # the exported folder, cookbook flags (int4, ratio 0.6)
-PHI3_MINI_FAST_OUTPUT_GB = 1.975  # the same with ratio 1.0 (phi3nb's fast preset)
+PHI3_MINI_EXPORT_OUTPUT_MB = 2786  # the exported folder, cookbook flags (int4, ratio 0.6)
+PHI3_MINI_FAST_OUTPUT_MB = 1975  # the same with ratio 1.0 (phi3nb's fast preset)
 PHI3_MINI_CHAT_RSS_GB = 6.1  # RSS while the chat answers, on the cookbook's export
 # The chat's file-backed part is its weight file (openvino_model.bin), mapped and read once: OpenVINO's
 # CPU plugin repacks each layer's weights into its own memory at the first inference and leaves the
@@ -45,8 +45,8 @@ def weights_bytes_per_param(flags) -> float:
     int4: the two measured exports, linear in the int4 ratio (the rest is int8); int8: that line at
     ratio 0; fp16: 2 bytes a weight. Only the two int4 points are measured.
     """
-    low = PHI3_MINI_EXPORT_OUTPUT_GB * GB / PHI3_MINI_PARAMS  # ratio 0.6
-    high = PHI3_MINI_FAST_OUTPUT_GB * GB / PHI3_MINI_PARAMS  # ratio 1.0
+    low = PHI3_MINI_EXPORT_OUTPUT_MB * MB / PHI3_MINI_PARAMS  # ratio 0.6
+    high = PHI3_MINI_FAST_OUTPUT_MB * MB / PHI3_MINI_PARAMS  # ratio 1.0
     per_ratio = (low - high) / 0.4
     fmt = flags.get("weight_format")
     if fmt == "fp16":
@@ -109,19 +109,26 @@ def _check_disk(what, writes, do):
                               f"another disk, or " + "; or ".join(do) + f". ({SKIP}=1 skips this check.)")
 
 
+def load_needs(model_dir) -> tuple:
+    """(bytes that cannot be dropped, bytes in all) of memory to load `model_dir` and chat with it.
+
+    Phi-3-mini's measured RSS, scaled by the weight file; of it, the weight file itself is file-backed.
+    """
+    size = (Path(model_dir) / "openvino_model.bin").stat().st_size
+    total = PHI3_MINI_CHAT_RSS_GB * GB * size / (PHI3_MINI_EXPORT_OUTPUT_MB * MB)
+    return max(total - size, 0), total
+
+
 def check_load_fits(model_dir):
     """Raise (or warn) before loading `model_dir` if this machine's free memory cannot hold it answering."""
-    weights = Path(model_dir) / "openvino_model.bin"
-    if os.environ.get(SKIP) == "1" or not weights.exists():
+    if os.environ.get(SKIP) == "1" or not (Path(model_dir) / "openvino_model.bin").exists():
         return
-    size = weights.stat().st_size
-    total = PHI3_MINI_CHAT_RSS_GB * GB * size / (PHI3_MINI_EXPORT_OUTPUT_GB * GB)
+    anon, total = load_needs(model_dir)
     do = ["close other notebooks' kernels (JupyterLab: Running Terminals and Kernels, Shut Down) or other programs",
           "free a model this kernel still holds (e.g. ov_model = None)",
-          f"use a smaller export (int4 with ratio 1.0 is ~{PHI3_MINI_FAST_OUTPUT_GB / PHI3_MINI_EXPORT_OUTPUT_GB:.0%} "
-          "of the cookbook's flags)"]
-    _check_memory(f"load {Path(model_dir).name}", max(total - size, 0), total,
-                  f"besides its {_gb(size)} weight file, mapped from disk", do)
+          f"use a smaller export (int4 with ratio 1.0 is ~{PHI3_MINI_FAST_OUTPUT_MB / PHI3_MINI_EXPORT_OUTPUT_MB:.0%} "
+          "the size of the cookbook's)"]
+    _check_memory(f"load {Path(model_dir).name}", anon, total, "besides its weight file, mapped from disk", do)
 
 
 def _check_memory(what, anon, total, besides, do):
@@ -132,11 +139,11 @@ def _check_memory(what, anon, total, besides, do):
     fix = "; or ".join(do) + f". ({SKIP}=1 skips this check.)"
     if available + swap < anon:
         raise Phi3nbError(f"Not enough memory to {what}: {needs}, and {has}. It would be killed part-way. "
-                          f"To make room: {fix}")
+                          f"What to do: {fix}")
     if available < total:
         how = "swapping" if available < anon else "reading the model from disk again as memory runs short"
         warnings.warn(f"Memory is tight to {what}: {needs}, and {has}, so it will be slow ({how}). "
-                      f"To make room: {fix}", MemoryWarning, stacklevel=3)
+                      f"What to do: {fix}", MemoryWarning, stacklevel=3)
 
 
 def _download_bytes(source, params, config) -> int:
@@ -154,7 +161,7 @@ def _download_bytes(source, params, config) -> int:
         files = {"model.safetensors"}
     if files and all(isinstance(try_to_load_from_cache(source, f), str) for f in files):
         return 0
-    dtype = str(getattr(config, "torch_dtype", None) or getattr(config, "dtype", None) or "bfloat16")
+    dtype = str(getattr(config, "dtype", None) or getattr(config, "torch_dtype", None) or "bfloat16")
     return int(params * (4 if "32" in dtype else 2))
 
 
