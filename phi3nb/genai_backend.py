@@ -155,8 +155,8 @@ def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None) -> GenaiModel:
 
     path = check_model_dir(model_dir)
     device = resolve_device(device)
-    check_load_fits(path)
-    chosen_cache = ov_config is not None and "CACHE_DIR" in ov_config
+    check_load_fits(path, device)
+    chosen_cache = isinstance(ov_config, dict) and "CACHE_DIR" in ov_config
     note = ""
     if ov_config is None and device == "CPU":
         ov_config, note = tuned_config(path, fast_cpu_config(path))

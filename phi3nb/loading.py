@@ -152,7 +152,7 @@ def load_model(model_dir, device=COOKBOOK_DEVICE, ov_config=None, trust_remote_c
 
     path = check_model_dir(model_dir)
     device = resolve_device(device)
-    check_load_fits(path)
+    check_load_fits(path, device)
     ov_config = writable_cache(check_ov_config(dict(OV_CONFIG if ov_config is None else ov_config), device), path)
     before = cache_files(ov_config.get("CACHE_DIR"))
     print(f"[phi3nb] loading {path.name} on {device} (the first compile takes a while)...", flush=True)

@@ -119,9 +119,10 @@ def load_needs(model_dir) -> tuple:
     return max(total - size, 0), total
 
 
-def check_load_fits(model_dir):
-    """Raise (or warn) before loading `model_dir` if this machine's free memory cannot hold it answering."""
-    if os.environ.get(SKIP) == "1" or not (Path(model_dir) / "openvino_model.bin").exists():
+def check_load_fits(model_dir, device="CPU"):
+    """Raise (or warn) before loading `model_dir` on the CPU if this machine's free memory cannot hold it
+    answering (the figures are the CPU's; a GPU holds the weights elsewhere, in part or in whole)."""
+    if device != "CPU" or os.environ.get(SKIP) == "1" or not (Path(model_dir) / "openvino_model.bin").exists():
         return
     anon, total = load_needs(model_dir)
     do = ["close other notebooks' kernels (JupyterLab: Running Terminals and Kernels, Shut Down) or other programs",
