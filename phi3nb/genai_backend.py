@@ -46,8 +46,9 @@ class GenaiModel:
         """Two tokens for a 16-token prompt, so OpenVINO's first-inference work is done before the first message.
 
         The CPU plugin lays out each layer's weights for its kernels at a model's first inference, not when
-        compiling (its oneDNN FullyConnected executors are made with the real input shapes): for Phi-3-mini that
-        was the 14-22 s before a fresh pipeline's first token. A layout can depend on the rows of a step: int8
+        compiling (its oneDNN FullyConnected executors are made with the real input shapes): on the 4-layer
+        Phi-3-mini slice those weight reorders were most of a fresh pipeline's wait for its first token, and
+        they grow with the model. A layout can depend on the rows of a step: int8
         layers with f32 activations take a second one from 7 rows up (OpenVINO 2026.4, the embedded model), so
         this runs a 16-row prompt step and a one-row decode step; from 2 to 1,024 rows nothing more was laid
         out. The prompt is end-of-text ids, which no chat starts with, so genai's prefix cache never serves a

@@ -134,7 +134,9 @@ def cache_outcome(cache_dir, before) -> str:
         return f"from the cache in {cache_dir}"
     if changed & set(before):
         return f"compiled again, as OpenVINO did not read back the cache in {cache_dir}"
-    return f"compiled, cached in {cache_dir}"
+    if changed:
+        return f"compiled, cached in {cache_dir}"
+    return f"compiled; OpenVINO cached nothing in {cache_dir}"
 
 
 def _can_create(folder) -> bool:
