@@ -153,14 +153,17 @@ def _download_bytes(source, params, config) -> int:
         return 0
     from huggingface_hub import try_to_load_from_cache
 
-    index = try_to_load_from_cache(source, "model.safetensors.index.json")
-    if isinstance(index, str):
-        import json
+    try:
+        index = try_to_load_from_cache(source, "model.safetensors.index.json")
+        if isinstance(index, str):
+            import json
 
-        files = set(json.loads(Path(index).read_text()).get("weight_map", {}).values())
-    else:
-        files = {"model.safetensors"}
-    if files and all(isinstance(try_to_load_from_cache(source, f), str) for f in files):
+            files = set(json.loads(Path(index).read_text()).get("weight_map", {}).values())
+        else:
+            files = {"model.safetensors"}
+        if files and all(isinstance(try_to_load_from_cache(source, f), str) for f in files):
+            return 0
+    except (OSError, ValueError):  # not a hub id (the export says so itself), or an unreadable index
         return 0
     dtype = str(getattr(config, "dtype", None) or getattr(config, "torch_dtype", None) or "bfloat16")
     return int(params * (4 if "32" in dtype else 2))
