@@ -21,6 +21,7 @@ from .folder_swap import MANIFEST, read_manifest, why_write, write_once
 from .model_dir import check_model_dir
 from .compression import CALIBRATION_TEXT, DATASETS, quantization_config, seeded
 from .preconverted import openvino_source
+from .preflight import check_export_fits
 from .quiet import quiet_export
 from .remote_code import refuses_remote_code, remote_code_error
 
@@ -232,7 +233,8 @@ def export_model(model_id, output_dir, *, weight_format=COOKBOOK_EXPORT["weight_
     if weight_format == "int4":
         group_size = effective_group_size(config, group_size)
     flags = export_flags(weight_format, group_size, ratio, sym, **data_aware)
-
+    if not export_done(output_dir, source, flags):  # reusing a finished export needs no room
+        check_export_fits(source, output_dir, flags, config)
     return _export_once(output_dir, source, flags,
                         lambda partial: _run_export(source, partial, flags, trust_remote_code, task),
                         {"trust_remote_code": bool(trust_remote_code), "task": task}, wait)

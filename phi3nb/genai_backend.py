@@ -12,11 +12,22 @@ import types
 from pathlib import Path
 
 from .devices import full_device_name, resolve_device
-from .loading import check_ov_config, load_failed, writable_cache
+from .loading import cache_files, cache_outcome, check_ov_config, compiled_cache_dir, load_failed, writable_cache
 from .model_dir import check_model_dir, int4_group_size
 from .cookbook import FAST_CPU_CONFIG, OV_CONFIG, COOKBOOK_DEVICE
+from .preflight import check_load_fits
 
 TUNED_FILE = "phi3nb_tuned.json"  # written by `phi3nb tune MODEL_DIR`
+# Devices whose compiled model load_genai keeps in compiled_cache_dir by default. Not the CPU: there genai
+# compiles a paged-attention model, whose blob OpenVINO 2026.4 writes but cannot read back (PagedAttention-
+# Extension is in no IR opset), so each load would hash the weights and rewrite a model-sized file for
+# nothing; and a blob the CPU plugin does read back holds the transformed model, not the weights laid out
+# for its kernels, which it does at the first inference either way (GenaiModel.warm_up moves that to the load).
+CACHED_DEVICES = ("GPU", "NPU")
+WARM_UP_ROWS = 16  # the warm-up prompt's length (GenaiModel.warm_up)
+# OPTIMIZE_SIZE: the blob leaves the weights out and reads them from the model folder at import (OpenVINO's
+# weightless cache), so the cache does not double the disk a model takes.
+CACHE_MODE = {"CACHE_MODE": "OPTIMIZE_SIZE"}
 
 
 class GenaiModel:
@@ -30,6 +41,30 @@ class GenaiModel:
         self.config = types.SimpleNamespace(max_position_embeddings=config.get("max_position_embeddings"))
         self.generation_config = types.SimpleNamespace(eos_token_id=gen.get("eos_token_id", config.get("eos_token_id")))
         self._seen, self._prompt_len = [], 0  # the last call's prompt + generated ids: what genai's KV cache holds
+
+    def warm_up(self):
+        """Two tokens for a 16-token prompt, so OpenVINO's first-inference work is done before the first message.
+
+        The CPU plugin lays out each layer's weights for its kernels at a model's first inference, not when
+        compiling (its oneDNN FullyConnected executors are made with the real input shapes): on the 4-layer
+        Phi-3-mini slice those weight reorders were most of a fresh pipeline's wait for its first token, and
+        they grow with the model. A layout can depend on the rows of a step: int8
+        layers with f32 activations take a second one from 7 rows up (OpenVINO 2026.4, the embedded model), so
+        this runs a 16-row prompt step and a one-row decode step; from 2 to 1,024 rows nothing more was laid
+        out. The prompt is end-of-text ids, which no chat starts with, so genai's prefix cache never serves a
+        conversation from it.
+        """
+        import numpy as np
+        import openvino as ov
+        import openvino_genai as ov_genai
+
+        eos = self.generation_config.eos_token_id
+        first = eos[0] if isinstance(eos, (list, tuple)) and eos else eos
+        array = np.array([[first or 0] * WARM_UP_ROWS], dtype=np.int64)
+        config = self.pipe.get_generation_config()
+        config.max_new_tokens, config.ignore_eos, config.do_sample = 2, True, False  # ignore_eos: both steps run
+        self.pipe.generate(ov_genai.TokenizedInputs(ov.Tensor(array), ov.Tensor(np.ones_like(array))), config)
+        self._seen, self._prompt_len = [], 0
 
     def generate_ids(self, ids, stops, settings, streamer=None, stop_event=None) -> list:
         """New token ids for prompt `ids`; `streamer` is a CallbackStreamer fed token by token."""
@@ -107,32 +142,45 @@ def _feed_class():
 
 
 def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None) -> GenaiModel:
-    """The exported folder as an LLMPipeline, with the same checks and device fallback as load_model.
+    """The exported folder as an LLMPipeline, with the same checks and device fallback as load_model, warmed up.
 
     ov_config=None: on the CPU, the config `phi3nb tune` measured fastest for this model on this CPU
     (phi3nb_tuned.json beside the model), else the cookbook's config plus the f32 hint (faster int4
     decoding, see cookbook.py); elsewhere the cookbook's config.
+    Before it returns, one tiny reply (GenaiModel.warm_up) does OpenVINO's first-inference work, so the
+    first message answers as fast as later ones. On a GPU or NPU the compiled model is kept in
+    compiled_cache_dir (~/.cache/phi3nb/compiled/...); an ov_config with "CACHE_DIR": "" turns that off,
+    one with a folder puts it there. The last line says what the load did.
     """
     import openvino_genai as ov_genai
 
     path = check_model_dir(model_dir)
     device = resolve_device(device)
+    check_load_fits(path, device)
+    chosen_cache = isinstance(ov_config, dict) and "CACHE_DIR" in ov_config
     note = ""
     if ov_config is None and device == "CPU":
         ov_config, note = tuned_config(path, fast_cpu_config(path))
     elif ov_config is None:
         ov_config = OV_CONFIG
     props = writable_cache(check_ov_config(dict(ov_config), device), path)
+    if not chosen_cache and device.split(".")[0] in CACHED_DEVICES:
+        props = {**props, "CACHE_DIR": str(compiled_cache_dir(path)), **CACHE_MODE}
     if not props.get("CACHE_DIR"):
         props.pop("CACHE_DIR", None)  # genai reads "" as a folder name
-    print(f"[phi3nb] loading {path.name} with openvino_genai on {device}{note}...", flush=True)
+    before = cache_files(props.get("CACHE_DIR"))
+    print(f"[phi3nb] loading {path.name} with openvino_genai on {device}{note}, then warming it up...", flush=True)
     start = time.perf_counter()
     try:
-        pipe = ov_genai.LLMPipeline(str(path), device, **props)
+        model = GenaiModel(ov_genai.LLMPipeline(str(path), device, **props), path)
+        compiled = time.perf_counter()
+        model.warm_up()
     except RuntimeError as e:
         raise load_failed(path, e) from None
-    print(f"[phi3nb] loaded in {time.perf_counter() - start:.1f} s", flush=True)
-    return GenaiModel(pipe, path)
+    done = time.perf_counter()
+    print(f"[phi3nb] loaded in {done - start:.1f} s ({cache_outcome(props.get('CACHE_DIR'), before)}: "
+          f"{compiled - start:.1f} s; warmed up: {done - compiled:.1f} s)", flush=True)
+    return model
 
 
 def fast_cpu_config(model_dir, base=FAST_CPU_CONFIG) -> dict:

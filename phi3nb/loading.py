@@ -10,6 +10,7 @@ from pathlib import Path
 from .devices import resolve_device
 from .errors import Phi3nbError
 from .model_dir import check_model_dir
+from .preflight import check_load_fits
 from .remote_code import refuses_remote_code, remote_code_error
 from .cookbook import OV_CONFIG, COOKBOOK_DEVICE
 
@@ -92,17 +93,51 @@ def load_failed(path, error) -> Phi3nbError:
 
 def writable_cache(ov_config, model_dir) -> dict:
     """`ov_config` with a CACHE_DIR OpenVINO can create: one it cannot (inside a shared read-only model
-    folder, or relative to a read-only working folder) moves to a per-user folder, ~/.cache/phi3nb/compiled.
-
-    Per user and not under PHI3NB_HOME, which a workshop host may share read-only too.
+    folder, or relative to a read-only working folder) moves to the per-user folder (compiled_cache_dir).
     """
     target = ov_config.get("CACHE_DIR")
     if not target or _can_create(Path(target)):
         return ov_config
-    digest = hashlib.sha1(str(Path(model_dir).resolve()).encode()).hexdigest()[:10]
-    per_user = Path.home() / ".cache" / "phi3nb" / "compiled" / f"{Path(model_dir).name}-{digest}"
+    per_user = compiled_cache_dir(model_dir)
     print(f"[phi3nb] cannot write CACHE_DIR {target}; caching the compiled model in {per_user} instead.", flush=True)
     return {**ov_config, "CACHE_DIR": str(per_user)}
+
+
+def compiled_cache_dir(model_dir) -> Path:
+    """~/.cache/phi3nb/compiled/NAME-DIGEST: this user's compiled-model cache for the model folder.
+
+    Per user and not under PHI3NB_HOME, which a workshop host may share read-only too; the digest
+    of the folder's path keeps two models of one name apart.
+    """
+    digest = hashlib.sha1(str(Path(model_dir).resolve()).encode()).hexdigest()[:10]
+    return Path.home() / ".cache" / "phi3nb" / "compiled" / f"{Path(model_dir).name}-{digest}"
+
+
+def cache_files(cache_dir) -> dict:
+    """{file name: (size, mtime)} in a compiled-model cache (OpenVINO names each blob by model + config)."""
+    folder = Path(cache_dir) if cache_dir else None
+    if folder is None or not folder.is_dir():
+        return {}
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()}
+
+
+def cache_outcome(cache_dir, before) -> str:
+    """What a load did, for its last line: compiled, or read back from `cache_dir` (cache_files before it).
+
+    Read from the files, as OpenVINO reports nothing here: a blob it reads stays untouched, one it
+    cannot read back is written again.
+    """
+    if not cache_dir:
+        return "compiled"
+    after = cache_files(cache_dir)
+    changed = {name for name, stamp in after.items() if before.get(name) != stamp}
+    if after and not changed:
+        return f"from the cache in {cache_dir}"
+    if changed & set(before):
+        return f"compiled again, as OpenVINO did not read back the cache in {cache_dir}"
+    if changed:
+        return f"compiled, cached in {cache_dir}"
+    return f"compiled; OpenVINO cached nothing in {cache_dir}"
 
 
 def _can_create(folder) -> bool:
@@ -121,7 +156,9 @@ def load_model(model_dir, device=COOKBOOK_DEVICE, ov_config=None, trust_remote_c
 
     path = check_model_dir(model_dir)
     device = resolve_device(device)
+    check_load_fits(path, device)
     ov_config = writable_cache(check_ov_config(dict(OV_CONFIG if ov_config is None else ov_config), device), path)
+    before = cache_files(ov_config.get("CACHE_DIR"))
     print(f"[phi3nb] loading {path.name} on {device} (the first compile takes a while)...", flush=True)
     start = time.perf_counter()
     try:
@@ -135,7 +172,8 @@ def load_model(model_dir, device=COOKBOOK_DEVICE, ov_config=None, trust_remote_c
         if refuses_remote_code(e):
             raise remote_code_error(path) from None
         raise
-    print(f"[phi3nb] loaded in {time.perf_counter() - start:.1f} s", flush=True)
+    print(f"[phi3nb] loaded in {time.perf_counter() - start:.1f} s ({cache_outcome(ov_config.get('CACHE_DIR'), before)})",
+          flush=True)
     return model
 
 

@@ -11,6 +11,7 @@ from .errors import Phi3nbError
 from .model_dir import check_model_dir
 
 OV_XML = "openvino_model.xml"
+PHI3_PRECONVERTED = "OpenVINO/Phi-3-mini-4k-instruct-int4-ov"  # the cookbook's model, already in OpenVINO int4
 
 
 def openvino_source(model_id):
