@@ -26,7 +26,8 @@ WORKER = "phi3nb.bench.fullsize_worker"
 GGUF_TYPE = "Q4_K_M"
 LLAMA = f"llama.cpp-{GGUF_TYPE}"
 ROUNDS, NEW_TOKENS, CHAT_TOKENS, PREFILL = 2, 32, 16, (128, 1000, 3000)
-LONG = 1000  # fresh prompts longer than this run in the first round only: 3,000 tokens take minutes on 2 cores
+LONG = 128  # fresh prompts longer than this run in the first round only: 1,000 and 3,000 tokens take minutes on 2 cores
+FAST_PREFILL_MAX = 1000
 JOB_TIMEOUT = 3600
 UNITS = {"_s": "seconds", "_ms": "milliseconds", "_mb": "megabytes (1e6 bytes)", "tok_s": "tokens per second",
          "tpot_ms": "time per output token, ms (decode)", "first_ttft_ms": "first reply's time to first token in a "
@@ -220,15 +221,16 @@ def prepare(args, root, presets, cpu, log=_log) -> dict:
 def engine_jobs(cookbook_dir, fast_dirs, gguf, new_tokens, chat_tokens, prefill) -> dict:
     """The timed rows: the cookbook's path (optimum, the cookbook's ov_config), the chat's (load_genai's
     default on the cookbook's export), each fast preset's (load_genai's default), llama.cpp on the same
-    weights. The chat's path and llama.cpp get every prompt length, the others the shorter ones."""
+    weights. The chat's path and llama.cpp get every prompt length, the fast presets those up to
+    FAST_PREFILL_MAX, the cookbook's path those up to LONG (the budget: 3,000 tokens take minutes on 2 cores)."""
     base = {"tokenizer_dir": str(cookbook_dir), "new_tokens": new_tokens}
     jobs = {"optimum-cookbook": {**base, "kind": "optimum", "model_dir": str(cookbook_dir), "ov_config": {},
-                                 "prefill": [n for n in prefill if n <= 128]},
+                                 "prefill": [n for n in prefill if n <= LONG]},
             "genai-chat": {**base, "kind": "genai", "model_dir": str(cookbook_dir), "ov_config": None,
                            "chat_tokens": chat_tokens, "prefill": list(prefill)}}
     for name, folder in fast_dirs.items():
         jobs[f"genai-{name}"] = {**base, "kind": "genai", "model_dir": str(folder), "ov_config": None,
-                                 "prefill": [n for n in prefill if n <= LONG]}
+                                 "prefill": [n for n in prefill if n <= FAST_PREFILL_MAX]}
     if gguf:
         jobs[LLAMA] = {**base, "kind": "llama.cpp", "gguf": str(gguf), "model_dir": str(cookbook_dir),
                        "chat_tokens": chat_tokens, "prefill": list(prefill)}
@@ -446,8 +448,46 @@ def meta(args, prepared, rounds, new_tokens, chat_tokens, prefill, cpu) -> dict:
             "ratio_convention": RATIO_CONVENTION}
 
 
-def run(args) -> dict:
+def options(args) -> dict:
+    """The run's settings from the command line, checked before anything is made: presets, prefill, rounds,
+    new_tokens, chat_tokens."""
     from phi3nb.cookbook import PRESETS
+    from phi3nb.errors import Phi3nbError
+
+    if args.model_dir:
+        raise Phi3nbError("--full-size makes its own exports: pass the Hugging Face model with --model-id, "
+                          "not an OpenVINO folder with --model-dir.")
+    names = [n.strip() for n in args.presets.split(",") if n.strip()]
+    if any(n not in PRESETS for n in names) or "cookbook" not in names:
+        raise Phi3nbError(f"--presets {args.presets!r}: use names from {', '.join(PRESETS)}, with cookbook among "
+                          "them (the cookbook's and the chat's path run on its export).")
+    try:
+        prefill = tuple(int(n) for n in args.prefill.split(",") if n.strip())
+    except ValueError:
+        raise Phi3nbError(f"--prefill {args.prefill!r}: use token counts separated by commas, e.g. "
+                          "128,1000,3000.") from None
+    return {"presets": {n: PRESETS[n] for n in names}, "prefill": prefill, "rounds": args.runs or ROUNDS,
+            "new_tokens": args.new_tokens or NEW_TOKENS, "chat_tokens": args.chat_tokens or CHAT_TOKENS}
+
+
+def all_jobs(root, cookbook_dir, fast_dirs, gguf, opts, config=None) -> dict:
+    """The engines' rows and the load group, as run_rounds takes them."""
+    jobs = engine_jobs(cookbook_dir, fast_dirs, gguf, opts["new_tokens"], opts["chat_tokens"], opts["prefill"])
+    jobs["loads"] = {"kind": "group", "steps": load_steps(cookbook_dir, gguf, root / "compiled", config)}
+    return jobs
+
+
+def planned(args, root, opts) -> dict:
+    """plan() of this run before anything exists: the folders the jobs will use, the steps still to make."""
+    from .backend_llamacpp import unavailable_reason
+
+    gguf = Path(args.gguf).expanduser() if args.gguf else root / f"{GGUF_TYPE.lower()}.gguf"
+    fast = {n: root / f"ov-{n}" for n in opts["presets"] if n != "cookbook"}
+    jobs = all_jobs(root, root / "ov-cookbook", fast, gguf if unavailable_reason() is None else None, opts, config={})
+    return plan(prepare_plan(root, args, opts["presets"]), jobs, opts["rounds"])
+
+
+def run(args) -> dict:
     from phi3nb.errors import Phi3nbError
 
     from .report_fullsize import format_full_size
@@ -455,44 +495,20 @@ def run(args) -> dict:
     from .stats import cpu_info
 
     started = time.perf_counter()
-    if args.model_dir:
-        raise Phi3nbError("--full-size makes its own exports: pass the Hugging Face model with --model-id, "
-                          "not an OpenVINO folder with --model-dir.")
-    names = [n.strip() for n in args.presets.split(",") if n.strip()]
-    unknown = [n for n in names if n not in PRESETS]
-    if unknown or "cookbook" not in names:
-        raise Phi3nbError(f"--presets {args.presets!r}: use names from {', '.join(PRESETS)}, with cookbook among "
-                          "them (the cookbook's and the chat's path run on its export).")
-    try:
-        prefill = tuple(int(n) for n in args.prefill.split(",") if n.strip())
-    except ValueError:
-        raise Phi3nbError(f"--prefill {args.prefill!r}: use token counts separated by commas, e.g. 128,1000,3000.") from None
-    rounds = args.runs or ROUNDS
-    new_tokens, chat_tokens = args.new_tokens or NEW_TOKENS, args.chat_tokens or CHAT_TOKENS
-    presets = {n: PRESETS[n] for n in names}
+    opts = options(args)
+    presets, prefill, rounds = opts["presets"], opts["prefill"], opts["rounds"]
+    new_tokens, chat_tokens = opts["new_tokens"], opts["chat_tokens"]
     cpu = cpu_info(all_flags=True)
     root = work_root(args)
-
-    # The plan first, from the jobs' shape (the folders they will use need not exist yet).
-    gguf_path = Path(args.gguf).expanduser() if args.gguf else root / f"{GGUF_TYPE.lower()}.gguf"
-    from .backend_llamacpp import unavailable_reason
-
-    llama_ok = unavailable_reason() is None
-    shape = engine_jobs(root / "ov-cookbook", {n: root / f"ov-{n}" for n in names if n != "cookbook"},
-                        gguf_path if llama_ok else None, new_tokens, chat_tokens, prefill)
-    shape["loads"] = {"kind": "group", "steps": load_steps(root / "ov-cookbook", gguf_path if llama_ok else None,
-                                                           root / "compiled", config={})}
-    _log(format_plan(plan(prepare_plan(root, args, presets), shape, rounds)))
+    _log(format_plan(planned(args, root, opts)))
 
     prepared = prepare(args, root, presets, cpu["model"])
     exports = prepared["exports"]
     if "error" in exports.get("cookbook", {}):
         raise Phi3nbError(f"The cookbook-flags export failed, so nothing can be timed: {exports['cookbook']['error']}")
     gguf = prepared["gguf"].get("path") if "error" not in prepared["gguf"] else None
-    fast = {n: exports[n]["model_dir"] for n in names if n != "cookbook" and "error" not in exports[n]}
-    cookbook_dir = Path(exports["cookbook"]["model_dir"])
-    jobs = engine_jobs(cookbook_dir, fast, gguf, new_tokens, chat_tokens, prefill)
-    jobs["loads"] = {"kind": "group", "steps": load_steps(cookbook_dir, gguf, root / "compiled")}
+    fast = {n: exports[n]["model_dir"] for n in presets if n != "cookbook" and "error" not in exports[n]}
+    jobs = all_jobs(root, Path(exports["cookbook"]["model_dir"]), fast, gguf, opts)
     _log(f"[bench] {len(jobs)} jobs x {rounds} rounds, each run a fresh process, order rotated...")
     per_round = run_rounds(jobs, rounds, log=_log, run=run_one)
     shutil.rmtree(root / "compiled", ignore_errors=True)
