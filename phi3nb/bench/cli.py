@@ -36,7 +36,7 @@ def add_arguments(parser):
     parser.add_argument("--room-turns", type=int, default=2, help="with --room: turns per attendee (default 2)")
     parser.add_argument("--work-dir", default=None,
                         help="where the slice and perplexity exports are cached (default: <phi3nb cache>/bench)")
-    from .fullsize import PREFILL
+    from .fullsize_plan import PREFILL
 
     full = parser.add_argument_group("--full-size: Phi-3-mini at its real size (phi3nb/bench/README.md)")
     full.add_argument("--full-size", action="store_true",

@@ -16,7 +16,7 @@ def _median(summary, fmt):
 def _step_rows(result, on):
     rows = [("stand-in, written", result.get("standin"), "size_mb")]
     rows += [(f"export, {name} flags", rec, "final_mb") for name, rec in result.get("exports", {}).items()]
-    rows.append((f"GGUF write + quantize", result.get("gguf"), "final_mb"))
+    rows.append(("GGUF write + quantize", result.get("gguf"), "final_mb"))
     head = (f"  {'step':<26}{'wall s':>8}{'peak RSS MB':>13}{'file-backed':>13}{'anon':>8}{'USS':>8}"
             f"{'peak disk MB':>14}{'final MB':>10}")
     lines = ["One-off steps (a fresh process each, watched; cached and reused afterwards):", head]

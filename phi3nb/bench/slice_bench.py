@@ -67,7 +67,7 @@ def prepare(root, presets: dict, with_gguf=True, log=print) -> dict:
                     log(f"[bench] Phi-3 slice: the {n}-layer GGUF, quantized to {GGUF_TYPE}...")
                     make_quantized_gguf(_ensure_hf(root, cache)[n], out, GGUF_TYPE, log=log)
                 models[key][n] = out
-    # The big intermediates (HF fp16, OpenVINO fp16: ~4 GB) go; the products stay for the next run.
+    # The big intermediates (HF bf16, OpenVINO fp16: ~4 GB) go; the products stay for the next run.
     for n in DEPTHS:
         for tmp in (root / f"hf-{n}l", root / f"ov-fp16-{n}l"):
             shutil.rmtree(tmp, ignore_errors=True)
