@@ -16,7 +16,7 @@ def add_arguments(parser):
                         help="OpenVINO export folder to measure (default: the embedded SmolLM2-135M model)")
     parser.add_argument("--gguf", default=None,
                         help="GGUF of the same model for llama.cpp (default: the embedded model's, or a *.gguf "
-                             "inside --model-dir)")
+                             "inside --model-dir; --full-size writes its own)")
     parser.add_argument("--runs", type=int, default=None,
                         help="rounds; each runs every backend once, a fresh process each, in rotated order "
                              "(default 3; --full-size: 2)")
@@ -35,8 +35,9 @@ def add_arguments(parser):
                                                     "http://127.0.0.1:8000/v3 (its key from $PHI3NB_API_KEY)")
     parser.add_argument("--room-turns", type=int, default=2, help="with --room: turns per attendee (default 2)")
     parser.add_argument("--work-dir", default=None,
-                        help="where the slice and perplexity exports are cached (default: <phi3nb cache>/bench)")
-    from .fullsize_plan import PREFILL
+                        help="where the slice and perplexity exports (and --full-size's stand-in, exports and GGUF) "
+                             "are cached (default: <phi3nb cache>/bench)")
+    from .fullsize_plan import LONG, PREFILL
 
     full = parser.add_argument_group("--full-size: Phi-3-mini at its real size (phi3nb/bench/README.md)")
     full.add_argument("--full-size", action="store_true",
@@ -48,8 +49,8 @@ def add_arguments(parser):
                       help="with --full-size: the exports to time, from phi3nb.cookbook.PRESETS (default "
                            "cookbook,fast; fast-se adds ~18 min of export on 2 cores)")
     full.add_argument("--prefill", default=",".join(map(str, PREFILL)),
-                      help="with --full-size: fresh prompt lengths timed (default 128,1000,3000; over 1000 in the "
-                           "first round only)")
+                      help=f"with --full-size: fresh prompt lengths timed (default {','.join(map(str, PREFILL))}; "
+                           f"over {LONG} in the first round only)")
     full.add_argument("--re-export", action="store_true",
                       help="with --full-size: export and write the GGUF again (and measure them) instead of reusing")
     full.add_argument("--trust-remote-code", action="store_true",
