@@ -48,10 +48,15 @@ def merge_engine(results) -> dict:
     return out
 
 
+def _steps(results) -> dict:
+    """The load group's rounds as {step: [its result per round]}, in the steps' order."""
+    names = dict.fromkeys(n for r in results if r for n in r.get("steps", {}))
+    return {name: [(r or {}).get("steps", {}).get(name) for r in results] for name in names}
+
+
 def merge_loads(results) -> dict:
     """The load group's rounds as {step: merged row}."""
-    names = list(dict.fromkeys(n for r in results if r for n in r.get("steps", {})))
-    return {name: merge_engine([(r or {}).get("steps", {}).get(name) for r in results]) for name in names}
+    return {name: merge_engine(per_round) for name, per_round in _steps(results).items()}
 
 
 def _column(results, key, sub=None):
@@ -86,8 +91,7 @@ def ratios(rounds, loads) -> dict:
             pair(name, LLAMA, rounds[name], rounds[LLAMA])
     if "genai-chat" in rounds and "optimum-cookbook" in rounds:
         pair("genai-chat", "optimum-cookbook", rounds["genai-chat"], rounds["optimum-cookbook"])
-    step = {name: [(r or {}).get("steps", {}).get(name) for r in loads] for name in
-            dict.fromkeys(n for r in loads if r for n in r.get("steps", {}))}
+    step = _steps(loads)
     for kind in ("cold", "warm"):
         if f"genai {kind}" in step and f"{LLAMA} {kind}" in step:
             pair(f"genai {kind}", f"{LLAMA} {kind}", step[f"genai {kind}"], step[f"{LLAMA} {kind}"])
