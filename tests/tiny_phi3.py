@@ -8,57 +8,12 @@ output is noise.
 import tempfile
 from pathlib import Path
 
-PHI3_SPECIALS = {
-    "<|endoftext|>": 32000,
-    "<|assistant|>": 32001,
-    "<|placeholder1|>": 32002,
-    "<|placeholder2|>": 32003,
-    "<|placeholder3|>": 32004,
-    "<|placeholder4|>": 32005,
-    "<|system|>": 32006,
-    "<|end|>": 32007,
-    "<|placeholder5|>": 32008,
-    "<|placeholder6|>": 32009,
-    "<|user|>": 32010,
-}
-
-# Phi-3-mini-4k-instruct's chat template (tokenizer_config.json of the model on the hub).
-PHI3_CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'system' %}{{'<|system|>\n' + message['content'] + '<|end|>\n'}}"
-    "{% elif message['role'] == 'user' %}{{'<|user|>\n' + message['content'] + '<|end|>\n'}}"
-    "{% elif message['role'] == 'assistant' %}{{'<|assistant|>\n' + message['content'] + '<|end|>\n'}}"
-    "{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}"
-)
+from phi3nb.bench.phi3_tokens import phi3_tokenizer
 
 
 def build_tokenizer():
-    """Byte-level BPE whose ids 0-2 are Llama's and 32000-32010 are Phi-3's specials."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    alphabet = pre_tokenizers.ByteLevel.alphabet()
-    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
-    for ch in sorted(alphabet):
-        vocab[ch] = len(vocab)
-    while len(vocab) < 32000:
-        vocab[f"<filler{len(vocab)}>"] = len(vocab)
-    backend = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    backend.decoder = decoders.ByteLevel()
-    backend.add_special_tokens(list(PHI3_SPECIALS))
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        bos_token="<s>",
-        eos_token="<|endoftext|>",
-        unk_token="<unk>",
-        pad_token="<|endoftext|>",
-        chat_template=PHI3_CHAT_TEMPLATE,
-        model_max_length=4096,
-    )
-    assert all(tok.convert_tokens_to_ids(t) == i for t, i in PHI3_SPECIALS.items())
-    return tok
+    """Byte-level BPE whose ids 0-2 are Llama's and 32000-32010 are Phi-3's specials (no merges)."""
+    return phi3_tokenizer(merges=False)
 
 
 def build_tiny_phi3(path, *, hidden_size=256, layers=2, seed=0) -> Path:

@@ -38,6 +38,10 @@ class GenaiBackend:
         ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         return self._generate(ids, n)[:3]
 
+    def decode_ids(self, ids, n):
+        """(ttft_s, tpot_s, tokens) for prompt token ids."""
+        return self._generate(list(ids), n)[:3]
+
     def first_token_s(self, ids):
         """Time to first token of a fresh prompt (it shares no prefix with the last one)."""
         return self._generate(ids, 1)[0]

@@ -52,6 +52,10 @@ class LlamaCppBackend:
     def decode(self, prompt, n):
         return self._generate(prompt, n, reset=True)[:3]
 
+    def decode_ids(self, ids, n):
+        """(ttft_s, tpot_s, tokens) for prompt token ids, the cache reset first."""
+        return self._generate_tokens(list(ids), n, reset=True)[:3]
+
     def first_token_s(self, ids):
         """Time to first token of a fresh prompt: the cache is reset first."""
         return self._generate_tokens(list(ids), 1, reset=True)[0]

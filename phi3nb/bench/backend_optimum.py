@@ -57,6 +57,10 @@ class OptimumBackend:
     def decode(self, prompt, n):
         return self._generate(prompt, n)[:3]
 
+    def decode_ids(self, ids, n):
+        """(ttft_s, tpot_s, tokens) for prompt token ids (generate() keeps no cache between calls)."""
+        return self._generate_ids(list(ids), n)[:3]
+
     def first_token_s(self, ids):
         """Time to first token of a fresh prompt (generate() keeps no cache between calls)."""
         return self._generate_ids(ids, 1)[0]

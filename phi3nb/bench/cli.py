@@ -16,12 +16,14 @@ def add_arguments(parser):
                         help="OpenVINO export folder to measure (default: the embedded SmolLM2-135M model)")
     parser.add_argument("--gguf", default=None,
                         help="GGUF of the same model for llama.cpp (default: the embedded model's, or a *.gguf "
-                             "inside --model-dir)")
-    parser.add_argument("--runs", type=int, default=3,
-                        help="rounds; each runs every backend once, a fresh process each, in rotated order (default 3)")
-    parser.add_argument("--new-tokens", type=int, default=128, help="tokens decoded per run (default 128)")
+                             "inside --model-dir; --full-size writes its own)")
+    parser.add_argument("--runs", type=int, default=None,
+                        help="rounds; each runs every backend once, a fresh process each, in rotated order "
+                             "(default 3; --full-size: 2)")
+    parser.add_argument("--new-tokens", type=int, default=None,
+                        help="tokens decoded per run (default 128; --full-size: 32)")
     parser.add_argument("--chat-tokens", type=int, default=None,
-                        help="tokens per reply in the 5-turn chat (default 24)")
+                        help="tokens per reply in the 5-turn chat (default 24; --full-size: 16)")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON here")
     parser.add_argument("--skip-slice", action="store_true", help="skip the Phi-3-mini slice (saves ~5 min)")
     parser.add_argument("--skip-perplexity", action="store_true", help="skip the perplexity of the exports")
@@ -33,7 +35,26 @@ def add_arguments(parser):
                                                     "http://127.0.0.1:8000/v3 (its key from $PHI3NB_API_KEY)")
     parser.add_argument("--room-turns", type=int, default=2, help="with --room: turns per attendee (default 2)")
     parser.add_argument("--work-dir", default=None,
-                        help="where the slice and perplexity exports are cached (default: <phi3nb cache>/bench)")
+                        help="where the slice and perplexity exports (and --full-size's stand-in, exports and GGUF) "
+                             "are cached (default: <phi3nb cache>/bench)")
+    from .fullsize_plan import LONG, PREFILL
+
+    full = parser.add_argument_group("--full-size: Phi-3-mini at its real size (phi3nb/bench/README.md)")
+    full.add_argument("--full-size", action="store_true",
+                      help="instead: a random stand-in with Phi-3-mini-4k-instruct's config (or --model-id) through "
+                           "the cookbook's export, the chat's loads, decode, long prompts and chat, beside llama.cpp")
+    full.add_argument("--model-id", default=None,
+                      help="with --full-size: the real model (hub id or Hugging Face folder) instead of the stand-in")
+    full.add_argument("--presets", default="cookbook,fast",
+                      help="with --full-size: the exports to time, from phi3nb.cookbook.PRESETS (default "
+                           "cookbook,fast; fast-se adds ~18 min of export on 2 cores)")
+    full.add_argument("--prefill", default=",".join(map(str, PREFILL)),
+                      help=f"with --full-size: fresh prompt lengths timed (default {','.join(map(str, PREFILL))}; "
+                           f"over {LONG} in the first round only)")
+    full.add_argument("--re-export", action="store_true",
+                      help="with --full-size: export and write the GGUF again (and measure them) instead of reusing")
+    full.add_argument("--trust-remote-code", action="store_true",
+                      help="with --full-size --model-id: let the export run the model repository's code")
     return parser
 
 
@@ -155,6 +176,12 @@ def run_room(args) -> dict:
 def run(args) -> dict:
     if getattr(args, "room", None):
         return run_room(args)
+    if getattr(args, "full_size", False):
+        from .fullsize import run as run_full_size
+
+        return run_full_size(args)
+    args.runs = 3 if args.runs is None else args.runs
+    args.new_tokens = 128 if args.new_tokens is None else args.new_tokens
     _wanted(args)
     from phi3nb.cookbook import FAST_CPU_HINTS
     from phi3nb.genai_backend import fast_cpu_config

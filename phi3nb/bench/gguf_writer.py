@@ -39,7 +39,13 @@ def write_phi3_gguf(hf_dir, out_path) -> Path:
     hf_dir, out_path = Path(hf_dir), Path(out_path)
     cfg = json.loads((hf_dir / "config.json").read_text())
     tok = json.loads((hf_dir / "tokenizer.json").read_text())
-    vocab = tok["model"]["vocab"]
+    if (tok.get("pre_tokenizer") or {}).get("type") != "ByteLevel" and not any(
+            p.get("type") == "ByteLevel" for p in (tok.get("pre_tokenizer") or {}).get("pretokenizers", [])):
+        raise Phi3nbError(f"{hf_dir}'s tokenizer is not byte-level BPE, which is the only kind the bench's GGUF "
+                          "writer lays out (a SentencePiece one such as the real Phi-3's would tokenize wrongly): "
+                          "convert it with llama.cpp's convert_hf_to_gguf.py, quantize it to Q4_K_M with "
+                          "llama-quantize, and pass it with --gguf PATH.")
+    vocab = {**tok["model"]["vocab"], **{t["content"]: t["id"] for t in tok.get("added_tokens", [])}}
     specials = {t["id"] for t in tok.get("added_tokens", []) if t.get("special")}
     tokens = [None] * cfg["vocab_size"]
     for text, i in vocab.items():
@@ -73,16 +79,25 @@ def write_phi3_gguf(hf_dir, out_path) -> Path:
     w.add_eos_token_id(cfg.get("eos_token_id", 2) if isinstance(cfg.get("eos_token_id"), int) else 2)
     w.add_add_bos_token(False)
 
-    files = sorted(hf_dir.glob("*.safetensors"))
-    for f in files:
-        with safe_open(str(f), framework="pt") as st:
-            for name in st.keys():
-                t = st.get_tensor(name).float().numpy()
-                arr = t.astype(np.float32) if t.ndim == 1 else t.astype(np.float16)
-                w.add_tensor(gguf_name(name), arr)
+    # Tensor by tensor: the infos first, then each tensor read, converted and written, so the writer holds one
+    # tensor at a time (the whole model would be 7.6 GB for Phi-3-mini).
+    def each_tensor():
+        for f in sorted(hf_dir.glob("*.safetensors")):
+            with safe_open(str(f), framework="pt") as st:
+                for name in st.keys():
+                    yield st, name
+
+    for st, name in each_tensor():
+        shape = st.get_slice(name).get_shape()
+        dtype = np.float32 if len(shape) == 1 else np.float16
+        w.add_tensor_info(gguf_name(name), shape, np.dtype(dtype), int(np.prod(shape)) * np.dtype(dtype).itemsize)
     w.write_header_to_file()
     w.write_kv_data_to_file()
-    w.write_tensors_to_file()
+    w.write_ti_data_to_file()
+    for st, name in each_tensor():
+        t = st.get_tensor(name).float().numpy()
+        w.write_tensor_data(t.astype(np.float32) if t.ndim == 1 else t.astype(np.float16))
+        del t
     w.close()
     return out_path
 
@@ -99,3 +114,23 @@ def quantize_gguf(src, dst, ftype="Q4_K_M", threads=0) -> Path:
         raise Phi3nbError(f"llama.cpp could not quantize {src} to {ftype} (llama_model_quantize returned {rc}): "
                           f"check that the file is a complete F16 GGUF and that {Path(dst).parent} has room.")
     return Path(dst)
+
+
+def make_quantized_gguf(hf_dir, out, ftype="Q4_K_M", log=print) -> Path:
+    """`out` (a quantized GGUF of the Phi-3 folder), made once: the F16 GGUF beside it is removed after
+    quantizing, and the quantized file appears under its name only when complete."""
+    out = Path(out)
+    if out.exists():
+        return out
+    f16 = out.with_name(out.stem + ".f16.partial")
+    tmp = out.with_name(out.name + ".partial")
+    try:
+        log(f"[bench] writing the F16 GGUF of {hf_dir}...")
+        write_phi3_gguf(hf_dir, f16)
+        log(f"[bench] quantizing it to {ftype} (llama.cpp's quantizer)...")
+        quantize_gguf(f16, tmp, ftype)
+        tmp.rename(out)
+    finally:
+        f16.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+    return out

@@ -1,67 +1,137 @@
-"""A Phi-3-mini-shaped slice with random weights: the real layer sizes, only 2 or 4 layers.
+"""Random Phi-3-mini-shaped models: the real config and tokens, any depth, written layer by layer.
 
-Decode time per layer comes from the difference between the two depths, so per-token
-overheads (embedding, lm_head, sampling, Python) cancel; 32 layers are then extrapolated.
+The slices (2 and 4 layers) give decode time per layer from the difference between the two
+depths, so per-token overheads (embedding, lm_head, sampling, Python) cancel; the full-size
+stand-in (32 layers, 3.8 B parameters) runs every step on the real shapes and bytes. Weights are
+drawn tensor by tensor in bf16 and saved one layer per file, so writing needs about one layer of
+memory, not the model's.
 """
 
+import json
+import shutil
+import struct
+import zlib
 from pathlib import Path
 
-PHI3_MINI = dict(hidden_size=3072, intermediate_size=8192, num_attention_heads=32, num_key_value_heads=32,
-                 vocab_size=32064, max_position_embeddings=4096, rms_norm_eps=1e-5, rope_theta=10000.0)
-PHI3_MINI_LAYERS = 32
-EOS = "<|endoftext|>"
-# A plain chat template, so chat-mode code paths (genai start_chat, build_prompt) run on the slice too.
-CHAT_TEMPLATE = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
-                 "{% if add_generation_prompt %}assistant:{% endif %}")
+from .phi3_tokens import PHI3_BOS, PHI3_EOS, PHI3_PAD, phi3_tokenizer
+
+# microsoft/Phi-3-mini-4k-instruct's config.json, less auto_map, _name_or_path and transformers_version (Phi-3
+# is native in transformers, so no repository code is named).
+PHI3_MINI_4K_CONFIG = {
+    "architectures": ["Phi3ForCausalLM"], "model_type": "phi3", "attention_bias": False, "attention_dropout": 0.0,
+    "bos_token_id": PHI3_BOS, "embd_pdrop": 0.0, "eos_token_id": PHI3_EOS, "hidden_act": "silu",
+    "hidden_size": 3072, "initializer_range": 0.02, "intermediate_size": 8192, "max_position_embeddings": 4096,
+    "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 32,
+    "original_max_position_embeddings": 4096, "pad_token_id": PHI3_PAD, "resid_pdrop": 0.0, "rms_norm_eps": 1e-05,
+    "rope_scaling": None, "rope_theta": 10000.0, "sliding_window": 2047, "tie_word_embeddings": False,
+    "torch_dtype": "bfloat16", "use_cache": True, "vocab_size": 32064,
+}
+# Its generation_config.json: generate() stops at <|endoftext|>, <|assistant|> and <|end|>.
+PHI3_GENERATION_CONFIG = {"bos_token_id": PHI3_BOS, "eos_token_id": [32000, 32001, 32007], "pad_token_id": PHI3_PAD}
+PHI3_MINI_LAYERS = PHI3_MINI_4K_CONFIG["num_hidden_layers"]
+WIDTHS = ("hidden_size", "intermediate_size", "num_attention_heads", "num_key_value_heads", "vocab_size")
 
 
-def slice_tokenizer(vocab_size=PHI3_MINI["vocab_size"]):
-    """Byte-level BPE covering every id of the model (fillers past the 256 bytes), so any sampled id decodes."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
+def phi3_config(layers, sizes=None) -> dict:
+    """Phi-3-mini-4k-instruct's config.json values at `layers` depth; `sizes` overrides widths (tests)."""
+    return {**PHI3_MINI_4K_CONFIG, **(sizes or {}), "num_hidden_layers": layers}
 
-    vocab = {"<unk>": 0, "<s>": 1, EOS: 2}
-    for ch in sorted(pre_tokenizers.ByteLevel.alphabet()):
-        vocab[ch] = len(vocab)
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    merges = [(a, b) for a in "\u0120" + letters for b in letters]  # "Ġt", "th", ...: llama.cpp needs merges
-    for a, b in merges:
-        vocab[a + b] = len(vocab)
-    while len(vocab) < vocab_size:
-        vocab[f"<f{len(vocab)}>"] = len(vocab)
-    backend = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    backend.decoder = decoders.ByteLevel()
-    backend.add_special_tokens(["<unk>", "<s>", EOS])
-    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token=EOS, unk_token="<unk>",
-                                   pad_token=EOS, model_max_length=PHI3_MINI["max_position_embeddings"],
-                                   chat_template=CHAT_TEMPLATE)
+
+def tensor_shapes(config) -> list:
+    """[(name, shape)] of a Phi3ForCausalLM's weights in save order, by layer (the fused qkv and gate_up)."""
+    h, inter, v = config["hidden_size"], config["intermediate_size"], config["vocab_size"]
+    head = h // config["num_attention_heads"]
+    qkv = head * (config["num_attention_heads"] + 2 * config["num_key_value_heads"])
+    shapes = [("model.embed_tokens.weight", (v, h))]
+    for i in range(config["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        shapes += [(p + "input_layernorm.weight", (h,)), (p + "self_attn.qkv_proj.weight", (qkv, h)),
+                   (p + "self_attn.o_proj.weight", (h, h)), (p + "post_attention_layernorm.weight", (h,)),
+                   (p + "mlp.gate_up_proj.weight", (2 * inter, h)), (p + "mlp.down_proj.weight", (h, inter))]
+    return shapes + [("model.norm.weight", (h,)), ("lm_head.weight", (v, h))]
+
+
+def _random(name, shape, seed, std):
+    """One weight, the same for a name and seed at any depth: a norm is ones, the rest N(0, std) in bf16."""
+    import torch
+
+    if len(shape) == 1:
+        return torch.ones(shape, dtype=torch.bfloat16)
+    gen = torch.Generator().manual_seed(zlib.crc32(f"{seed}:{name}".encode()))
+    return torch.randn(shape, generator=gen, dtype=torch.bfloat16).mul_(std)
+
+
+def _shards(config) -> list:
+    """The weights grouped one file per layer, plus one for the embeddings and one for the output layer."""
+    groups = {}
+    for name, shape in tensor_shapes(config):
+        key = name.split(".")[2] if name.startswith("model.layers.") else "embed" if "embed" in name else "head"
+        groups.setdefault(key, []).append((name, shape))
+    return list(groups.values())
+
+
+def write_random_phi3(path, layers, sizes=None, seed=0, log=None) -> Path:
+    """A random Phi-3 (Hugging Face folder, bf16 safetensors, Phi-3's tokenizer) at `path`, made once.
+
+    Written into a `.NAME.partial` folder and renamed when complete; an existing folder is reused.
+    """
+    from safetensors.torch import save_file
+
+    from phi3nb.model_dir import sibling
+
+    path = Path(path)
+    if (path / "config.json").exists():
+        return path
+    partial = sibling(path, "partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        config = phi3_config(layers, sizes)
+        (partial / "config.json").write_text(json.dumps(config, indent=2))
+        (partial / "generation_config.json").write_text(json.dumps(PHI3_GENERATION_CONFIG, indent=2))
+        phi3_tokenizer().save_pretrained(partial)
+        shards, weight_map, total = _shards(config), {}, 0
+        for k, group in enumerate(shards, 1):
+            file = f"model-{k:05d}-of-{len(shards):05d}.safetensors"
+            tensors = {name: _random(name, shape, seed, config["initializer_range"]) for name, shape in group}
+            save_file(tensors, str(partial / file), metadata={"format": "pt"})
+            total += sum(t.numel() * t.element_size() for t in tensors.values())
+            weight_map.update({name: file for name in tensors})
+            del tensors
+            if log and k % 4 == 0:
+                log(f"[bench] random Phi-3, {layers} layers: {k}/{len(shards)} files, {total / 1e9:.1f} GB")
+        index = {"metadata": {"total_size": total}, "weight_map": weight_map}
+        (partial / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
+        shutil.rmtree(path, ignore_errors=True)
+        partial.rename(path)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return path
+
+
+def parameter_count(hf_dir) -> int:
+    """Weights in a folder's safetensors files, from their headers alone (no tensor is read)."""
+    count = 0
+    for file in sorted(Path(hf_dir).glob("*.safetensors")):
+        with open(file, "rb") as f:
+            header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+        for name, info in header.items():
+            if name != "__metadata__":
+                n = 1
+                for d in info["shape"]:
+                    n *= d
+                count += n
+    return count
 
 
 def build_slices(root, layers=(2, 4), seed=0, sizes=None) -> dict:
-    """{n_layers: HF folder}: one random model with max(layers) layers, saved truncated to each depth.
-
-    The shallower slices hold exactly the first layers of the deepest one (same weights).
-    Weights are saved in fp16 (1.3 GB for 4 layers). `sizes` overrides PHI3_MINI (tests use tiny ones).
-    """
-    import torch
-    from transformers import Phi3Config, Phi3ForCausalLM
-
+    """{n_layers: HF folder}: random Phi-3-minis of each depth; the shallower hold exactly the first layers of
+    the deeper (every tensor is drawn from its name and `seed`). `sizes` overrides the widths (tests use tiny ones)."""
     root = Path(root)
-    out = {n: root / f"hf-{n}l" for n in layers}
-    if all((p / "config.json").exists() for p in out.values()):
-        return out
-    torch.manual_seed(seed)
-    tok = slice_tokenizer()
-    config = Phi3Config(num_hidden_layers=max(layers), bos_token_id=1, eos_token_id=2, pad_token_id=2,
-                        tie_word_embeddings=False, **{**PHI3_MINI, **(sizes or {})})
-    with torch.device("cpu"):
-        model = Phi3ForCausalLM(config).eval().to(torch.float16)
-    for n in sorted(layers, reverse=True):
-        model.model.layers = model.model.layers[:n]
-        model.config.num_hidden_layers = n
-        if hasattr(model.config, "layer_types") and model.config.layer_types:
-            model.config.layer_types = model.config.layer_types[:n]
-        model.save_pretrained(out[n], safe_serialization=True)
-        tok.save_pretrained(out[n])
-    return out
+    return {n: write_random_phi3(root / f"hf-{n}l", n, sizes, seed) for n in layers}
+
+
+def full_size_standin(root, seed=0, log=None) -> Path:
+    """Phi-3-mini-4k-instruct's shape at full depth (3,821,079,552 parameters, 7.6 GB bf16), random weights."""
+    return write_random_phi3(Path(root) / f"hf-{PHI3_MINI_LAYERS}l", PHI3_MINI_LAYERS, seed=seed, log=log)

@@ -28,10 +28,11 @@ def rotated(names: list, r: int) -> list:
     return names[k:] + names[:k]
 
 
-def run_rounds(jobs: dict, rounds: int, log=print, describe=str) -> dict:
+def run_rounds(jobs: dict, rounds: int, log=print, describe=str, run=None) -> dict:
     """{name: [result per round]}: round r runs every job once, one run in a fresh process each, in the order
     rotated(names, r); so a busy minute on a shared machine hits every engine alike, not one engine's block
-    of runs. A job that fails before it ever succeeded is not run again (None in the later rounds)."""
+    of runs. A job that fails before it ever succeeded is not run again (None in the later rounds).
+    `run(job)` runs one (default run_job); the job it gets carries "runs": 1 and its "round" r."""
     names = list(jobs)
     results = {name: [None] * rounds for name in names}
     dropped = set()
@@ -40,7 +41,7 @@ def run_rounds(jobs: dict, rounds: int, log=print, describe=str) -> dict:
             if name in dropped:
                 continue
             log(f"[bench] round {r + 1}/{rounds}: {describe(name)}...")
-            res = run_job({**jobs[name], "runs": 1})
+            res = (run or run_job)({**jobs[name], "runs": 1, "round": r})
             results[name][r] = res
             if "error" in res and not any(x is not None and "error" not in x for x in results[name]):
                 dropped.add(name)

@@ -58,20 +58,16 @@ def prepare(root, presets: dict, with_gguf=True, log=print) -> dict:
         if reason:
             models[key] = {"error": reason}
         else:
-            from .gguf_writer import quantize_gguf, write_phi3_gguf
+            from .gguf_writer import make_quantized_gguf
 
             models[key] = {}
             for n in DEPTHS:
                 out = root / f"{GGUF_TYPE.lower()}-{n}l.gguf"
                 if not out.exists():
-                    log(f"[bench] Phi-3 slice: writing the {n}-layer GGUF and quantizing it to {GGUF_TYPE}...")
-                    f16 = write_phi3_gguf(_ensure_hf(root, cache)[n], root / f"f16-{n}l.gguf")
-                    tmp = out.with_name(out.name + ".partial")
-                    quantize_gguf(f16, tmp, GGUF_TYPE)
-                    tmp.rename(out)
-                    f16.unlink()
+                    log(f"[bench] Phi-3 slice: the {n}-layer GGUF, quantized to {GGUF_TYPE}...")
+                    make_quantized_gguf(_ensure_hf(root, cache)[n], out, GGUF_TYPE, log=log)
                 models[key][n] = out
-    # The big intermediates (HF fp16, OpenVINO fp16: ~4 GB) go; the products stay for the next run.
+    # The big intermediates (HF bf16, OpenVINO fp16: ~4 GB) go; the products stay for the next run.
     for n in DEPTHS:
         for tmp in (root / f"hf-{n}l", root / f"ov-fp16-{n}l"):
             shutil.rmtree(tmp, ignore_errors=True)

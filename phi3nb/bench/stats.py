@@ -119,9 +119,10 @@ def quantizes_activations(cpu) -> bool | None:
     return bool(flags & {"avx_vnni", "avx512_vnni"}) if flags else None
 
 
-def cpu_info(cpuinfo="/proc/cpuinfo") -> dict:
+def cpu_info(cpuinfo="/proc/cpuinfo", all_flags=False) -> dict:
     """{"model", "flags" (those in CPU_FLAGS that the CPU has), "logical_cpus"}: the CPU every figure was
-    measured on. Without /proc/cpuinfo (not Linux): platform.processor() and no flags."""
+    measured on; all_flags=True adds "lscpu_flags", every flag (what lscpu prints). Without /proc/cpuinfo
+    (not Linux): platform.processor() and no flags."""
     import os
     import platform
 
@@ -137,4 +138,5 @@ def cpu_info(cpuinfo="/proc/cpuinfo") -> dict:
                     flags = set(value.split())
     except OSError:
         model = platform.processor() or None
-    return {"model": model, "flags": [f for f in CPU_FLAGS if f in flags], "logical_cpus": os.cpu_count()}
+    info = {"model": model, "flags": [f for f in CPU_FLAGS if f in flags], "logical_cpus": os.cpu_count()}
+    return {**info, "lscpu_flags": sorted(flags)} if all_flags else info

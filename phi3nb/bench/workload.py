@@ -22,11 +22,11 @@ def render(tokenizer, user, history=()) -> str:
     return build_prompt(tokenizer, user, SYSTEM, history)
 
 
-def long_prompt_ids(tokenizer, n) -> list:
+def long_prompt_ids(tokenizer, n, lead=None) -> list:
     """Exactly `n` token ids of plain English: the bench's paragraph, repeated, after a line that starts
-    with `n`, so prompts of two lengths share no prefix that a cache could reuse."""
+    with `n` (or `lead`), so prompts of two lengths (or leads) share no prefix that a cache could reuse."""
     from .perplexity import paragraph
 
-    ids = tokenizer(f"{n} tokens of a text to read.\n", add_special_tokens=False)["input_ids"]
+    ids = tokenizer(lead or f"{n} tokens of a text to read.\n", add_special_tokens=False)["input_ids"]
     block = tokenizer(paragraph() + "\n\n", add_special_tokens=False)["input_ids"]
     return (ids + block * (n // len(block) + 1))[:n]

@@ -1,0 +1,346 @@
+"""`phi3nb bench --full-size`: the stand-in's config and tokens, the memory and disk watchers, and the whole run's
+mechanics on a 2-layer model of tiny widths (the exact widths would take minutes to export here); no speed is
+asserted."""
+
+import argparse
+import json
+import math
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+TINY = dict(hidden_size=256, intermediate_size=512, num_attention_heads=4, num_key_value_heads=4)
+
+# microsoft/Phi-3-mini-4k-instruct's config.json as the hub serves it (a copy is vendored in NVIDIA/TensorRT-LLM's
+# tests/unittest/_torch/modeling/test_modeling_phi3.py), less _name_or_path, auto_map and transformers_version.
+REAL_CONFIG = {
+    "architectures": ["Phi3ForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 1, "embd_pdrop": 0.0,
+    "eos_token_id": 32000, "hidden_act": "silu", "hidden_size": 3072, "initializer_range": 0.02,
+    "intermediate_size": 8192, "max_position_embeddings": 4096, "model_type": "phi3", "num_attention_heads": 32,
+    "num_hidden_layers": 32, "num_key_value_heads": 32, "original_max_position_embeddings": 4096,
+    "pad_token_id": 32000, "resid_pdrop": 0.0, "rms_norm_eps": 1e-05, "rope_scaling": None, "rope_theta": 10000.0,
+    "sliding_window": 2047, "tie_word_embeddings": False, "torch_dtype": "bfloat16", "use_cache": True,
+    "attention_bias": False, "vocab_size": 32064,
+}
+
+
+def _wait_for(condition, what, deadline_s=60):
+    end = time.monotonic() + deadline_s
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def test_the_stand_in_is_phi3_mini_4k_instruct_but_for_its_depth(tmp_path):
+    """Exact widths, 2 layers: config, tensor shapes and dtype, parameter count, Phi-3's tokens; and writing it
+    grows the writer's memory by less than the model's size (it is written layer by layer)."""
+    import torch
+    from transformers import AutoConfig, AutoTokenizer, Phi3Config, Phi3ForCausalLM
+
+    from phi3nb.bench.phi3_slice import parameter_count, tensor_shapes, phi3_config
+    from phi3nb.bench.memwatch import tree_bytes
+    from phi3nb.cookbook import PHI3_EOS_IDS
+
+    out = tmp_path / "standin-2l"
+    code = ("import json, sys, torch, safetensors.torch, transformers, tokenizers\n"
+            "from phi3nb.bench.memwatch import read_status\n"
+            "from phi3nb.bench.phi3_slice import write_random_phi3\n"
+            "base = read_status('self')['rss']\n"
+            "write_random_phi3(sys.argv[1], 2)\n"
+            "print(json.dumps({'base': base, 'hwm': read_status('self')['hwm']}))\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, check=True)
+    mem = json.loads(proc.stdout.strip().splitlines()[-1])
+    written = tree_bytes(out)
+    assert mem["hwm"] - mem["base"] < 0.75 * written, (mem, written)  # the whole model at once needs >= 1x
+
+    loaded = {k: v for k, v in AutoConfig.from_pretrained(out).to_dict().items() if k != "_name_or_path"}
+    real = {k: v for k, v in Phi3Config.from_dict({**REAL_CONFIG, "num_hidden_layers": 2}).to_dict().items()
+            if k != "_name_or_path"}
+    assert loaded == real
+    assert {k: v for k, v in json.loads((out / "config.json").read_text()).items() if k != "num_hidden_layers"} == \
+        {k: v for k, v in REAL_CONFIG.items() if k != "num_hidden_layers"}
+
+    with torch.device("meta"):
+        hf = Phi3ForCausalLM(Phi3Config.from_dict({**REAL_CONFIG, "num_hidden_layers": 2}))
+    expected = {name: tuple(t.shape) for name, t in hf.state_dict().items()}
+    headers = {}
+    for f in out.glob("*.safetensors"):
+        raw = f.read_bytes()
+        header = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])
+        headers.update({k: v for k, v in header.items() if k != "__metadata__"})
+    assert {k: tuple(v["shape"]) for k, v in headers.items()} == expected
+    assert {v["dtype"] for v in headers.values()} == {"BF16"}
+    assert parameter_count(out) == sum(math.prod(s) for s in expected.values())
+    assert sum(math.prod(s) for _, s in tensor_shapes(phi3_config(32))) == 3_821_079_552  # the real model's
+
+    tok = AutoTokenizer.from_pretrained(out)
+    ids = {t: tok.convert_tokens_to_ids(t) for t in ("<s>", "<|endoftext|>", "<|assistant|>", "<|system|>",
+                                                      "<|end|>", "<|user|>")}
+    assert ids == {"<s>": 1, "<|endoftext|>": 32000, "<|assistant|>": 32001, "<|system|>": 32006, "<|end|>": 32007,
+                   "<|user|>": 32010}
+    text = tok.apply_chat_template([{"role": "system", "content": "S"}, {"role": "user", "content": "U"}],
+                                   tokenize=False, add_generation_prompt=True)
+    assert text == "<|system|>\nS<|end|>\n<|user|>\nU<|end|>\n<|assistant|>\n"
+    assert tuple(json.loads((out / "generation_config.json").read_text())["eos_token_id"]) == PHI3_EOS_IDS
+
+
+_ALLOCATOR = """
+import mmap, sys
+anon = b"\\x01" * int(sys.argv[1])                 # anonymous, every page written
+with open(sys.argv[2], "rb") as f:
+    m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+touched = sum(m[i] for i in range(0, len(m), 4096))  # file-backed, every page read
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_the_memory_sampler_tells_anonymous_from_file_backed(tmp_path):
+    from phi3nb.bench.memwatch import MemorySampler
+
+    anon, mapped = 200_000_000, 300_000_000
+    data = tmp_path / "weights.bin"
+    with open(data, "wb") as f:
+        for _ in range(mapped // 10_000_000):
+            f.write(b"\1" * 10_000_000)
+    child = subprocess.Popen([sys.executable, "-c", _ALLOCATOR, str(anon), str(data)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    sampler = MemorySampler(child.pid, interval=0.02).start()
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        seen = sampler.samples
+        _wait_for(lambda: sampler.samples >= seen + 3, "samples after the child allocated")
+    finally:
+        child.communicate("go\n", timeout=60)
+    peaks = sampler.stop()["all"]
+    assert anon / 1e6 <= peaks["anon_peak_mb"] < (anon + 100e6) / 1e6, peaks  # the file is not counted as anon
+    assert mapped / 1e6 <= peaks["file_peak_mb"] < (mapped + 100e6) / 1e6, peaks
+    assert peaks["rss_mb"] >= (anon + mapped) / 1e6
+    assert peaks["rss_anon_mb"] + peaks["rss_file_mb"] + peaks["rss_shmem_mb"] == pytest.approx(peaks["rss_mb"], abs=1)
+
+
+def test_the_disk_watcher_sees_a_partial_folder_that_is_gone_at_the_end(tmp_path):
+    from phi3nb.bench.memwatch import DiskWatcher
+
+    (tmp_path / "earlier.bin").write_bytes(b"\1" * 1_000_000)  # there before: not counted
+    watcher = DiskWatcher([tmp_path], interval=0.01).start()
+    partial = tmp_path / ".export.partial"
+    partial.mkdir()
+    (partial / "model.bin").write_bytes(b"\1" * 2_000_000)
+    (partial / "temporary.bin").write_bytes(b"\1" * 3_000_000)
+    seen = watcher.samples
+    _wait_for(lambda: watcher.samples >= seen + 2, "samples of the partial folder")
+    (partial / "temporary.bin").unlink()
+    partial.rename(tmp_path / "export")
+    used = watcher.stop()
+    assert 5.0 <= used["peak_added_mb"] < 5.5, used
+    assert 2.0 <= used["end_added_mb"] < 2.5, used
+
+
+def test_the_gguf_names_phi3s_special_tokens_and_refuses_a_sentencepiece_vocabulary(tmp_path):
+    import shutil
+
+    from gguf import GGUFReader
+
+    from phi3nb.bench.gguf_writer import write_phi3_gguf
+    from phi3nb.bench.phi3_slice import write_random_phi3
+    from phi3nb.errors import Phi3nbError
+
+    hf = write_random_phi3(tmp_path / "hf", 1, TINY)
+    reader = GGUFReader(write_phi3_gguf(hf, tmp_path / "f16.gguf"))
+    field = reader.fields["tokenizer.ggml.tokens"]
+    tokens = [bytes(field.parts[i]).decode() for i in field.data]
+    assert [tokens[i] for i in (32000, 32001, 32007, 32010)] == ["<|endoftext|>", "<|assistant|>", "<|end|>",
+                                                                 "<|user|>"]
+    spm = tmp_path / "spm"
+    shutil.copytree(hf, spm)
+    tok = json.loads((spm / "tokenizer.json").read_text())
+    tok["pre_tokenizer"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": False}
+    (spm / "tokenizer.json").write_text(json.dumps(tok))
+    with pytest.raises(Phi3nbError, match="--gguf"):
+        write_phi3_gguf(spm, tmp_path / "spm.gguf")
+
+
+def _args(*argv):
+    from phi3nb.bench import add_arguments
+
+    return add_arguments(argparse.ArgumentParser()).parse_args(["--full-size", *argv])
+
+
+def test_bad_full_size_options_are_phi3nb_errors_before_anything_runs(tmp_path):
+    from phi3nb.bench import run
+    from phi3nb.errors import Phi3nbError
+
+    work = ["--work-dir", str(tmp_path)]
+    with pytest.raises(Phi3nbError, match="--model-id"):
+        run(_args("--model-dir", str(tmp_path), *work))
+    with pytest.raises(Phi3nbError, match="cookbook among"):
+        run(_args("--presets", "fast", *work))
+    with pytest.raises(Phi3nbError, match="token counts"):
+        run(_args("--prefill", "128,many", *work))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_default_plan_fits_45_minutes_by_the_issues_epyc_figures(tmp_path):
+    """Nothing cached: the stand-in, two exports, the GGUF and 2 rounds, added up from the figures measured on a
+    2-core AMD EPYC; with the exports and GGUF there, those steps are reused and cost nothing."""
+    from phi3nb.bench import fullsize
+
+    args = _args("--work-dir", str(tmp_path))
+    root = fullsize.work_root(args)
+    fresh = fullsize.planned(args, root, fullsize.options(args))
+    what = [w for w, _ in fresh["steps"]]
+    assert what[:3] == ["stand-in", "export, cookbook flags", "export, fast flags"]
+    assert sum(w.startswith("round ") for w in what) == 2
+    assert fresh["estimate_s"] < 45 * 60, fullsize.format_plan(fresh)
+    for name in ("hf-32l", "ov-cookbook", "ov-fast"):
+        (root / name).mkdir(parents=True)
+    (root / "hf-32l" / "config.json").write_text("{}")
+    (root / "q4_k_m.gguf").write_bytes(b"")
+    cached = fullsize.planned(args, root, fullsize.options(args))
+    assert [s for w, s in cached["steps"] if not w.startswith("round ")] == [None] * (len(what) - 2)
+
+
+def test_rounds_run_long_prompts_once_and_the_loads_in_order(monkeypatch, tmp_path):
+    """Which process each round starts (faked): the long prompts in round 1 only; the load steps in their order,
+    the compiled-model folder emptied before its first load; the figures merged per round and compared."""
+    from phi3nb.bench import fullsize, runner
+
+    calls = []
+
+    def fake_run_job(job, **kw):
+        calls.append(job)
+        cache = (job.get("ov_config") or {}).get("CACHE_DIR")
+        if cache:  # emptied before the first load with it, kept for the next
+            assert Path(cache).exists() == ("clear" not in job), job
+            Path(cache).mkdir(exist_ok=True)  # what OpenVINO does
+        r, fast = job["round"], job["kind"] != "llama.cpp"
+        tpot = (10.0 if fast else 20.0) + r
+        return {"load_s": 1.0 + r, "first_ttft_ms": 100.0, "later_ttft_ms": 10.0, "tpot_ms": tpot,
+                "decode_tok_s": 1000 / tpot, "prefill_ttft_ms": {str(n): float(n) for n in job.get("prefill", ())},
+                "memory": {"phases": {"decode": {"rss_mb": 100.0 + r, "rss_file_mb": 60.0, "rss_anon_mb": 40.0 + r}},
+                           "hwm_mb": 120.0 + r}}
+
+    monkeypatch.setattr(runner, "run_job", fake_run_job)
+    opts = {"new_tokens": 8, "chat_tokens": 0, "prefill": (128, 1000, 3000)}
+    jobs = fullsize.all_jobs(tmp_path, tmp_path / "ov-cookbook", {"fast": tmp_path / "ov-fast"},
+                             tmp_path / "q.gguf", opts, config={"CACHE_DIR": ""})
+    per_round = runner.run_rounds(jobs, 2, log=lambda m: None, run=fullsize.run_one)
+
+    chat = [c for c in calls if c["kind"] == "genai" and c["model_dir"].endswith("ov-cookbook") and "new_tokens" in c]
+    assert [c["prefill"] for c in chat] == [[128, 1000, 3000], [128]]
+    assert [c["prefill"] for c in calls if c["kind"] == "optimum"] == [[128], [128]]
+    loads = [c for c in calls if "new_tokens" not in c]
+    assert len(loads) == 12 and [bool(c.get("evict")) for c in loads[:6]] == [True, False, False, False, True, False]
+
+    merged = fullsize.merge_engine(per_round["genai-chat"])
+    assert merged["tpot_ms"]["per_round"] == [10.0, 11.0] and merged["tpot_ms"]["median"] == 10.5
+    assert merged["prefill_ttft_ms"]["3000"]["per_round"] == [3000.0, None]
+    assert merged["memory"]["decode"]["rss_mb"] == 101.0 and merged["hwm_mb"] == 121.0
+    ratios = fullsize.ratios({n: per_round[n] for n in jobs if n != "loads"}, per_round["loads"])
+    assert ratios[f"genai-chat / {fullsize.LLAMA}"]["tpot_ms"]["per_round"] == [2.0, 21.0 / 11.0]
+    assert ratios[f"genai-chat / {fullsize.LLAMA}"]["prefill_ttft_ms 3000"]["n"] == 1
+    assert set(fullsize.merge_loads(per_round["loads"])) == set(jobs["loads"]["steps"])
+
+
+@pytest.fixture(scope="module")
+def full_size_run(tmp_path_factory):
+    """One round of --full-size on a 2-layer Phi-3 of tiny widths passed as --model-id: (result, report, args)."""
+    from phi3nb.bench import run
+    from phi3nb.bench.phi3_slice import write_random_phi3
+
+    base = tmp_path_factory.mktemp("fullsize")
+    hf = write_random_phi3(base / "tiny-hf", 2, TINY)
+    args = _args("--model-id", str(hf), "--work-dir", str(base / "work"), "--presets", "cookbook", "--runs", "1",
+                 "--new-tokens", "4", "--chat-tokens", "2", "--prefill", "16,200", "--json", str(base / "out.json"))
+    import contextlib
+    import io
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        run(args)
+    return json.loads((base / "out.json").read_text()), printed.getvalue(), args, hf
+
+
+def _positive(v):
+    return isinstance(v, (int, float)) and math.isfinite(v) and v > 0
+
+
+def test_the_full_size_json_has_every_figure_with_its_unit(full_size_run):
+    from phi3nb.bench.backend_llamacpp import unavailable_reason
+    from phi3nb.bench.fullsize import LLAMA
+    from phi3nb.bench.phi3_slice import parameter_count
+    from phi3nb.bench.stats import cpu_info
+
+    data, _, args, hf = full_size_run
+    meta = data["meta"]
+    assert meta["cpu"]["model"] == cpu_info()["model"] and meta["cpu"]["flags"] == cpu_info()["flags"]
+    assert set(cpu_info()["flags"]) <= set(meta["cpu"]["lscpu_flags"])
+    assert meta["model"]["parameters"] == parameter_count(hf) and meta["model"]["stand_in"] is False
+    assert meta["versions"]["openvino"] and meta["versions"]["openvino-genai"] and meta["units"]["_mb"]
+    assert meta["date"][:4].isdigit() and meta["rounds"] == 1 and meta["prefill_lengths"] == [16, 200]
+
+    export = data["exports"]["cookbook"]
+    assert export["flags"] == {"weight_format": "int4", "group_size": 128, "ratio": 0.6, "sym": True}
+    assert all(_positive(export[k]) for k in ("wall_s", "call_s", "final_mb"))
+    mem = export["memory"]
+    assert all(_positive(mem[k]) for k in ("rss_mb", "rss_file_mb", "rss_anon_mb", "uss_peak_mb", "hwm_mb"))
+    assert mem["rss_file_mb"] + mem["rss_anon_mb"] <= mem["rss_mb"] + 1 <= mem["hwm_mb"] + 1
+    assert export["disk"]["peak_added_mb"] > export["final_mb"] > 0  # the partial folder and temporary files too
+
+    llama = unavailable_reason() is None
+    engines = data["engines"]
+    assert set(engines) == {"optimum-cookbook", "genai-chat", LLAMA}
+    for name, e in engines.items():
+        if name == LLAMA and not llama:
+            assert "llama_cpp" in e["error"]
+            continue
+        assert "error" not in e, (name, e)
+        for key in ("load_s", "first_ttft_ms", "later_ttft_ms", "tpot_ms", "decode_tok_s"):
+            assert _positive(e[key]["median"]) and e[key]["n"] == 1, (name, key, e[key])
+        assert e["tpot_ms"]["median"] * e["decode_tok_s"]["median"] == pytest.approx(1000)
+        assert _positive(e["memory"]["decode"]["rss_mb"]) and _positive(e["hwm_mb"])
+    assert set(engines["genai-chat"]["prefill_ttft_ms"]) == {"16", "200"}
+    assert set(engines["optimum-cookbook"]["prefill_ttft_ms"]) == {"16"}  # 200 > LONG: the chat's path's only
+    assert len(engines["genai-chat"]["chat_ttft_by_turn_ms"]) == 5 and _positive(engines["genai-chat"]["memory"]["chat"]["rss_mb"])
+
+    loads = data["load"]
+    assert {"genai cold", "genai warm", "genai CACHE_DIR, first", "genai CACHE_DIR, reused"} <= set(loads)
+    for e in loads.values():
+        assert _positive(e["load_s"]["median"]) and _positive(e["first_ttft_ms"]["median"])
+    assert "tpot_ms" in data["ratios"]["genai-chat / optimum-cookbook"]
+    if llama:
+        assert _positive(data["gguf"]["final_mb"]) and _positive(data["gguf"]["memory"]["rss_mb"])
+        assert "prefill_ttft_ms 200" in data["ratios"][f"genai-chat / {LLAMA}"]
+
+
+def test_the_full_size_report_names_the_cpu_beside_every_figure(full_size_run):
+    from phi3nb.bench.stats import cpu_info
+
+    _, report, _, _ = full_size_run
+    cpu = cpu_info()["model"]
+    headers = ("step ", "optimum-cookbook", "load s  first reply")
+    rows = [line for line in report.splitlines() if line.startswith("  ") and re.search(r"\d", line)
+            and not line.strip().startswith(headers) and "not measured" not in line]
+    assert len(rows) > 20
+    assert [line for line in rows if f"[{cpu}" not in line] == []
+
+
+def test_a_second_run_reuses_the_exports_and_their_measurements(full_size_run):
+    """Nothing is left half-written, and the next run takes the export and the GGUF (and what they cost) as is."""
+    from phi3nb.bench import fullsize
+    from phi3nb.bench.presets import COOKBOOK_PRESET
+
+    data, _, args, _ = full_size_run
+    root = fullsize.work_root(args)
+    assert [p.name for p in root.rglob("*") if p.name.endswith(".partial") or p.name in ("tmp", "compiled")] == []
+    again = fullsize.prepare(args, root, {"cookbook": COOKBOOK_PRESET}, "ignored")
+    assert again["exports"]["cookbook"]["reused"] is True
+    assert again["exports"]["cookbook"]["wall_s"] == data["exports"]["cookbook"]["wall_s"]
+    if "final_mb" in data["gguf"]:
+        assert again["gguf"]["reused"] is True and again["gguf"]["wall_s"] == data["gguf"]["wall_s"]
