@@ -13,26 +13,34 @@ export too, after minutes of work: also an error.
 
 import os
 import shutil
+import tempfile
 import warnings
 from pathlib import Path
 
 from .errors import Phi3nbError
 from .preconverted import PHI3_PRECONVERTED
 
-GB, MB = 2 ** 30, 2 ** 20  # as `free -g` and `du -m` count (the 7.2 GB of Phi-3-mini's bf16 weights are 2**30s)
-SKIP = "PHI3NB_NO_FIT_CHECK"  # =1: skip these checks (the figures are estimates)
+GB, MB = 10 ** 9, 10 ** 6  # as phi3nb bench reports them
+SKIP = "PHI3NB_NO_FIT_CHECK"  # =1: skip these checks (the figures are from one machine)
 
-# measured by phi3nb bench --full-size: microsoft/Phi-3-mini-4k-instruct's shapes (random bf16 weights), the
-# cookbook's export flags and load_genai's CPU config. For now a first run's figures (a 2-core AMD EPYC, AVX2, 24 GB).
+# Measured by `phi3nb bench --full-size` on 2026-12-01 (2 vCPU Intel Xeon with AVX-512 VNNI/BF16 and AMX, 24 GB):
+# microsoft/Phi-3-mini-4k-instruct's shapes with random bf16 weights, the cookbook's export flags, load_genai's
+# CPU config. Memory and sizes hardly depend on the CPU (a 2-core AMD EPYC with AVX2 only measured the same
+# export's peak at 10.8 GB and the chat at 6.1 GB, with no 3,000-token prompt).
 PHI3_MINI_PARAMS = 3_821_079_552
-PHI3_MINI_EXPORT_PEAK_GB = 10.8  # peak RSS of the export...
-PHI3_MINI_EXPORT_ANON_GB = 3.5  # ...of which not file-backed (the rest: the source weights, mapped)
-PHI3_MINI_EXPORT_OUTPUT_MB = 2786  # the exported folder, cookbook flags (int4, ratio 0.6)
-PHI3_MINI_FAST_OUTPUT_MB = 1975  # the same with ratio 1.0 (phi3nb's fast preset)
-PHI3_MINI_CHAT_RSS_GB = 6.1  # RSS while the chat answers, on the cookbook's export
+PHI3_MINI_EXPORT_PEAK_GB = 11.1  # peak RSS of the export...
+PHI3_MINI_EXPORT_ANON_GB = 3.27  # ...of which not file-backed (the rest: the source weights, mapped)
+PHI3_MINI_EXPORT_OUTPUT_MB = 2783  # the exported folder, cookbook flags (int4, ratio 0.6)
+PHI3_MINI_FAST_OUTPUT_MB = 2071  # the same with ratio 1.0 (phi3nb's fast preset)
+# optimum-intel first writes the model in full precision to the temp folder (TMPDIR), then compresses it:
+# the export's disk use peaked at this much more than its output.
+PHI3_MINI_EXPORT_TEMP_MB = 7643
+# RSS of the chat (load_genai, cookbook export) at its peak: a fresh 3,000-token prompt (6.5 GB over a short
+# 5-turn chat, 6.1 GB while decoding); of it, the weight file is file-backed.
+PHI3_MINI_CHAT_RSS_GB = 7.92
 # The chat's file-backed part is its weight file (openvino_model.bin), mapped and read once: OpenVINO's
 # CPU plugin repacks each layer's weights into its own memory at the first inference and leaves the
-# mapping in place (checked on the 4-layer slice: RssFile ~ the .bin, RssAnon + ~the .bin again).
+# mapping in place (full size: 2.87 GB file-backed beside 3.2-5.0 GB anonymous).
 
 
 class MemoryWarning(UserWarning):
@@ -82,7 +90,9 @@ def check_export_fits(source, output_dir, flags, config):
           "close other notebooks' kernels (JupyterLab: Running Terminals and Kernels, Shut Down)"]
     _check_memory(what, PHI3_MINI_EXPORT_ANON_GB * GB * scale, PHI3_MINI_EXPORT_PEAK_GB * GB * scale,
                   "besides the source weights it maps from disk", do)
-    writes = [(output_dir, params * weights_bytes_per_param(flags), f"the export in {output_dir}")]
+    writes = [(output_dir, params * weights_bytes_per_param(flags), f"the export in {output_dir}"),
+              (tempfile.gettempdir(), PHI3_MINI_EXPORT_TEMP_MB * MB * scale,
+               f"the export's full-precision model, written to {tempfile.gettempdir()} first")]
     download = _download_bytes(source, params, config)
     if download:
         from huggingface_hub import constants

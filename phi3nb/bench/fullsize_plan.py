@@ -1,4 +1,4 @@
-"""What the full-size bench runs by default, and how long that took on the issue's 2-core AMD EPYC (AVX2, no
+"""What the full-size bench runs by default, and how long that took on a 2-core AMD EPYC (AVX2, no
 VNNI), added up into the plan printed before anything starts."""
 
 from .fullsize_prepare import GGUF_TYPE
@@ -8,9 +8,9 @@ ROUNDS, NEW_TOKENS, CHAT_TOKENS, PREFILL = 2, 32, 16, (128, 1000, 3000)
 LONG = 128  # fresh prompts longer than this run in the first round only: 1,000 and 3,000 tokens take minutes on 2 cores
 FAST_PREFILL_MAX = 1000  # the fast presets' longest prompt; the chat's path and llama.cpp get every length
 
-# What each step took on that EPYC with this stand-in, as the issue measured it (the stand-in's ~2 min and
+# What each step took on that EPYC with this stand-in, as a first run there measured it (the stand-in's ~2 min and
 # fast-se's extra ~18 min of export are estimates). PROCESS_S and LOAD_S are guesses (imports, and reading a
-# 2-3 GB model): the issue has neither.
+# 2-3 GB model): that run measured neither.
 EPYC = {"standin_s": 120, "export_s": {"cookbook": 170, "fast": 135, "fast-se": 135 + 18 * 60}, "gguf_s": 274,
         "first_reply_s": {"openvino": 14.1, "llama.cpp": 3.1}, "prefill_ms": {"openvino": 74.0, "llama.cpp": 86.0},
         "tpot_ms": {"openvino": 286.0, "llama.cpp": 222.0}}
@@ -34,7 +34,7 @@ def job_seconds(job, first_round=True) -> float:
 
 def plan(prepared_steps, jobs, rounds) -> dict:
     """{"steps": [(what, seconds or None if cached)], "estimate_s"}: what this run will do, and how long that
-    took on the issue's 2-core EPYC."""
+    took on that 2-core EPYC."""
     steps = list(prepared_steps)
     for r in range(rounds):
         names = ", ".join(jobs)
@@ -61,7 +61,7 @@ def prepare_plan(root, args, presets) -> list:
 
 
 def format_plan(p) -> str:
-    lines = ["[bench] full-size plan (time each step took on the issue's 2-core AMD EPYC, AVX2 only; load and "
+    lines = ["[bench] full-size plan (time each step took on a 2-core AMD EPYC, AVX2 only; load and "
              "process start guessed):"]
     for what, s in p["steps"]:
         lines.append(f"[bench]   {what}: " + ("cached, reused" if s is None else f"~{s / 60:.0f} min"))
