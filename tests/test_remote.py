@@ -1,7 +1,6 @@
 """RemoteChat against a real OpenAI-compatible server on loopback: llama.cpp's, serving the embedded
 model's GGUF (the same weights the room's OpenVINO Model Server would serve as an OpenVINO folder)."""
 
-import os
 import socket
 import subprocess
 import sys
@@ -11,7 +10,6 @@ import urllib.request
 
 import pytest
 
-import phi3nb
 from phi3nb import ChatBox, Phi3nbError
 from phi3nb.chat import chat_turn
 from phi3nb.cli import main

@@ -255,13 +255,9 @@ def run(args) -> dict:
         result["ratios"].update(slice_bench.slice_ratios(result["phi3_slice"]))
 
     result["meta"]["elapsed_s"] = time.perf_counter() - started
-    from .report import format_report
+    from .report import format_report, publish
 
-    print(format_report(result), flush=True)
-    if args.json:
-        Path(args.json).expanduser().write_text(json.dumps(result, indent=2, default=str))
-        _log(f"[bench] wrote {args.json}")
-    return result
+    return publish(result, format_report(result), args.json)
 
 
 def main(argv=None):

@@ -10,7 +10,6 @@ stand-in, the exports, the GGUF and their one-off measurements are cached under 
 """
 
 import datetime
-import json
 import os
 import shutil
 import time
@@ -155,6 +154,7 @@ def planned(args, root, opts) -> dict:
 def run(args) -> dict:
     from phi3nb.errors import Phi3nbError
 
+    from .report import publish
     from .report_fullsize import format_full_size
     from .runner import run_rounds
     from .stats import cpu_info
@@ -188,8 +188,4 @@ def run(args) -> dict:
     if not gguf:
         result["engines"][LLAMA] = {"error": prepared["gguf"].get("error", "no GGUF")}
     result["meta"]["elapsed_s"] = time.perf_counter() - started
-    print(format_full_size(result), flush=True)
-    if args.json:
-        Path(args.json).expanduser().write_text(json.dumps(result, indent=2, default=str))
-        _log(f"[bench] wrote {args.json}")
-    return result
+    return publish(result, format_full_size(result), args.json)

@@ -111,3 +111,15 @@ def format_report(result: dict) -> str:
     if meta.get("elapsed_s"):
         lines.append(f"\n(bench took {meta['elapsed_s']:.0f} s)")
     return "\n".join(lines)
+
+
+def publish(result, text, json_path=None) -> dict:
+    """Print a run's report and, if asked, write its result as JSON: the last step of every bench run."""
+    import json
+    from pathlib import Path
+
+    print(text, flush=True)
+    if json_path:
+        Path(json_path).expanduser().write_text(json.dumps(result, indent=2, default=str))
+        print(f"[bench] wrote {json_path}", flush=True)
+    return result

@@ -9,7 +9,6 @@ replaces load_genai's default only if its best time per token beats the default'
 
 import json
 import time
-from pathlib import Path
 
 from phi3nb.cookbook import FAST_CPU_CONFIG
 from phi3nb.devices import full_device_name
