@@ -41,6 +41,7 @@ class GenaiModel:
         self.config = types.SimpleNamespace(max_position_embeddings=config.get("max_position_embeddings"))
         self.generation_config = types.SimpleNamespace(eos_token_id=gen.get("eos_token_id", config.get("eos_token_id")))
         self._seen, self._prompt_len = [], 0  # the last call's prompt + generated ids: what genai's KV cache holds
+        self._asked, self._sent = [], []  # the last call's prompt as asked, and as sent (see _as_generated)
 
     def warm_up(self):
         """Two tokens for a 16-token prompt, so OpenVINO's first-inference work is done before the first message.
@@ -64,7 +65,7 @@ class GenaiModel:
         config = self.pipe.get_generation_config()
         config.max_new_tokens, config.ignore_eos, config.do_sample = 2, True, False  # ignore_eos: both steps run
         self.pipe.generate(ov_genai.TokenizedInputs(ov.Tensor(array), ov.Tensor(np.ones_like(array))), config)
-        self._seen, self._prompt_len = [], 0
+        self._seen, self._prompt_len, self._asked, self._sent = [], 0, [], []
 
     def generate_ids(self, ids, stops, settings, streamer=None, stop_event=None) -> list:
         """New token ids for prompt `ids`; `streamer` is a CallbackStreamer fed token by token."""
@@ -72,7 +73,8 @@ class GenaiModel:
         import openvino as ov
         import openvino_genai as ov_genai
 
-        ids = self._as_generated(list(ids), settings["max_new_tokens"])
+        asked = list(ids)
+        ids = self._as_generated(asked, settings["max_new_tokens"])
         config = self.pipe.get_generation_config()
         config.max_new_tokens = settings["max_new_tokens"]
         if "repetition_penalty" in settings:  # else generation_config.json's, as for the optimum path
@@ -87,9 +89,10 @@ class GenaiModel:
         array = np.array([list(ids)], dtype=np.int64)
         inputs = ov_genai.TokenizedInputs(ov.Tensor(array), ov.Tensor(np.ones_like(array)))
         feed = _feed_class()(streamer, stop_event) if (streamer or stop_event) else None
-        self._seen = []
+        self._seen, self._asked, self._sent = [], [], []
         result = self.pipe.generate(inputs, config, feed)
         self._seen, self._prompt_len = list(ids) + list(result.tokens[0]), len(ids)
+        self._asked, self._sent = asked, list(ids)
         return [t for t in result.tokens[0] if t not in stops]
 
     def _as_generated(self, ids, max_new_tokens) -> list:
@@ -98,7 +101,15 @@ class GenaiModel:
         A reply's text, encoded again for the next turn's history, can split into other tokens than
         the model generated; the KV cache then matches only up to the first difference and genai
         prefills the rest again (the bench's chat, turn 5: 29 -> 44 ms). The text is the same.
+        Earlier replies are respelled again in every later turn, so the last prompt as it was asked is
+        first replaced by the prompt as it was sent: else a respelled reply costs a full prefill two turns on.
         """
+        window = self.config.max_position_embeddings or float("inf")
+        asked = ids
+        if self._asked and ids[:len(self._asked)] == self._asked:
+            ids = self._sent + ids[len(self._asked):]
+            if len(ids) + max_new_tokens > window:
+                return asked
         seen = self._seen
         n = next((i for i, (a, b) in enumerate(zip(ids, seen)) if a != b), min(len(ids), len(seen)))
         if not seen or n < self._prompt_len or ids[:len(seen)] == seen:
@@ -110,7 +121,6 @@ class GenaiModel:
             mid = (lo + hi) // 2
             lo, hi = (mid + 1, hi) if len(decode(ids[n:mid])) < len(tail) else (lo, mid)
         spliced = seen + ids[lo:]
-        window = self.config.max_position_embeddings or float("inf")
         if decode(ids[n:lo]) != tail or len(spliced) + max_new_tokens > window:
             return ids
         return spliced

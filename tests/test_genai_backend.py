@@ -146,3 +146,25 @@ def test_each_turn_extends_what_genai_holds_so_the_kv_cache_covers_the_history(e
             assert sent[:len(held)] == held, "the history was sent in other tokens than genai holds"
             respelled += sent != encoded
     assert respelled, "no reply re-encoded differently: the chat no longer tests what it names"
+
+
+def test_replies_that_re_encode_otherwise_keep_the_kv_cache_for_every_later_turn(tiny_phi3_ov, monkeypatch):
+    """The tiny Phi-3's filler tokens decode to text ("<filler123>") that encodes back as several byte tokens,
+    so every reply is respelled in the next turn's history: each turn must still extend what genai holds,
+    not only the turn right after a respelled reply."""
+    from phi3nb.bench.workload import CHAT_TURNS, SYSTEM
+
+    tok = phi3nb.load_tokenizer(tiny_phi3_ov)
+    genai = load_genai(tiny_phi3_ov, device="CPU", ov_config=SAME_WORDS)
+    recording = _Recording(genai.pipe)
+    monkeypatch.setattr(genai, "pipe", recording)
+    history, respelled = [], 0
+    for text in CHAT_TURNS[:4]:
+        encoded = phi3nb.encode_chat(tok, phi3nb.chat_messages(text, SYSTEM, history))
+        phi3nb.chat_turn(genai, tok, history, text, system=SYSTEM, max_new_tokens=8)
+        sent = recording.prompts[-1]
+        if len(recording.prompts) > 1:
+            held = recording.prompts[-2] + recording.outputs[-2]
+            assert sent[:len(held)] == held, f"turn {len(recording.prompts)} sent the history in other tokens"
+            respelled += sent != encoded
+    assert respelled >= 2, "fewer than two replies re-encoded differently: the test no longer tests what it names"
