@@ -32,48 +32,80 @@ export.export_model(sys.argv[1], sys.argv[2])
 """
 
 
-def _start(code, *args):
-    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+class _Child:
+    """A Python child process whose output a thread collects, so every wait on it has a deadline (a blocking
+    readline has none, and a later communicate() would lose what readline had buffered)."""
 
+    def __init__(self, code, *args):
+        import queue
+        import threading
 
-def _read_until(proc, text, timeout=180):
-    """Lines `proc` printed up to the first one containing `text` (fails if it ends or times out first)."""
-    lines, deadline = [], time.time() + timeout
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if text in line:
-            return lines
-    proc.kill()
-    pytest.fail(f"never printed {text!r}; output:\n{''.join(lines)[-3000:]}")
+        self.proc = subprocess.Popen([sys.executable, "-c", code, *map(str, args)], text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        self.lines, self._new = [], queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            self._new.put(line)
+        self._new.put(None)  # the output has ended
+
+    def until(self, text, timeout=180):
+        """Wait until a line contains `text`; fail, saying what was printed, if the output ends or time is up."""
+        import queue
+
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._new.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            if text in line:
+                return
+        self.kill()
+        pytest.fail(f"never printed {text!r}; output:\n{''.join(self.lines)[-3000:]}")
+
+    def finish(self, timeout=180) -> str:
+        """Everything it printed, once it has ended (killed, and the test failed, after `timeout`)."""
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"still running after {timeout} s; output:\n{''.join(self.lines)[-3000:]}")
+        self._reader.join(timeout)
+        return "".join(self.lines)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def test_second_export_waits_then_reuses_the_first(tiny_phi3_hf, tmp_path):
     out, release = tmp_path / "int4", tmp_path / "release"
-    first = _start(HELD_EXPORT, tiny_phi3_hf, out, release)
+    first = _Child(HELD_EXPORT, tiny_phi3_hf, out, release)
     second = None
     try:
-        _read_until(first, "written, holding")
-        second = _start("import sys, phi3nb; phi3nb.export_model(sys.argv[1], sys.argv[2])", tiny_phi3_hf, out)
-        waited = _read_until(second, "waiting")
+        first.until("written, holding")
+        second = _Child("import sys, phi3nb; phi3nb.export_model(sys.argv[1], sys.argv[2])", tiny_phi3_hf, out)
+        second.until("waiting")
         release.touch()
-        first_out, _ = first.communicate(timeout=180)
-        second_out, _ = second.communicate(timeout=180)
+        first_out, second_out = first.finish(), second.finish()
     finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    second_out = "".join(waited) + second_out
-    assert first.returncode == 0, first_out[-3000:]
-    assert second.returncode == 0, second_out[-3000:]
+        for child in (first, second):
+            if child is not None:
+                child.kill()
+    assert first.proc.returncode == 0, first_out[-3000:]
+    assert second.proc.returncode == 0, second_out[-3000:]
     assert second_out.count("another export to") == 1 and "reusing it" in second_out
     own = [line for line in second_out.splitlines() if line.startswith("[phi3nb] 1/3 converting")]
-    assert not own, second_out  # it did not export a second time (the other's progress may be shown)
+    assert not own, second_out  # it did not export a second time...
+    assert "the other export: 1/3 converting" in second_out, second_out  # ...and showed the first one's progress
     assert check_model_dir(out) == out
     assert json.loads((out / MANIFEST).read_text())["source"] == str(tiny_phi3_hf)
     assert not sibling(out, "partial").exists() and not sibling(out, "old").exists()
