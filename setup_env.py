@@ -77,7 +77,8 @@ def main(argv=None) -> int:
     env = dict(os.environ)
     if args.test and platform.machine().lower() in ("x86_64", "amd64"):
         env.setdefault("CMAKE_ARGS", LLAMA_CPP_CMAKE_ARGS)
-        print("[setup] the test tools include llama.cpp's server: its first build takes 5-17 minutes on 2 cores (pip keeps the wheel).", flush=True)
+        print("[setup] the test tools include llama.cpp's server: its first build takes 5-17 minutes on 2 cores "
+              "(pip keeps the wheel).", flush=True)
     subprocess.run(pip + ["-e", f"{ROOT}[test,docs]" if args.test else str(ROOT)], check=True, env=env)
     if args.test:
         install_chromium()
