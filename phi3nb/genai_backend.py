@@ -55,24 +55,15 @@ class GenaiModel:
         out. The prompt is end-of-text ids, which no chat starts with, so genai's prefix cache never serves a
         conversation from it.
         """
-        import numpy as np
-        import openvino as ov
-        import openvino_genai as ov_genai
-
         eos = self.generation_config.eos_token_id
         first = eos[0] if isinstance(eos, (list, tuple)) and eos else eos
-        array = np.array([[first or 0] * WARM_UP_ROWS], dtype=np.int64)
         config = self.pipe.get_generation_config()
         config.max_new_tokens, config.ignore_eos, config.do_sample = 2, True, False  # ignore_eos: both steps run
-        self.pipe.generate(ov_genai.TokenizedInputs(ov.Tensor(array), ov.Tensor(np.ones_like(array))), config)
+        self.pipe.generate(_tokenized([first or 0] * WARM_UP_ROWS), config)
         self._seen, self._prompt_len, self._asked, self._sent = [], 0, [], []
 
     def generate_ids(self, ids, stops, settings, streamer=None, stop_event=None) -> list:
         """New token ids for prompt `ids`; `streamer` is a CallbackStreamer fed token by token."""
-        import numpy as np
-        import openvino as ov
-        import openvino_genai as ov_genai
-
         asked = list(ids)
         ids = self._as_generated(asked, settings["max_new_tokens"])
         config = self.pipe.get_generation_config()
@@ -86,11 +77,9 @@ class GenaiModel:
                 config.top_k = settings["top_k"]
         config.stop_token_ids = set(stops)  # eos_token_id stays the model's own, from its folder
         config.ignore_eos = settings.get("ignore_eos", False)  # the bench's fixed-length replies
-        array = np.array([list(ids)], dtype=np.int64)
-        inputs = ov_genai.TokenizedInputs(ov.Tensor(array), ov.Tensor(np.ones_like(array)))
         feed = _feed_class()(streamer, stop_event) if (streamer or stop_event) else None
         self._seen, self._asked, self._sent = [], [], []
-        result = self.pipe.generate(inputs, config, feed)
+        result = self.pipe.generate(_tokenized(ids), config, feed)
         self._seen, self._prompt_len = list(ids) + list(result.tokens[0]), len(ids)
         self._asked, self._sent = asked, list(ids)
         return [t for t in result.tokens[0] if t not in stops]
@@ -124,6 +113,16 @@ class GenaiModel:
         if decode(ids[n:lo]) != tail or len(spliced) + max_new_tokens > window:
             return ids
         return spliced
+
+
+def _tokenized(ids):
+    """One prompt of token ids, as LLMPipeline.generate takes it (all of it attended to)."""
+    import numpy as np
+    import openvino as ov
+    import openvino_genai as ov_genai
+
+    array = np.array([list(ids)], dtype=np.int64)
+    return ov_genai.TokenizedInputs(ov.Tensor(array), ov.Tensor(np.ones_like(array)))
 
 
 @functools.cache
