@@ -175,8 +175,7 @@ class RemoteChat:
         where = f"The chat server at {self.base_url}"
         if isinstance(error, openai.APIError) and not isinstance(error, openai.APIConnectionError):  # its event
             if not began and self._too_long(error):
-                return ContextTooLong(f"{where} refused the conversation as longer than its context window: "
-                                      f"{self._detail(error)}. If it is, clear the chat history.")
+                return self._refused_as_too_long(error)
             return Phi3nbError(f"{where} stopped the reply with an error: {self._detail(error)}. {KEPT}")
         cause = error.__cause__ or error  # openai wraps the transport's error
         when = "after the reply began" if began else "before the reply's first word"
@@ -204,6 +203,11 @@ class RemoteChat:
         fields = [body.get("code"), body.get("type")] if isinstance(body, dict) else []
         return (any(f in CONTEXT_CODES for f in fields if isinstance(f, str))
                 or bool(CONTEXT_MESSAGE.search(str(getattr(error, "message", "") or error))))
+
+    def _refused_as_too_long(self, error, status="") -> ContextTooLong:
+        """The one error that lets chat_turn drop the oldest turns: the server said the conversation is too long."""
+        return ContextTooLong(f"The chat server at {self.base_url} refused the conversation as longer than its "
+                              f"context window{status}: {self._detail(error)}. If it is, clear the chat history.")
 
     def _hide(self, text) -> str:
         """`text` with the API key replaced, should a server echo it back (some put headers in their errors)."""
@@ -241,8 +245,7 @@ class RemoteChat:
                               "server's only model, or ask the host for its name.") from None
         except openai.BadRequestError as e:
             if self._too_long(e):
-                raise ContextTooLong(f"{where} refused the conversation as longer than its context window (400): "
-                                     f"{self._detail(e)}. If it is, clear the chat history.") from None
+                raise self._refused_as_too_long(e, " (400)") from None
             raise Phi3nbError(f"{where} rejected the request (400): {self._detail(e)}.") from None
         except openai.APIStatusError as e:
             raise Phi3nbError(f"{where} answered with an error ({e.status_code}): {self._detail(e)}.") from None
