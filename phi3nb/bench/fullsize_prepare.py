@@ -107,7 +107,9 @@ def export_current(out, hf_dir, preset) -> bool:
 def disk_needed(root, hf_dir, stand_in, presets, gguf_wanted) -> int:
     """Bytes the missing products and the largest step's temporary files will take (from the source's size:
     int4 exports ~0.4x it, Q4_K_M ~0.33x, and a step's temporary copy ~1x, the F16 GGUF or the export's IR)."""
-    source = 2 * 3_821_079_552 if stand_in and not (Path(hf_dir) / "config.json").exists() else 0
+    from phi3nb.preflight import PHI3_MINI_PARAMS
+
+    source = 2 * PHI3_MINI_PARAMS if stand_in and not (Path(hf_dir) / "config.json").exists() else 0  # bf16
     size = source or tree_bytes(hf_dir)
     need = source + sum(0.4 * size for name in presets if not (root / f"ov-{name}").exists())
     if gguf_wanted and not (root / f"{GGUF_TYPE.lower()}.gguf").exists():
