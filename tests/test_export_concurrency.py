@@ -7,15 +7,13 @@ second one has said that it waits; without the lock the second deletes the first
 import json
 import os
 import shutil
-import subprocess
-import sys
-import time
 
 import pytest
 
 from phi3nb import Phi3nbError, check_model_dir, export_model, load_model
 from phi3nb.export import MANIFEST
 from phi3nb.model_dir import sibling
+from child_process import Proc
 
 # The first process: a real export that pauses after writing its files, until `release` exists.
 HELD_EXPORT = """
@@ -32,76 +30,22 @@ export.export_model(sys.argv[1], sys.argv[2])
 """
 
 
-class _Child:
-    """A Python child process whose output a thread collects, so every wait on it has a deadline (a blocking
-    readline has none, and a later communicate() would lose what readline had buffered)."""
-
-    def __init__(self, code, *args):
-        import queue
-        import threading
-
-        self.proc = subprocess.Popen([sys.executable, "-c", code, *map(str, args)], text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "HF_HUB_OFFLINE": "1"})
-        self.lines, self._new = [], queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            self._new.put(line)
-        self._new.put(None)  # the output has ended
-
-    def until(self, text, timeout=180):
-        """Wait until a line contains `text`; fail, saying what was printed, if the output ends or time is up."""
-        import queue
-
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self._new.get(timeout=left)
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            if text in line:
-                return
-        self.kill()
-        pytest.fail(f"never printed {text!r}; output:\n{''.join(self.lines)[-3000:]}")
-
-    def finish(self, timeout=180) -> str:
-        """Everything it printed, once it has ended (killed, and the test failed, after `timeout`)."""
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            pytest.fail(f"still running after {timeout} s; output:\n{''.join(self.lines)[-3000:]}")
-        self._reader.join(timeout)
-        return "".join(self.lines)
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
 def test_second_export_waits_then_reuses_the_first(tiny_phi3_hf, tmp_path):
     out, release = tmp_path / "int4", tmp_path / "release"
-    first = _Child(HELD_EXPORT, tiny_phi3_hf, out, release)
+    first = Proc(HELD_EXPORT, tiny_phi3_hf, out, release)
     second = None
     try:
-        first.until("written, holding")
-        second = _Child("import sys, phi3nb; phi3nb.export_model(sys.argv[1], sys.argv[2])", tiny_phi3_hf, out)
-        second.until("waiting")
+        first.wait_for("written, holding")
+        second = Proc("import sys, phi3nb; phi3nb.export_model(sys.argv[1], sys.argv[2])", tiny_phi3_hf, out)
+        second.wait_for("waiting")
         release.touch()
-        first_out, second_out = first.finish(), second.finish()
+        assert first.finish(180) == 0, first.out[-3000:]
+        assert second.finish(180) == 0, second.out[-3000:]
     finally:
         for child in (first, second):
             if child is not None:
                 child.kill()
-    assert first.proc.returncode == 0, first_out[-3000:]
-    assert second.proc.returncode == 0, second_out[-3000:]
+    second_out = second.out
     assert second_out.count("another export to") == 1 and "reusing it" in second_out
     own = [line for line in second_out.splitlines() if line.startswith("[phi3nb] 1/3 converting")]
     assert not own, second_out  # it did not export a second time...

@@ -3,11 +3,9 @@ give up after a time it chose; a record left by a process that has ended is neve
 
 import json
 import os
-import queue
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -15,6 +13,7 @@ import pytest
 from phi3nb import Phi3nbError, export_model
 from phi3nb.folder_lock import _process_start, sibling
 from phi3nb.folder_swap import write_once
+from child_process import Proc
 
 # Holds the lock of argv[1] while its stand-in export prints three steps, each once argv[2]/<n> exists.
 HOLDER = """
@@ -47,53 +46,6 @@ import pathlib, sys
 from phi3nb.folder_swap import write_once
 write_once(pathlib.Path(sys.argv[1]), "src", {"tag": "x"}, None, {}, check=lambda folder: None)
 """
-
-
-class Proc:
-    """A Python child whose output a thread collects, so a test waits for a line with a deadline."""
-
-    def __init__(self, code, *args):
-        self.proc = subprocess.Popen([sys.executable, "-c", code, *map(str, args)], text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        self.pid, self.lines, self._queue = self.proc.pid, [], queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self):
-        for line in self.proc.stdout:
-            self._queue.put(line)
-        self._queue.put(None)
-
-    @property
-    def out(self):
-        return "".join(self.lines)
-
-    def wait_for(self, text, timeout=120):
-        """The line containing `text` (fails with the output so far if the child ends or the deadline passes)."""
-        deadline = time.monotonic() + timeout
-        while not any(text in line for line in self.lines):
-            try:
-                line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                pytest.fail(f"pid {self.pid} did not print {text!r} in {timeout} s; output:\n{self.out[-3000:]}")
-            if line is None:
-                pytest.fail(f"pid {self.pid} ended before printing {text!r}; output:\n{self.out[-3000:]}")
-            self.lines.append(line)
-        return next(line for line in self.lines if text in line)
-
-    def finish(self, timeout=120):
-        self.proc.wait(timeout=timeout)
-        self.wait_for_end(timeout)
-        return self.proc.returncode
-
-    def wait_for_end(self, timeout):
-        deadline = time.monotonic() + timeout
-        while (line := self._queue.get(timeout=max(0.0, deadline - time.monotonic()))) is not None:
-            self.lines.append(line)
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 @pytest.fixture
