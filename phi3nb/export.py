@@ -194,9 +194,10 @@ def command_that_made(model_dir) -> str:
                           task=done.get("task", COOKBOOK_TASK))
 
 
-def library_versions() -> dict:
+def library_versions(names=_VERSIONED) -> dict:
+    """{package: installed version or None}, by default the packages an export depends on."""
     out = {}
-    for name in _VERSIONED:
+    for name in names:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

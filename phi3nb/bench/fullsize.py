@@ -90,16 +90,10 @@ def run_one(job) -> dict:
 
 
 def meta(args, prepared, rounds, new_tokens, chat_tokens, prefill, cpu) -> dict:
-    from importlib import metadata
-
     from phi3nb.export import library_versions
 
-    versions = library_versions()
-    for name in ("openvino-genai", "llama-cpp-python", "gguf", "safetensors"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
+    versions = {**library_versions(),
+                **library_versions(("openvino-genai", "llama-cpp-python", "gguf", "safetensors"))}
     from .cli import RATIO_CONVENTION
 
     return {"mode": "full-size", "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
