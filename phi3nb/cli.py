@@ -5,9 +5,11 @@ import sys
 import time
 
 from .errors import Phi3nbError
-from .cookbook import OV_CONFIG, PRESETS, COOKBOOK_EXPORT, COOKBOOK_MODEL_DIR, COOKBOOK_QUESTION, COOKBOOK_SYSTEM
+from .cookbook import OV_CONFIG, COOKBOOK_EXPORT, COOKBOOK_MODEL_DIR, COOKBOOK_QUESTION, COOKBOOK_SYSTEM
+from .export_presets import PRESETS
 
 EMBEDDED = "embedded"
+BENCH = "phi3nb.bench"  # the measuring tools: `phi3nb bench` runs them as their own program, never imports them
 TRUST_HELP = "run Python code from the model's repository, for models transformers does not know (default: never)"
 
 
@@ -120,6 +122,15 @@ def prepare(args):
         print(prepare_embedded_model(fmt))
 
 
+def bench(args):
+    """`phi3nb bench ARGS` is `python -m phi3nb.bench ARGS` (its options: phi3nb bench --help)."""
+    import subprocess
+
+    code = subprocess.call([sys.executable, "-m", BENCH, *args.bench_args])
+    if code:
+        raise SystemExit(code)
+
+
 def parser():
     p = argparse.ArgumentParser(prog="phi3nb", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -169,30 +180,30 @@ def parser():
     r.add_argument("--weight-format", nargs="+", default=["int8"], choices=("int4", "int8", "fp16"))
     r.set_defaults(func=prepare)
 
-    try:
-        from .bench import add_arguments, run
-    except ImportError:
-        pass
-    else:
-        b = sub.add_parser("bench", help="measure speed: optimum vs genai vs llama.cpp")
-        add_arguments(b)
-        b.set_defaults(func=run)
-        from .bench import tune
+    from importlib.util import find_spec
 
-        t = sub.add_parser("tune", help="time runtime configs on this machine; load_genai then uses the fastest")
-        tune.add_arguments(t)
-        t.set_defaults(func=tune.run)
-        from .bench import profile
+    if find_spec(BENCH) is not None:  # found without running it
+        b = sub.add_parser("bench", add_help=False, help="measure speed: optimum vs genai vs llama.cpp")
+        b.set_defaults(func=bench)
+    from . import decode_profile, tune
 
-        f = sub.add_parser("profile", help="where decoding time goes on this CPU, and whether it is compute- or "
-                                            "bandwidth-bound")
-        profile.add_arguments(f)
-        f.set_defaults(func=profile.run)
+    t = sub.add_parser("tune", help="time runtime configs on this machine; load_genai then uses the fastest")
+    tune.add_arguments(t)
+    t.set_defaults(func=tune.run)
+    f = sub.add_parser("profile", help="where decoding time goes on this CPU, and whether it is compute- or "
+                                        "bandwidth-bound")
+    decode_profile.add_arguments(f)
+    f.set_defaults(func=decode_profile.run)
     return p
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
+    p = parser()
+    args, rest = p.parse_known_args(argv)
+    if args.command == "bench":
+        args.bench_args = rest  # the bench's own parser reads them
+    elif rest:
+        p.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         args.func(args)
     except Phi3nbError as e:

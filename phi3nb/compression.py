@@ -6,7 +6,7 @@ import contextlib
 # Calibration data for awq/scale_estimation (and data-aware ratio < 1): both work offline.
 # "auto": the model's own generations (optimum-cli --dataset auto); CALIBRATION_TEXT: phi3nb/calibration.txt,
 # plain prose and chat turns written for phi3nb (not the bench's evaluation paragraph), one sample per sentence.
-CALIBRATION_TEXT = "phi3nb-calibration"  # cookbook.FAST_SE_EXPORT names it too
+CALIBRATION_TEXT = "phi3nb-calibration"  # export_presets.FAST_SE_EXPORT reads it
 DATASETS = ("auto", CALIBRATION_TEXT)
 
 

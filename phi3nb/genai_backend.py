@@ -14,7 +14,8 @@ from pathlib import Path
 from .devices import full_device_name, resolve_device
 from .loading import cache_files, cache_outcome, check_ov_config, compiled_cache_dir, load_failed, writable_cache
 from .model_dir import check_model_dir, int4_group_size
-from .cookbook import FAST_CPU_CONFIG, OV_CONFIG, COOKBOOK_DEVICE
+from .cookbook import OV_CONFIG, COOKBOOK_DEVICE
+from .cpu_defaults import FAST_CPU_CONFIG
 from .preflight import check_load_fits
 
 TUNED_FILE = "phi3nb_tuned.json"  # written by `phi3nb tune MODEL_DIR`
@@ -76,7 +77,6 @@ class GenaiModel:
             if settings["top_k"]:
                 config.top_k = settings["top_k"]
         config.stop_token_ids = set(stops)  # eos_token_id stays the model's own, from its folder
-        config.ignore_eos = settings.get("ignore_eos", False)  # the bench's fixed-length replies
         feed = _feed_class()(streamer, stop_event) if (streamer or stop_event) else None
         self._seen, self._asked, self._sent = [], [], []
         result = self.pipe.generate(_tokenized(ids), config, feed)
@@ -155,7 +155,7 @@ def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None) -> GenaiModel:
 
     ov_config=None: on the CPU, the config `phi3nb tune` measured fastest for this model on this CPU
     (phi3nb_tuned.json beside the model), else the cookbook's config plus the f32 hint (faster int4
-    decoding, see cookbook.py); elsewhere the cookbook's config.
+    decoding, see cpu_defaults.py); elsewhere the cookbook's config.
     Before it returns, one tiny reply (GenaiModel.warm_up) does OpenVINO's first-inference work, so the
     first message answers as fast as later ones. On a GPU or NPU the compiled model is kept in
     compiled_cache_dir (~/.cache/phi3nb/compiled/...); an ov_config with "CACHE_DIR": "" turns that off,
@@ -194,7 +194,7 @@ def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None) -> GenaiModel:
 
 def fast_cpu_config(model_dir, base=FAST_CPU_CONFIG) -> dict:
     """`base` with the activations' quantization group cut to the weights' int4 group where that is smaller:
-    a larger one makes OpenVINO leave its fast int4 kernel (cookbook.py, DQ_GROUP)."""
+    a larger one makes OpenVINO leave its fast int4 kernel (cpu_defaults.py, DQ_GROUP)."""
     config = dict(base)
     group = int4_group_size(model_dir)
     if group and 0 < group < config.get("DYNAMIC_QUANTIZATION_GROUP_SIZE", 0):

@@ -46,7 +46,7 @@ def _positive(v):
 def test_bench_json_has_every_field(tiny_bench_model, tmp_path):
     from phi3nb.bench import add_arguments, run
 
-    from phi3nb.bench.tune import CANDIDATES, tune
+    from phi3nb.tune import CANDIDATES, tune
 
     ov, gguf = tiny_bench_model
     from phi3nb.genai_backend import fast_cpu_config
@@ -56,7 +56,7 @@ def test_bench_json_has_every_field(tiny_bench_model, tmp_path):
                                                          "same-as-default": same})
     fastest = {name: min(t["tpot_ms"]) for name, t in tuned["times"].items()}
     assert tuned["best_tpot_ms"] == fastest
-    from phi3nb.bench.tune import MARGIN
+    from phi3nb.tune import MARGIN
 
     clear = min(fastest, key=fastest.get)  # the fastest, unless not clearly faster than the default
     assert tuned["winner"] == (clear if fastest[clear] <= fastest["default"] * (1 - MARGIN) else "default")
@@ -82,7 +82,7 @@ def test_bench_json_has_every_field(tiny_bench_model, tmp_path):
     assert roof["weight_bytes_per_token"] == (ov / "openvino_model.bin").stat().st_size
     assert "phi3_slice" not in data
     lscpu = _lscpu()  # another reader of the CPU than the bench's /proc/cpuinfo parser
-    from phi3nb.bench.stats import CPU_FLAGS
+    from phi3nb.cpu import CPU_FLAGS
 
     assert data["meta"]["cpu"]["flags"] == [f for f in CPU_FLAGS if f in lscpu["Flags"].split()]
     assert data["meta"]["cpu"]["model"] == lscpu["Model name"]
@@ -106,7 +106,7 @@ def test_cli_flags_of_presets():
 
 
 def test_plot_draws_what_the_json_says():
-    from phi3nb.bench.plot import LABELS, load, plot
+    from phi3nb.speed_plot import LABELS, load, plot
 
     data = load()
     fig = plot(data)
@@ -189,7 +189,7 @@ def _fake_bench(monkeypatch, tmp_path):
 
 def test_backends_run_in_rounds_and_merge_as_one_result(monkeypatch, tmp_path, capsys):
     from phi3nb.bench import add_arguments, run
-    from phi3nb.bench.stats import cpu_info
+    from phi3nb.cpu import cpu_info
 
     model, calls = _fake_bench(monkeypatch, tmp_path)
     out = tmp_path / "out.json"
@@ -241,8 +241,7 @@ def test_speed_ratio_is_per_round_and_skips_missing_rounds():
 
 
 def test_cpu_info_reads_the_flags_that_matter(tmp_path):
-    from phi3nb.bench.report import format_cpu
-    from phi3nb.bench.stats import cpu_info
+    from phi3nb.cpu import cpu_info, format_cpu
 
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nmodel name\t: Fake Xeon 9999\nflags\t\t: fpu sse avx2 avx512f amx_tile "
@@ -297,13 +296,13 @@ def test_slice_runs_engines_and_depths_in_rounds(monkeypatch, tmp_path):
 @pytest.mark.parametrize("flags, expected", [(["avx2"], False), (["avx2", "avx_vnni"], True),
                                              (["avx2", "avx512f", "avx512_vnni"], True), ([], None)])
 def test_int8_activations_need_vnni(flags, expected):
-    from phi3nb.bench.stats import quantizes_activations
+    from phi3nb.cpu import quantizes_activations
 
     assert quantizes_activations({"model": "x", "flags": flags}) is expected
 
 
 def test_tune_skips_what_changes_nothing_on_this_cpu():
-    from phi3nb.bench.tune import CANDIDATES, no_ops
+    from phi3nb.tune import CANDIDATES, no_ops
 
     avx2_only = no_ops(CANDIDATES, cpu={"flags": ["avx2"]}, capabilities=["FP32", "INT8"])
     assert sorted(n for names in avx2_only.values() for n in names) == ["bf16-default", "dq-256", "dq-32", "dq-off"]
@@ -324,7 +323,7 @@ def test_the_report_says_what_to_expect_without_vnni(flags, warned):
 
 def test_tune_points_an_int8_export_on_a_cpu_without_vnni_to_int4():
     import phi3nb
-    from phi3nb.bench.tune import export_advice
+    from phi3nb.tune import export_advice
     from phi3nb.model_dir import weight_compression
 
     int8 = weight_compression(phi3nb.prepare_embedded_model("int8"))

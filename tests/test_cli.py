@@ -10,7 +10,7 @@ import pytest
 
 from phi3nb.cli import main, obtain_model
 from phi3nb.export import MANIFEST, GroupSizeWarning
-from phi3nb.quality import repeated_ngram
+from quality import repeated_ngram
 
 
 def test_demo_prints_a_coherent_streamed_answer_with_timings(embedded_dir):

@@ -16,7 +16,7 @@ from pinned import SAME_WORDS
 from phi3nb.errors import Phi3nbError
 from phi3nb.export import MANIFEST
 from phi3nb.paths import cache_dir
-from phi3nb.quality import repeated_ngram
+from quality import repeated_ngram
 
 QUESTION = "Can you introduce yourself?"
 # Room for the answer to end on its own: the int4 export's took 104 tokens with AVX-512 kernels and 147

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from phi3nb.cookbook import FAST_CPU_CONFIG
+from phi3nb.cpu_defaults import FAST_CPU_CONFIG
 from phi3nb.genai_backend import fast_cpu_config
 from phi3nb.model_dir import int4_group_size
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from phi3nb.quality import repeated_ngram
+from quality import repeated_ngram
 
 NOTEBOOK = Path(__file__).parent.parent / "notebooks" / "phi3_openvino_chat.ipynb"
 QUESTION = "can you introduce yourself?"

@@ -46,7 +46,7 @@ def add_arguments(parser):
     full.add_argument("--model-id", default=None,
                       help="with --full-size: the real model (hub id or Hugging Face folder) instead of the stand-in")
     full.add_argument("--presets", default="cookbook,fast",
-                      help="with --full-size: the exports to time, from phi3nb.cookbook.PRESETS (default "
+                      help="with --full-size: the exports to time, from phi3nb.export_presets.PRESETS (default "
                            "cookbook,fast; fast-se adds ~18 min of export on 2 cores)")
     full.add_argument("--prefill", default=",".join(map(str, PREFILL)),
                       help=f"with --full-size: fresh prompt lengths timed (default {','.join(map(str, PREFILL))}; "
@@ -164,7 +164,7 @@ def run_room(args) -> dict:
     for r in rows:
         for message in r["error_messages"]:
             print(f"[bench] room of {r['attendees']}: {message}")
-    from .stats import cpu_info
+    from phi3nb.cpu import cpu_info
 
     result = {"room": rows, "meta": {"url": args.url, "threads": os.cpu_count(), "cpu": cpu_info()}}
     if args.json:
@@ -183,13 +183,14 @@ def run(args) -> dict:
     args.runs = 3 if args.runs is None else args.runs
     args.new_tokens = 128 if args.new_tokens is None else args.new_tokens
     _wanted(args)
-    from phi3nb.cookbook import FAST_CPU_HINTS
+    from phi3nb.cpu import cpu_info
+    from phi3nb.cpu_defaults import FAST_CPU_HINTS
     from phi3nb.genai_backend import fast_cpu_config
 
     from .presets import FAST_PRESET, PERPLEXITY_PRESETS, COOKBOOK_PRESET, SLICE_PRESETS, cli_flags
     from .roofline import read_bandwidth_gb_s, roofline, weight_bytes
     from .runner import run_rounds
-    from .stats import cpu_info, merge_rounds
+    from .stats import merge_rounds
 
     started = time.perf_counter()
     from phi3nb.paths import cache_dir
@@ -264,5 +265,16 @@ def main(argv=None):
     """`python -m phi3nb.bench`: the same run as `phi3nb bench`, without the rest of the CLI."""
     import argparse
 
+    import sys
+
+    from phi3nb.errors import Phi3nbError
+
     parser = add_arguments(argparse.ArgumentParser(prog="phi3nb bench", description=__doc__))
-    run(parser.parse_args(argv))
+    try:
+        run(parser.parse_args(argv))
+    except Phi3nbError as e:  # as the phi3nb command says it
+        print(f"phi3nb: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -109,7 +109,7 @@ def meta(args, prepared, rounds, new_tokens, chat_tokens, prefill, cpu) -> dict:
 def options(args) -> dict:
     """The run's settings from the command line, checked before anything is made: presets, prefill, rounds,
     new_tokens, chat_tokens."""
-    from phi3nb.cookbook import PRESETS
+    from phi3nb.export_presets import PRESETS
     from phi3nb.errors import Phi3nbError
 
     if args.model_dir:
@@ -146,12 +146,12 @@ def planned(args, root, opts) -> dict:
 
 
 def run(args) -> dict:
+    from phi3nb.cpu import cpu_info
     from phi3nb.errors import Phi3nbError
 
     from .report import publish
     from .report_fullsize import format_full_size
     from .runner import run_rounds
-    from .stats import cpu_info
 
     started = time.perf_counter()
     opts = options(args)

@@ -1,10 +1,11 @@
 """Export presets compared by the bench, as OVWeightQuantizationConfig arguments and optimum-cli flags.
 
-The cookbook's and the fast preset's flags live in phi3nb/cookbook.py (COOKBOOK_EXPORT, FAST_EXPORT).
+The cookbook's flags live in phi3nb/cookbook.py (COOKBOOK_EXPORT), the fast presets' in phi3nb/export_presets.py.
 Measured numbers (Phi-3-mini slice, embedded-model perplexity) are in phi3nb/bench/README.md.
 """
 
-from phi3nb.cookbook import FAST_EXPORT, FAST_SE_EXPORT, COOKBOOK_EXPORT
+from phi3nb.cookbook import COOKBOOK_EXPORT
+from phi3nb.export_presets import FAST_EXPORT, FAST_SE_EXPORT
 
 # Presets are export_model's flags (phi3nb/export.py compresses them).
 # The Phi-3 Cookbook's flags: --weight-format int4 --group-size 128 --ratio 0.6 --sym

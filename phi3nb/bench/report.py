@@ -1,6 +1,6 @@
 """The bench's results as plain-text tables."""
 
-from .stats import quantizes_activations
+from phi3nb.cpu import format_cpu, quantizes_activations
 
 
 def _f(v, fmt="{:.1f}"):
@@ -12,19 +12,6 @@ def _pm(spread, key, fmt="{:.1f}"):
     if s.get("mean") is None:
         return "-"
     return f"{fmt.format(s['mean'])}±{fmt.format(s['sd'] or 0)}"
-
-
-def cpu_text(cpu) -> str:
-    """"<model name> (<flags>)" from stats.cpu_info(), or None if no CPU was recorded."""
-    if not cpu:
-        return None
-    flags = " ".join(cpu.get("flags") or []) or "no AVX2, AVX-512 or AMX"
-    return f"{cpu.get('model') or 'unknown'} ({flags})"
-
-
-def format_cpu(cpu) -> str:
-    """"CPU: <model name> (<flags>)", the line every figure travels with."""
-    return f"CPU: {cpu_text(cpu) or 'not recorded'}"
 
 
 def format_ratio(r: dict, rounds=None) -> str:

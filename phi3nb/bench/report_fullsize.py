@@ -1,8 +1,9 @@
 """`phi3nb bench --full-size`'s results as plain-text tables, the CPU named at the end of every line with a figure,
 so any line quoted alone still says where it was measured."""
 
-from .report import format_cpu, format_ratio
-from .stats import quantizes_activations
+from phi3nb.cpu import format_cpu, quantizes_activations
+
+from .report import format_ratio
 
 
 def _f(v, fmt):

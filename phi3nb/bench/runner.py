@@ -6,6 +6,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from phi3nb.tune import rotated  # the same order as phi3nb tune's rounds
+
 
 def run_job(job: dict, timeout=900, module="phi3nb.bench.worker") -> dict:
     with tempfile.TemporaryDirectory(prefix="phi3nb-bench-") as tmp:
@@ -20,12 +22,6 @@ def run_job(job: dict, timeout=900, module="phi3nb.bench.worker") -> dict:
             return json.loads(out_path.read_text())
         tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-3:]
         return {"error": f"worker exited with {proc.returncode}: {' | '.join(tail)[-500:]}"}
-
-
-def rotated(names: list, r: int) -> list:
-    """Round r's order: `names` rotated by r, so each goes first in turn."""
-    k = r % len(names) if names else 0
-    return names[k:] + names[:k]
 
 
 def run_rounds(jobs: dict, rounds: int, log=print, describe=str, run=None) -> dict:

@@ -104,39 +104,3 @@ def speed_ratio(times_a: list, times_b: list) -> dict:
     vals = [v for v in ratios if v is not None]
     return {"per_round": ratios, "min": min(vals, default=None),
             "median": statistics.median(vals) if vals else None, "max": max(vals, default=None), "n": len(vals)}
-
-
-CPU_FLAGS = ("avx2", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16",
-             "amx_int8")  # what the engines' fast paths depend on
-
-
-def quantizes_activations(cpu) -> bool | None:
-    """Whether OpenVINO's CPU plugin can quantize activations to int8 on this CPU (`cpu`: cpu_info()), i.e.
-    whether DYNAMIC_QUANTIZATION_GROUP_SIZE changes anything. Its matrix products do so only with AVX-VNNI or
-    AVX-512 VNNI (useDynamicQuantizationImpl, the plugin's dnnl_fullyconnected_primitive.cpp), which AVX2-only
-    CPUs (AMD Zen 2 and 3, Intel laptops up to Comet Lake, Xeons before Cascade Lake) lack. None if the CPU's flags are unknown."""
-    flags = set(cpu.get("flags") or ())
-    return bool(flags & {"avx_vnni", "avx512_vnni"}) if flags else None
-
-
-def cpu_info(cpuinfo="/proc/cpuinfo", all_flags=False) -> dict:
-    """{"model", "flags" (those in CPU_FLAGS that the CPU has), "logical_cpus"}: the CPU every figure was
-    measured on; all_flags=True adds "lscpu_flags", every flag (what lscpu prints). Without /proc/cpuinfo
-    (not Linux): platform.processor() and no flags."""
-    import os
-    import platform
-
-    model, flags = None, set()
-    try:
-        with open(cpuinfo) as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key == "model name" and model is None:
-                    model = value.strip()
-                elif key == "flags" and not flags:
-                    flags = set(value.split())
-    except OSError:
-        model = platform.processor() or None
-    info = {"model": model, "flags": [f for f in CPU_FLAGS if f in flags], "logical_cpus": os.cpu_count()}
-    return {**info, "lscpu_flags": sorted(flags)} if all_flags else info

@@ -12,8 +12,9 @@ import time
 import traceback
 
 from .stats import aggregate, peak_rss_mb
-from .workload import (CHAT_NEW_TOKENS, CHAT_TURNS, PREFILL_LENGTHS, QUESTION, WARMUP, WARMUP_TOKENS,
-                       long_prompt_ids, render)
+from phi3nb.decode_timing import WARMUP, WARMUP_TOKENS, decode_prompt
+
+from .workload import CHAT_NEW_TOKENS, CHAT_TURNS, PREFILL_LENGTHS, long_prompt_ids
 
 BACKENDS = {
     "genai": ("backend_genai", "GenaiBackend"),
@@ -32,12 +33,6 @@ def backend_class(kind):
 
     module, cls = BACKENDS[kind]
     return getattr(import_module(f"{__package__}.{module}"), cls)
-
-
-def decode_prompt(model_dir) -> str:
-    from transformers import AutoTokenizer
-
-    return render(AutoTokenizer.from_pretrained(model_dir), QUESTION)
 
 
 def preload(kind):

@@ -1,8 +1,10 @@
-"""What every backend is asked to do: the same prompt, the same chat, the same token counts."""
+"""What every backend is asked to do: the same prompt, the same chat, the same token counts.
 
-SYSTEM = "You are a helpful AI assistant."
-QUESTION = "Write a short story about a lighthouse keeper who finds a message in a bottle."
-WARMUP = "Warm-up: count from one to ten."  # plain text: shares no prefix with the chat-formatted prompts
+The one-reply decode and its warm-up are phi3nb tune's (phi3nb/decode_timing.py: QUESTION, WARMUP).
+"""
+
+from phi3nb.cookbook import COOKBOOK_SYSTEM as SYSTEM
+
 CHAT_TURNS = (
     "Hi! Can you introduce yourself?",
     "What is OpenVINO used for?",
@@ -11,7 +13,6 @@ CHAT_TURNS = (
     "Summarize our conversation in one sentence.",
 )
 CHAT_NEW_TOKENS = 24  # per turn: the reply joins the history, so each turn's prompt is longer
-WARMUP_TOKENS = 8
 PREFILL_LENGTHS = (1000, 3000)  # fresh prompts (no cache to reuse) of this many tokens: batched prefill
 
 

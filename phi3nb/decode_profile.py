@@ -21,8 +21,8 @@ def decode_profile(model_dir, ov_config=None, steps=32, prompt_tokens=16, thread
     import numpy as np
     import openvino as ov
 
-    from phi3nb.genai_backend import fast_cpu_config
-    from phi3nb.model_dir import check_model_dir
+    from .genai_backend import fast_cpu_config
+    from .model_dir import check_model_dir
 
     path = check_model_dir(model_dir)
     config = {**(fast_cpu_config(path) if ov_config is None else ov_config), "PERF_COUNT": True}
@@ -94,8 +94,7 @@ def format_profile(profile, top=6) -> str:
 
 def profile(model_dir, ov_config=None, steps=32, log=print) -> dict:
     """Both profiles (1 thread, all threads), the verdict, printed with the CPU it was measured on."""
-    from .report import format_cpu
-    from .stats import cpu_info, quantizes_activations
+    from .cpu import cpu_info, format_cpu, quantizes_activations
 
     all_threads = decode_profile(model_dir, ov_config, steps)
     one_thread = decode_profile(model_dir, ov_config, steps, threads=1)
@@ -122,8 +121,8 @@ def add_arguments(parser):
 
 
 def run(args) -> dict:
-    from phi3nb.errors import Phi3nbError
-    from phi3nb.genai_backend import fast_cpu_config
+    from .errors import Phi3nbError
+    from .genai_backend import fast_cpu_config
 
     config = fast_cpu_config(args.model_dir)
     for item in args.config:

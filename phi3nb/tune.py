@@ -4,15 +4,17 @@ The best OpenVINO CPU properties depend on the CPU (bf16, AMX, AVX2 only), the c
 the model, so they are measured rather than guessed. Candidates are timed in rounds, each a fresh
 load, interleaved so that a busy moment on a shared machine hits all of them alike. A candidate
 replaces load_genai's default only if its best time per token beats the default's best by MARGIN
-(the best of a few runs, since other processes only ever add time).
+(the best of a few runs, since other processes only ever add time). On a large model every run is
+long, so a candidate already clearly behind the default is not run again (RACE_MARGIN), and no round
+starts that would end past the time budget.
 """
 
 import json
 import time
 
-from phi3nb.cookbook import FAST_CPU_CONFIG
-from phi3nb.devices import full_device_name
-from phi3nb.genai_backend import TUNED_FILE, fast_cpu_config
+from .cpu_defaults import FAST_CPU_CONFIG
+from .devices import full_device_name
+from .genai_backend import TUNED_FILE, fast_cpu_config
 
 # Changes to load_genai's CPU default (FAST_CPU_CONFIG: f32, int8 activations per 128 inputs); "default" is
 # that config itself. OpenVINO 2026.4's CPU plugin already keeps the KV cache in u8 and pins its threads,
@@ -26,6 +28,12 @@ CANDIDATES = {
     "bf16-default": {"INFERENCE_PRECISION_HINT": None},  # the plugin's own choice (bf16 where the CPU has it)
 }
 MARGIN = 0.03
+# A candidate whose best is this much slower than the default's after a round is not run again. Bests only
+# fall as rounds are added, so to still win by MARGIN a later run of it would have to beat every earlier one
+# by over 11 % ((1 + RACE_MARGIN) / (1 - MARGIN) - 1) while the default's runs did not improve at all; each
+# further run of it costs a fresh load of the model.
+RACE_MARGIN = 0.08
+BUDGET_S = 300  # the default --budget, in seconds: on a large model each run is a load and a long decode
 
 
 def config_of(changes, base=FAST_CPU_CONFIG) -> dict:
@@ -37,7 +45,7 @@ def config_of(changes, base=FAST_CPU_CONFIG) -> dict:
 def no_ops(candidates, cpu=None, capabilities=None) -> dict:
     """{reason: [names]} of the candidates that change nothing on this CPU: the int8 activation group
     without VNNI, the plugin's own precision without bf16 (it is f32 then, the default's)."""
-    from .stats import cpu_info, quantizes_activations
+    from .cpu import cpu_info, quantizes_activations
 
     if capabilities is None:
         import openvino as ov
@@ -60,7 +68,7 @@ def no_ops(candidates, cpu=None, capabilities=None) -> dict:
 def export_advice(cpu, compression):
     """What to tell the owner of an int8 export on a CPU without VNNI, where the export, not a runtime
     setting, is what is slow: OpenVINO unpacks its weights to f32 there (phi3nb/bench/README.md). Else None."""
-    from .stats import quantizes_activations
+    from .cpu import quantizes_activations
 
     if quantizes_activations(cpu) is False and compression and compression[0].startswith("int8"):
         return ("this export's weights are int8, which this CPU (no VNNI) multiplies in f32: an int4 export "
@@ -68,58 +76,100 @@ def export_advice(cpu, compression):
     return None
 
 
-def _time_one(model_dir, config, new_tokens):
-    """(ttft_ms, tpot_ms) of one fresh load: warm-up, then `new_tokens` from the bench's question."""
-    from .backend_genai import GenaiBackend
-    from .worker import decode_prompt
-    from .workload import WARMUP, WARMUP_TOKENS
+def rotated(names: list, r: int) -> list:
+    """Round r's order: `names` rotated by r, so each goes first in turn."""
+    k = r % len(names) if names else 0
+    return names[k:] + names[:k]
 
-    backend = GenaiBackend({"model_dir": str(model_dir), "ov_config": config})
+
+def _time_one(model_dir, config, new_tokens):
+    """(ttft_ms, tpot_ms) of one fresh load: warm-up, then `new_tokens` from decode_timing's question."""
+    from .decode_timing import WARMUP, WARMUP_TOKENS, TimedGenai, decode_prompt
+
+    timed = TimedGenai(model_dir, "CPU", ov_config=config)
     try:
-        backend.decode(WARMUP, WARMUP_TOKENS)
-        ttft, tpot, _ = backend.decode(decode_prompt(model_dir), new_tokens)
+        timed.decode(WARMUP, WARMUP_TOKENS)
+        ttft, tpot, _ = timed.decode(decode_prompt(model_dir), new_tokens)
     finally:
-        backend.close()
+        timed.close()
     return ttft * 1e3, tpot * 1e3
 
 
-def tune(model_dir, rounds=3, new_tokens=64, candidates=None, log=print) -> dict:
-    """Time every candidate `rounds` times (interleaved), write TUNED_FILE beside the model, return it."""
-    from phi3nb.errors import Phi3nbError
-    from phi3nb.model_dir import check_model_dir, weight_compression
+def _runnable(candidates, base, cpu, log) -> dict:
+    """`candidates` without those that would time the default's config again on this model and CPU."""
+    if "default" not in candidates:
+        return candidates
+    same = [n for n, c in candidates.items() if n != "default" and config_of(c, base) == config_of({}, base)]
+    if same:  # e.g. dq-32 on a group-32 export: the default itself, timed again for nothing
+        log(f"[tune] skipping {', '.join(same)}: the same as the default for this model")
+    candidates = {n: c for n, c in candidates.items() if n not in same}
+    for reason, names in no_ops(candidates, cpu).items():
+        log(f"[tune] skipping {', '.join(names)}: {reason}")
+        candidates = {n: c for n, c in candidates.items() if n not in names}
+    return candidates
 
-    from .runner import rotated
-    from .stats import cpu_info
 
+def _behind(alive, fastest, log, after) -> set:
+    """The names in `alive` whose best is more than RACE_MARGIN slower than the default's, each logged."""
+    if "default" not in fastest:
+        return set()
+    limit = fastest["default"] * (1 + RACE_MARGIN)
+    behind = {n for n in alive if fastest[n] > limit}
+    for name in sorted(behind, key=fastest.get):
+        log(f"[tune] dropping {name} after round {after}: best {fastest[name]:.2f} ms/token, "
+            f"{fastest[name] / fastest['default'] - 1:.0%} slower than the default's {fastest['default']:.2f} "
+            f"(more than {RACE_MARGIN:.0%}: it cannot win)")
+    return behind
+
+
+def tune(model_dir, rounds=3, new_tokens=64, candidates=None, budget=BUDGET_S, log=print,
+         clock=time.perf_counter) -> dict:
+    """Time the candidates in up to `rounds` interleaved rounds, write TUNED_FILE beside the model, return it.
+
+    After each round, candidates clearly behind the default are dropped (RACE_MARGIN); a further round
+    starts only if, at the rounds so far's time per run, it ends within `budget` seconds of the start
+    (None or 0: no limit). The first round always runs.
+    """
+    from .cpu import cpu_info
+    from .errors import Phi3nbError
+    from .model_dir import check_model_dir, weight_compression
+
+    started = clock()
     model_dir = check_model_dir(model_dir)
     base, cpu = fast_cpu_config(model_dir), cpu_info()
-    candidates = CANDIDATES if candidates is None else candidates
-    if "default" in candidates:  # e.g. dq-32 on a group-32 export: the default itself, timed again for nothing
-        same = [n for n, c in candidates.items() if n != "default" and config_of(c, base) == config_of({}, base)]
-        if same:
-            log(f"[tune] skipping {', '.join(same)}: the same as the default for this model")
-        candidates = {n: c for n, c in candidates.items() if n not in same}
-        for reason, names in no_ops(candidates, cpu).items():
-            log(f"[tune] skipping {', '.join(names)}: {reason}")
-            candidates = {n: c for n, c in candidates.items() if n not in names}
+    candidates = _runnable(CANDIDATES if candidates is None else candidates, base, cpu, log)
     advice = export_advice(cpu, weight_compression(model_dir))
     if advice:
         log(f"[tune] {advice}")
-    started = time.perf_counter()
     times = {name: {"ttft_ms": [], "tpot_ms": []} for name in candidates}
+    took, dropped, alive, rounds_run = {name: [] for name in candidates}, {}, list(candidates), 0
     for r in range(rounds):
-        for name in rotated(list(candidates), r):  # each candidate goes first in turn, as in the bench
+        if r:
+            fastest = {name: min(times[name]["tpot_ms"]) for name in alive}
+            for name in _behind([n for n in alive if n != "default"], fastest, log, after=r):
+                dropped[name] = r
+            alive = [n for n in alive if n not in dropped]
+            spent, ahead = clock() - started, sum(sum(took[n]) / len(took[n]) for n in alive)
+            if budget and spent + ahead > budget:
+                log(f"[tune] stopping after {r} of {rounds} rounds: round {r + 1} would take about {ahead:.0f} s "
+                    f"more, past the budget of {budget:.0f} s ({spent:.0f} s so far; --budget to change it)")
+                break
+        for name in rotated(alive, r):  # each candidate goes first in turn, as in the bench
+            before = clock()
             ttft, tpot = _time_one(model_dir, config_of(candidates[name], base), new_tokens)
+            took[name].append(clock() - before)
             times[name]["ttft_ms"].append(ttft)
             times[name]["tpot_ms"].append(tpot)
             log(f"[tune] round {r + 1}/{rounds} {name:<14} {tpot:6.2f} ms/token, first token {ttft:6.1f} ms")
+        rounds_run = r + 1
     fastest = {name: min(t["tpot_ms"]) for name, t in times.items()}
     best = min(fastest, key=fastest.get)
     if "default" in fastest and fastest[best] > fastest["default"] * (1 - MARGIN):
         best = "default"  # not clearly faster: keep what everyone else runs
     result = {"winner": best, "ov_config": config_of(candidates[best], base), "cpu": full_device_name("CPU"),
               "date": time.strftime("%Y-%m-%d"), "new_tokens": new_tokens, "rounds": rounds,
-              "best_tpot_ms": fastest, "times": times, "elapsed_s": time.perf_counter() - started}
+              "rounds_run": rounds_run, "dropped_after_round": dropped, "budget_s": budget,
+              "best_tpot_ms": fastest, "times": times, "elapsed_s": clock() - started}
     try:
         (model_dir / TUNED_FILE).write_text(json.dumps(result, indent=2))
     except OSError as e:
@@ -134,8 +184,11 @@ def add_arguments(parser):
     parser.add_argument("model_dir", help="an exported OpenVINO model folder (the tuned config is written into it)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per candidate (default 3)")
     parser.add_argument("--new-tokens", type=int, default=64, help="tokens decoded per timing (default 64)")
+    parser.add_argument("--budget", type=float, default=BUDGET_S, metavar="SECONDS",
+                        help=f"start no round that would end later than this after the start (default {BUDGET_S}; "
+                             "0: no limit); the first round always runs")
     return parser
 
 
 def run(args) -> dict:
-    return tune(args.model_dir, rounds=args.rounds, new_tokens=args.new_tokens)
+    return tune(args.model_dir, rounds=args.rounds, new_tokens=args.new_tokens, budget=args.budget)

@@ -30,7 +30,7 @@ def load(results=None) -> dict:
 def machine(data) -> str:
     """Where the figures come from: the JSON's `meta.machine` (the shipped file has one), else the CPU the
     bench recorded (`meta.cpu`), else unnamed."""
-    from .report import cpu_text
+    from .cpu import cpu_text
 
     meta = data.get("meta", {})
     return meta.get("machine") or cpu_text(meta.get("cpu")) or "the machine that ran phi3nb bench"
