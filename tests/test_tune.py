@@ -1,0 +1,113 @@
+"""phi3nb tune's racing and time budget, with scripted times and a fake clock (no model is loaded).
+
+The real-model run of tune is in test_bench.py (test_bench_json_has_every_field).
+"""
+
+import json
+
+import pytest
+
+import phi3nb.tune as tune
+from phi3nb.genai_backend import TUNED_FILE, fast_cpu_config
+
+# Candidates whose properties no_ops never skips, so the same ones run on every CPU.
+CANDIDATES = {"default": {}, "close": {"KV_CACHE_PRECISION": "f16"}, "far": {"NUM_STREAMS": "2"},
+              "drifting": {"INFERENCE_NUM_THREADS": 1}}
+# ms per token of each candidate's runs, in order. The default's best is 100, then 98.
+TPOT = {"default": [100.0, 98.0, 99.0],
+        "close": [103.0, 99.0, 94.0],  # within RACE_MARGIN throughout; its best, 94, beats 98 by over MARGIN
+        "far": [109.0],  # 9 % behind after round 1: dropped
+        "drifting": [106.0, 107.0]}  # 6 % behind after round 1 (kept), 106 vs 98 after round 2: dropped
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """A complete-looking export whose XML records int4 group-128 weights (only its tail is read)."""
+    rt = ('<rt_info><nncf><weight_compression><group_size value="128" /><mode value="int4_sym" />'
+          '</weight_compression></nncf></rt_info></net>')
+    (tmp_path / "openvino_model.xml").write_text("<net>" + rt)
+    (tmp_path / "openvino_model.bin").write_bytes(b"")
+    (tmp_path / "config.json").write_text("{}")
+    return tmp_path
+
+
+class Scripted:
+    """tune._time_one replaced: each call is one run of the candidate its config belongs to, taking
+    `seconds[name]` on a fake clock and returning that run's TPOT from TPOT."""
+
+    def __init__(self, folder, seconds):
+        base = fast_cpu_config(folder)
+        self.names = {json.dumps(tune.config_of(c, base), sort_keys=True): n for n, c in CANDIDATES.items()}
+        self.seconds, self.now, self.calls = seconds, 0.0, []
+
+    def clock(self):
+        return self.now
+
+    def __call__(self, model_dir, config, new_tokens):
+        name = self.names[json.dumps(config, sort_keys=True)]
+        self.now += self.seconds[name]
+        self.calls.append(name)
+        return 500.0, TPOT[name][self.calls.count(name) - 1]
+
+
+def rounds_of(calls, sizes):
+    out, i = [], 0
+    for n in sizes:
+        out.append(calls[i:i + n])
+        i += n
+    assert i == len(calls), calls
+    return out
+
+
+def test_a_candidate_clearly_behind_the_default_is_not_run_again(folder, monkeypatch):
+    script = Scripted(folder, dict.fromkeys(CANDIDATES, 10.0))
+    monkeypatch.setattr(tune, "_time_one", script)
+    lines = []
+    result = tune.tune(folder, rounds=3, candidates=CANDIDATES, budget=0, log=lines.append, clock=script.clock)
+
+    assert rounds_of(script.calls, (4, 3, 2)) == [["default", "close", "far", "drifting"],
+                                                   ["close", "drifting", "default"],  # rotated, far gone
+                                                   ["default", "close"]]  # rotated again, drifting gone
+    assert result["dropped_after_round"] == {"far": 1, "drifting": 2}
+    assert any("dropping far after round 1: best 109.00 ms/token, 9% slower than the default's 100.00" in line
+               for line in lines), lines
+    assert any("dropping drifting after round 2: best 106.00" in line for line in lines), lines
+    assert result["times"]["far"]["tpot_ms"] == [109.0] and result["rounds_run"] == 3
+    assert result["winner"] == "close" and result["ov_config"]["KV_CACHE_PRECISION"] == "f16"
+    assert json.loads((folder / TUNED_FILE).read_text())["winner"] == "close"
+
+
+def test_no_round_starts_that_would_end_past_the_budget(folder, monkeypatch):
+    # Round 1 takes 170 s. Round 2 without far: 30 + 50 + 40 = 120 s, ending at 290 <= 300, so it runs;
+    # round 3 without drifting: 80 s more, ending at 370 > 300, so tune stops after two rounds.
+    script = Scripted(folder, {"default": 30.0, "close": 50.0, "far": 50.0, "drifting": 40.0})
+    monkeypatch.setattr(tune, "_time_one", script)
+    lines = []
+    result = tune.tune(folder, rounds=3, candidates=CANDIDATES, budget=300, log=lines.append, clock=script.clock)
+
+    assert rounds_of(script.calls, (4, 3)) == [["default", "close", "far", "drifting"],
+                                                ["close", "drifting", "default"]]
+    assert any("stopping after 2 of 3 rounds: round 3 would take about 80 s more, past the budget of 300 s "
+               "(290 s so far" in line for line in lines), lines
+    saved = json.loads((folder / TUNED_FILE).read_text())
+    assert saved["rounds_run"] == 2 and saved["rounds"] == 3 and saved["elapsed_s"] == 290
+    assert saved["winner"] == "default"  # close's best so far, 99, is not 3 % better than 98
+
+
+def test_the_first_round_runs_whatever_the_budget(folder, monkeypatch):
+    script = Scripted(folder, dict.fromkeys(CANDIDATES, 100.0))
+    monkeypatch.setattr(tune, "_time_one", script)
+    result = tune.tune(folder, rounds=3, candidates=CANDIDATES, budget=1, log=lambda line: None, clock=script.clock)
+    assert script.calls == ["default", "close", "far", "drifting"] and result["rounds_run"] == 1
+    assert result["winner"] == "default"  # close's 103 is slower
+
+
+def test_phi3nb_tune_takes_a_budget(folder, monkeypatch):
+    from phi3nb.cli import main
+
+    script = Scripted(folder, dict.fromkeys(CANDIDATES, 10.0))
+    monkeypatch.setattr(tune, "_time_one", script)
+    monkeypatch.setattr(tune, "CANDIDATES", CANDIDATES)
+    assert main(["tune", str(folder), "--budget", "0"]) == 0  # no limit: the racing alone decides
+    saved = json.loads((folder / TUNED_FILE).read_text())
+    assert saved["budget_s"] == 0 and saved["rounds_run"] == 3 and saved["winner"] == "close"
