@@ -37,7 +37,7 @@ class TimedGenai:
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.model = load_genai(model_dir, device, ov_config=ov_config)
         config = self.model.pipe.get_generation_config()
-        config.ignore_eos = True
+        config.ignore_eos, config.max_new_tokens = True, 1  # genai wants a length with it; each reply sets its own
         self.model.pipe.set_generation_config(config)
 
     def reply(self, ids, n):
