@@ -122,13 +122,11 @@ def prepare(args):
         print(prepare_embedded_model(fmt))
 
 
-def bench(args):
-    """`phi3nb bench ARGS` is `python -m phi3nb.bench ARGS` (its options: phi3nb bench --help)."""
+def bench(argv) -> int:
+    """`phi3nb bench ARGS` is `python -m phi3nb.bench ARGS`, with its exit code (its options: phi3nb bench --help)."""
     import subprocess
 
-    code = subprocess.call([sys.executable, "-m", BENCH, *args.bench_args])
-    if code:
-        raise SystemExit(code)
+    return subprocess.call([sys.executable, "-m", BENCH, *argv])
 
 
 def parser():
@@ -183,8 +181,7 @@ def parser():
     from importlib.util import find_spec
 
     if find_spec(BENCH) is not None:  # found without running it
-        b = sub.add_parser("bench", add_help=False, help="measure speed: optimum vs genai vs llama.cpp")
-        b.set_defaults(func=bench)
+        sub.add_parser("bench", add_help=False, help="measure speed: optimum vs genai vs llama.cpp")
     from . import decode_profile, tune
 
     t = sub.add_parser("tune", help="time runtime configs on this machine; load_genai then uses the fastest")
@@ -199,12 +196,12 @@ def parser():
 
 def main(argv=None):
     p = parser()
-    args, rest = p.parse_known_args(argv)
-    if args.command == "bench":
-        args.bench_args = rest  # the bench's own parser reads them
-    elif rest:
+    args, rest = p.parse_known_args(argv)  # the rest: the bench's own options
+    if rest and args.command != "bench":
         p.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
+        if args.command == "bench":
+            return bench(rest)
         args.func(args)
     except Phi3nbError as e:
         print(f"phi3nb: {e}", file=sys.stderr)

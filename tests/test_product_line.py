@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parent.parent / "phi3nb"
 PRODUCT = sorted(p for p in PACKAGE.glob("*.py"))
 
@@ -51,3 +53,17 @@ def test_the_product_loads_no_bench_module():
                           env={**os.environ, "PYTHONPATH": path})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("0 bench modules;"), done.stdout
+
+
+def test_phi3nb_bench_runs_the_bench_with_its_options_and_exit_code(tmp_path, capfd):
+    from phi3nb.cli import main
+
+    argv = ["--model-dir", str(tmp_path), "--backends", "genai,vllm", "--skip-slice", "--skip-perplexity"]
+    assert main(["bench", *argv]) == 2
+    err = capfd.readouterr().err
+    assert err.startswith("phi3nb: ") and "vllm" in err and "Traceback" not in err, err
+    assert main(["bench", "--help"]) == 0
+    assert "--full-size" in capfd.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["tune", str(tmp_path), "--full-size"])  # another command's parser still refuses the bench's options
+    assert "unrecognized arguments: --full-size" in capfd.readouterr().err

@@ -85,6 +85,7 @@ def test_no_round_starts_that_would_end_past_the_budget(folder, monkeypatch):
     lines = []
     result = tune.tune(folder, rounds=3, candidates=CANDIDATES, budget=300, log=lines.append, clock=script.clock)
 
+    assert result["dropped_after_round"] == {"far": 1, "drifting": 2}
     assert rounds_of(script.calls, (4, 3)) == [["default", "close", "far", "drifting"],
                                                 ["close", "drifting", "default"]]
     assert any("stopping after 2 of 3 rounds: round 3 would take about 80 s more, past the budget of 300 s "
