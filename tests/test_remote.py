@@ -184,15 +184,15 @@ def test_terminal_chat_with_url(server, monkeypatch, capsys):
     assert "chatting with smollm2" in out and "tokens/s" in out and KEY not in out
 
 
-def test_a_room_of_attendees_against_the_server(server, monkeypatch, capsys):
-    monkeypatch.setenv("PHI3NB_API_KEY", KEY)
+def test_a_room_of_attendees_against_the_server(server, monkeypatch, capfd):
+    monkeypatch.setenv("PHI3NB_API_KEY", KEY)  # capfd: phi3nb bench prints from a process of its own
     assert main(["bench", "--room", "1,3", "--url", server, "--room-turns", "1", "--chat-tokens", "8"]) == 0
-    table = capsys.readouterr().out
+    table = capfd.readouterr().out
     rows = [line for line in table.splitlines() if line.startswith("| 1 |") or line.startswith("| 3 |")]
     assert len(rows) == 2 and "| 1/1 |" in rows[0] and "| 3/3 |" in rows[1]
     assert rows[1].endswith("| 0 |")  # no errors
 
 
-def test_the_room_bench_only_targets_this_machine(capsys):
+def test_the_room_bench_only_targets_this_machine(capfd):
     assert main(["bench", "--room", "4", "--url", "http://example.org:8000/v3"]) == 2
-    assert "only runs against a server on this machine" in capsys.readouterr().err
+    assert "only runs against a server on this machine" in capfd.readouterr().err
