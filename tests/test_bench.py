@@ -105,26 +105,6 @@ def test_cli_flags_of_presets():
     assert cli_flags(COOKBOOK_PRESET) == "--weight-format int4 --group-size 128 --ratio 0.6 --sym"
 
 
-def test_plot_draws_what_the_json_says():
-    from phi3nb.speed_plot import LABELS, load, plot
-
-    data = load()
-    fig = plot(data)
-    speed, per_layer = fig.axes[0], fig.axes[1]
-    drawn = {label.get_text(): bar.get_width()
-             for label, bar in zip(speed.get_yticklabels(), speed.patches)}
-    assert drawn == {LABELS.get(k, k): v["decode_tok_s"] for k, v in data["backends"].items() if v.get("decode_tok_s")}
-    labels = " ".join(t.get_text() for ax in fig.axes for t in ax.get_yticklabels())
-    assert not any(word in labels for word in ("seed", "Q4_K_M", "fast preset")), labels
-    title = fig._suptitle.get_text()
-    assert "Xeon" in title and "phi3nb bench --json out.json" in title, title
-    unnamed = plot({**data, "meta": {}})._suptitle.get_text()
-    assert "the machine that ran phi3nb bench" in unnamed, unnamed
-    cpu = {"model": "AMD EPYC 7B13", "flags": ["avx2"]}
-    assert "AMD EPYC 7B13 (avx2)" in plot({**data, "meta": {"cpu": cpu}})._suptitle.get_text()
-    assert [b.get_width() for b in per_layer.patches] == [v["ms_per_layer"] for v in data["phi3_slice"].values()]
-
-
 def test_an_unknown_backend_is_a_phi3nb_error(tmp_path):
     from phi3nb.bench import add_arguments, run
     from phi3nb.errors import Phi3nbError
@@ -240,19 +220,6 @@ def test_speed_ratio_is_per_round_and_skips_missing_rounds():
     assert speed_ratio([None], [1.0]) == {"per_round": [None], "min": None, "median": None, "max": None, "n": 0}
 
 
-def test_cpu_info_reads_the_flags_that_matter(tmp_path):
-    from phi3nb.cpu import cpu_info, format_cpu
-
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nmodel name\t: Fake Xeon 9999\nflags\t\t: fpu sse avx2 avx512f amx_tile "
-                       "avx512_bf16 avx512_vnni\n\nprocessor\t: 1\nmodel name\t: Fake Xeon 9999\nflags\t\t: fpu\n")
-    info = cpu_info(cpuinfo)
-    assert info["model"] == "Fake Xeon 9999"
-    assert info["flags"] == ["avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile"]
-    assert format_cpu(info) == "CPU: Fake Xeon 9999 (avx2 avx512f avx512_vnni avx512_bf16 amx_tile)"
-    assert cpu_info(tmp_path / "missing")["flags"] == []
-
-
 def test_slice_runs_engines_and_depths_in_rounds(monkeypatch, tmp_path):
     import phi3nb.bench.runner as runner
     from phi3nb.bench import slice_bench
@@ -293,42 +260,9 @@ def test_slice_runs_engines_and_depths_in_rounds(monkeypatch, tmp_path):
         "per_round": [2.0, 2.0], "min": 2.0, "median": 2.0, "max": 2.0, "n": 2}}}
 
 
-@pytest.mark.parametrize("flags, expected", [(["avx2"], False), (["avx2", "avx_vnni"], True),
-                                             (["avx2", "avx512f", "avx512_vnni"], True), ([], None)])
-def test_int8_activations_need_vnni(flags, expected):
-    from phi3nb.cpu import quantizes_activations
-
-    assert quantizes_activations({"model": "x", "flags": flags}) is expected
-
-
-def test_tune_skips_what_changes_nothing_on_this_cpu():
-    from phi3nb.tune import CANDIDATES, no_ops
-
-    avx2_only = no_ops(CANDIDATES, cpu={"flags": ["avx2"]}, capabilities=["FP32", "INT8"])
-    assert sorted(n for names in avx2_only.values() for n in names) == ["bf16-default", "dq-256", "dq-32", "dq-off"]
-    assert any("no VNNI" in reason for reason in avx2_only)
-    amx = no_ops(CANDIDATES, cpu={"flags": ["avx2", "avx512_vnni", "amx_bf16"]}, capabilities=["BF16", "FP32"])
-    assert amx == {}
-    unknown = no_ops(CANDIDATES, cpu={"flags": []}, capabilities=["FP32"])  # not Linux: only what OpenVINO says
-    assert [n for names in unknown.values() for n in names] == ["bf16-default"]
-
-
 @pytest.mark.parametrize("flags, warned", [(["avx2"], True), (["avx2", "avx512f", "avx512_vnni"], False)])
 def test_the_report_says_what_to_expect_without_vnni(flags, warned):
     from phi3nb.bench.report import format_report
 
     report = format_report({"meta": {"cpu": {"model": "Some CPU", "flags": flags}}, "backends": {}})
     assert ("No VNNI on this CPU" in report) is warned
-
-
-def test_tune_points_an_int8_export_on_a_cpu_without_vnni_to_int4():
-    import phi3nb
-    from phi3nb.tune import export_advice
-    from phi3nb.model_dir import weight_compression
-
-    int8 = weight_compression(phi3nb.prepare_embedded_model("int8"))
-    assert int8 == ("int8_sym", -1)
-    assert "--preset fast" in export_advice({"flags": ["avx2"]}, int8)
-    assert export_advice({"flags": ["avx2", "avx512_vnni"]}, int8) is None  # the int8 path exists there
-    assert export_advice({"flags": ["avx2"]}, ("int4_sym", 128)) is None
-    assert export_advice({"flags": ["avx2"]}, None) is None  # an fp16 export records no compression

@@ -112,3 +112,28 @@ def test_phi3nb_tune_takes_a_budget(folder, monkeypatch):
     assert main(["tune", str(folder), "--budget", "0"]) == 0  # no limit: the racing alone decides
     saved = json.loads((folder / TUNED_FILE).read_text())
     assert saved["budget_s"] == 0 and saved["rounds_run"] == 3 and saved["winner"] == "close"
+
+
+def test_tune_skips_what_changes_nothing_on_this_cpu():
+    from phi3nb.tune import CANDIDATES, no_ops
+
+    avx2_only = no_ops(CANDIDATES, cpu={"flags": ["avx2"]}, capabilities=["FP32", "INT8"])
+    assert sorted(n for names in avx2_only.values() for n in names) == ["bf16-default", "dq-256", "dq-32", "dq-off"]
+    assert any("no VNNI" in reason for reason in avx2_only)
+    amx = no_ops(CANDIDATES, cpu={"flags": ["avx2", "avx512_vnni", "amx_bf16"]}, capabilities=["BF16", "FP32"])
+    assert amx == {}
+    unknown = no_ops(CANDIDATES, cpu={"flags": []}, capabilities=["FP32"])  # not Linux: only what OpenVINO says
+    assert [n for names in unknown.values() for n in names] == ["bf16-default"]
+
+
+def test_tune_points_an_int8_export_on_a_cpu_without_vnni_to_int4():
+    import phi3nb
+    from phi3nb.tune import export_advice
+    from phi3nb.model_dir import weight_compression
+
+    int8 = weight_compression(phi3nb.prepare_embedded_model("int8"))
+    assert int8 == ("int8_sym", -1)
+    assert "--preset fast" in export_advice({"flags": ["avx2"]}, int8)
+    assert export_advice({"flags": ["avx2", "avx512_vnni"]}, int8) is None  # the int8 path exists there
+    assert export_advice({"flags": ["avx2"]}, ("int4_sym", 128)) is None
+    assert export_advice({"flags": ["avx2"]}, None) is None  # an fp16 export records no compression
