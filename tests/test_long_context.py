@@ -15,6 +15,7 @@ import pytest
 from phi3nb import Phi3nbError, export_model, generate_answer, load_model, load_tokenizer
 from phi3nb.generation import context_window, stop_token_ids
 from phi3nb.genai_backend import _tokenized, load_genai
+from phi3nb.rope_switch import chat_context
 from phi3nb.streaming import CallbackStreamer
 from pinned import SAME_WORDS
 from tiny_phi3 import build_tokenizer
@@ -115,6 +116,18 @@ def reply(model, tok, ids, n):
     streamer = CallbackStreamer(tok, lambda piece: None)
     generate_answer(model, tok, ids, max_new_tokens=n, streamer=streamer)
     return streamer.ids
+
+
+def test_the_switch_is_read_from_either_spelling_of_config_json():
+    """The hub's Phi-3.5-mini writes rope_scaling and a top-level original length, transformers 5 writes
+    rope_parameters; a model without LongRoPE keeps its whole window (Phi-3-mini-4k: its sliding window too)."""
+    hub = {"max_position_embeddings": 131072, "original_max_position_embeddings": 4096,
+           "rope_scaling": {"type": "longrope", "short_factor": [1.0], "long_factor": [2.0]}}
+    ours = {"max_position_embeddings": 4096, "rope_parameters": {"rope_type": "longrope",
+                                                                  "original_max_position_embeddings": 4096}}
+    assert [chat_context(c)[0] for c in (hub, ours)] == [4096, 4096]
+    assert all("LongRoPE" in chat_context(c)[1] for c in (hub, ours))
+    assert chat_context({"max_position_embeddings": 4096, "sliding_window": 2047, "rope_scaling": None}) == (4096, "")
 
 
 @pytest.mark.parametrize("name", SHAPES)
