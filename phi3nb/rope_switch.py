@@ -12,11 +12,11 @@ openvino_genai's LLMPipeline keeps the keys it cached and never computes them ag
 decodes across the switch keeps the short-factor keys of everything before it, and its prefix cache,
 keyed by token ids alone, hands those keys to any later prompt that starts with the same tokens,
 so sending the whole conversation again does not help either; neither does a pipeline that has seen
-a long sequence serve a later short one right. There is no call that empties that cache. On the
-CPU, a chat with such a model therefore stops at the switch, which every turn before it computes as
-the reference does. (optimum's export writes original_max_position_embeddings into config.json's
-max_position_embeddings for these models already; an optimum-cli export or a pre-converted folder
-keeps the full length, which a chat would otherwise run into.)
+a long sequence serve a later short one right. There is no call that empties that cache, so a chat
+with such a model stops at the switch, up to which every turn is computed as the reference computes
+it. (OVModelForCausalLM's export, which phi3nb's runs, already writes the switch into
+config.json as max_position_embeddings; an optimum-cli export or a pre-converted folder keeps the
+full length, which a chat would otherwise run into.)
 """
 
 
