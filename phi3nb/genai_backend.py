@@ -17,6 +17,7 @@ from .model_dir import check_model_dir, int4_group_size
 from .cookbook import OV_CONFIG, COOKBOOK_DEVICE
 from .cpu_defaults import FAST_CPU_CONFIG
 from .preflight import check_load_fits
+from .rope_switch import chat_context
 
 TUNED_FILE = "phi3nb_tuned.json"  # written by `phi3nb tune MODEL_DIR`
 # Devices whose compiled model load_genai keeps in compiled_cache_dir by default. Not the CPU: there genai
@@ -32,14 +33,19 @@ CACHE_MODE = {"CACHE_MODE": "OPTIMIZE_SIZE"}
 
 
 class GenaiModel:
-    """An LLMPipeline plus the config facts generate_answer needs (context window, stop ids)."""
+    """An LLMPipeline plus the config facts generate_answer needs (context window, stop ids).
+
+    The context window is the model's own, except for a LongRoPE model: its chats stop where it switches
+    rotary factors, which genai's KV cache cannot follow (rope_switch.py); `context_note` says so.
+    """
 
     def __init__(self, pipe, model_dir):
         self.pipe, self.model_dir = pipe, Path(model_dir)
         config = json.loads((self.model_dir / "config.json").read_text())
         gen_path = self.model_dir / "generation_config.json"
         gen = json.loads(gen_path.read_text()) if gen_path.exists() else {}
-        self.config = types.SimpleNamespace(max_position_embeddings=config.get("max_position_embeddings"))
+        window, self.context_note = chat_context(config)
+        self.config = types.SimpleNamespace(max_position_embeddings=window)
         self.generation_config = types.SimpleNamespace(eos_token_id=gen.get("eos_token_id", config.get("eos_token_id")))
         self._seen, self._prompt_len = [], 0  # the last call's prompt + generated ids: what genai's KV cache holds
         self._asked, self._sent = [], []  # the last call's prompt as asked, and as sent (see _as_generated)
@@ -187,6 +193,8 @@ def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None) -> GenaiModel:
     except RuntimeError as e:
         raise load_failed(path, e) from None
     done = time.perf_counter()
+    if model.context_note:
+        print(f"[phi3nb] {model.context_note}", flush=True)
     print(f"[phi3nb] loaded in {done - start:.1f} s ({cache_outcome(props.get('CACHE_DIR'), before)}: "
           f"{compiled - start:.1f} s; warmed up: {done - compiled:.1f} s)", flush=True)
     return model
