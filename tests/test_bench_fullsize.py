@@ -181,6 +181,8 @@ def test_bad_full_size_options_are_phi3nb_errors_before_anything_runs(tmp_path):
         run(_args("--model-dir", str(tmp_path), *work))
     with pytest.raises(Phi3nbError, match="cookbook among"):
         run(_args("--presets", "fast", *work))
+    with pytest.raises(Phi3nbError, match="g64, per-channel, int8"):  # the sweep's exports are named too
+        run(_args("--presets", "cookbook,int2", *work))
     with pytest.raises(Phi3nbError, match="token counts"):
         run(_args("--prefill", "128,many", *work))
     assert list(tmp_path.iterdir()) == []
@@ -256,7 +258,8 @@ def full_size_run(tmp_path_factory):
 
     base = tmp_path_factory.mktemp("fullsize")
     hf = write_random_phi3(base / "tiny-hf", 2, TINY)
-    args = _args("--model-id", str(hf), "--work-dir", str(base / "work"), "--presets", "cookbook", "--runs", "1",
+    args = _args("--model-id", str(hf), "--work-dir", str(base / "work"), "--presets", "cookbook,per-channel",
+                 "--runs", "1",
                  "--new-tokens", "4", "--chat-tokens", "2", "--prefill", "16,200", "--json", str(base / "out.json"))
     import contextlib
     import io
@@ -293,9 +296,16 @@ def test_the_full_size_json_has_every_figure_with_its_unit(full_size_run):
     assert mem["rss_file_mb"] + mem["rss_anon_mb"] <= mem["rss_mb"] + 1 <= mem["hwm_mb"] + 1
     assert export["disk"]["peak_added_mb"] > export["final_mb"] > 0  # the partial folder and temporary files too
 
+    from phi3nb.model_dir import weight_compression
+
+    swept = data["exports"]["per-channel"]  # a sweep preset: exported by export_model and timed like the fast ones
+    assert swept["flags"]["group_size"] == -1 and weight_compression(swept["model_dir"])[1] == -1
+
     llama = unavailable_reason() is None
+    build = meta["llama_cpp_build"]
+    assert (build is not None and "AVX" in build["system_info"]) if llama else build is None
     engines = data["engines"]
-    assert set(engines) == {"optimum-cookbook", "genai-chat", LLAMA}
+    assert set(engines) == {"optimum-cookbook", "genai-chat", "genai-per-channel", LLAMA}
     for name, e in engines.items():
         if name == LLAMA and not llama:
             assert "llama_cpp" in e["error"]

@@ -20,6 +20,16 @@ def unavailable_reason():
     return None
 
 
+def build_info():
+    """Which CPU kernels this llama_cpp was built with (llama.cpp's own system line, e.g. "AVX2 = 1 |
+    AVX512 = 0"), so a ratio against it says which llama.cpp it was; None if it does not import."""
+    if unavailable_reason():
+        return None
+    import llama_cpp
+
+    return {"system_info": llama_cpp.llama_print_system_info().decode().strip(), "module": llama_cpp.__file__}
+
+
 class LlamaCppBackend:
     name = "llama.cpp"
 

@@ -46,7 +46,8 @@ def add_arguments(parser):
     full.add_argument("--model-id", default=None,
                       help="with --full-size: the real model (hub id or Hugging Face folder) instead of the stand-in")
     full.add_argument("--presets", default="cookbook,fast",
-                      help="with --full-size: the exports to time, from phi3nb.export_presets.PRESETS (default "
+                      help="with --full-size: the exports to time, from phi3nb.export_presets.PRESETS and the "
+                           "bench's SWEEP_PRESETS (g64, per-channel, int8; phi3nb/bench/presets.py) (default "
                            "cookbook,fast; fast-se adds ~18 min of export on 2 cores)")
     full.add_argument("--prefill", default=",".join(map(str, PREFILL)),
                       help=f"with --full-size: fresh prompt lengths timed (default {','.join(map(str, PREFILL))}; "

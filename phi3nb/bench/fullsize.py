@@ -94,10 +94,11 @@ def meta(args, prepared, rounds, new_tokens, chat_tokens, prefill, cpu) -> dict:
 
     versions = {**library_versions(),
                 **library_versions(("openvino-genai", "llama-cpp-python", "gguf", "safetensors"))}
+    from .backend_llamacpp import build_info
     from .cli import RATIO_CONVENTION
 
     return {"mode": "full-size", "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "cpu": cpu, "threads": os.cpu_count(), "versions": versions,
+            "cpu": cpu, "threads": os.cpu_count(), "versions": versions, "llama_cpp_build": build_info(),
             "model": {"source": str(args.model_id or prepared["hf_dir"]), "stand_in": not args.model_id,
                       "hf_dir": str(prepared["hf_dir"]), "parameters": prepared["parameters"],
                       "layers": prepared["config"].get("num_hidden_layers"), "config": prepared["config"]},
@@ -109,8 +110,9 @@ def meta(args, prepared, rounds, new_tokens, chat_tokens, prefill, cpu) -> dict:
 def options(args) -> dict:
     """The run's settings from the command line, checked before anything is made: presets, prefill, rounds,
     new_tokens, chat_tokens."""
-    from phi3nb.export_presets import PRESETS
     from phi3nb.errors import Phi3nbError
+
+    from .presets import FULL_SIZE_PRESETS as PRESETS
 
     if args.model_dir:
         raise Phi3nbError("--full-size makes its own exports: pass the Hugging Face model with --model-id, "

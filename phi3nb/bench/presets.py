@@ -5,7 +5,7 @@ Measured numbers (Phi-3-mini slice, embedded-model perplexity) are in phi3nb/ben
 """
 
 from phi3nb.cookbook import COOKBOOK_EXPORT
-from phi3nb.export_presets import FAST_EXPORT, FAST_SE_EXPORT
+from phi3nb.export_presets import FAST_EXPORT, FAST_SE_EXPORT, PRESETS
 
 # Presets are export_model's flags (phi3nb/export.py compresses them).
 # The Phi-3 Cookbook's flags: --weight-format int4 --group-size 128 --ratio 0.6 --sym
@@ -32,6 +32,16 @@ PERPLEXITY_PRESETS = {"int4-cookbook": COOKBOOK_PRESET, "int4-fast": FAST_PRESET
 
 # What the Phi-3-mini slice exports and times (as "openvino-NAME"), and the runtime config of each.
 SLICE_PRESETS = {"cookbook": COOKBOOK_PRESET, "fast": FAST_PRESET, "fast-se": FAST_SE_PRESET}
+
+
+# What else the full-size bench can export and time (--presets), in search of the fastest export for the full
+# model beside the product's presets: int4 in smaller groups (more scales, finer weights), int4 per output
+# channel (one scale per row: the least arithmetic per weight), and int8 per channel (twice the bytes, but
+# OpenVINO's int8 kernels with int8 activations on VNNI/AMX).
+SWEEP_PRESETS = {"g64": {**FAST_EXPORT, "group_size": 64},
+                 "per-channel": {**FAST_EXPORT, "group_size": -1},
+                 "int8": INT8_PRESET}
+FULL_SIZE_PRESETS = {**PRESETS, **SWEEP_PRESETS}
 
 
 def cli_flags(preset) -> str:
