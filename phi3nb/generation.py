@@ -11,6 +11,7 @@ import weakref
 from contextlib import contextmanager
 
 from .errors import Phi3nbError
+from .rope_switch import longrope_switch
 from .cookbook import TOKENIZER_KWARGS
 
 SAMPLING = ("temperature", "top_p", "top_k", "repetition_penalty")
@@ -61,8 +62,13 @@ def stop_token_ids(model, tokenizer) -> list:
 
 
 def context_window(model) -> int:
-    """How many tokens (prompt + reply) the model attends to: 4096 for Phi-3-mini-4k."""
-    return int(getattr(getattr(model, "config", None), "max_position_embeddings", 0) or 4096)
+    """How many tokens (prompt + reply) the model attends to: 4096 for Phi-3-mini-4k. A LongRoPE model on
+    OVModelForCausalLM stops at its switch: past it, optimum's Phi-3 cache reset fails on transformers 5
+    (rope_switch.py)."""
+    config = getattr(model, "config", None)
+    window = int(getattr(config, "max_position_embeddings", 0) or 4096)
+    switch = longrope_switch(config.to_dict()) if hasattr(config, "to_dict") else None
+    return min(window, switch) if switch else window
 
 
 def check_prompt_length(n_prompt, window):
