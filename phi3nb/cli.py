@@ -13,20 +13,19 @@ TRUST_HELP = "run Python code from the model's repository, for models transforme
 
 def obtain_model(model_id, model_dir, weight_format=None, trust_remote_code=False):
     """Step 1 for any source: the embedded model (offline), an OpenVINO model as it is, or an export of `model_id`."""
-    from .export import command_that_made, export_model
-    from .preconverted import openvino_source
+    from pathlib import Path
+
+    from .export import export_model
+    from .export_options import command_that_made
 
     if model_id == EMBEDDED:
         from .embedded import prepare_embedded_model
 
         return prepare_embedded_model(weight_format or "int8")
-    ready = openvino_source(model_id)
-    if ready is not None:
-        print(f"Step 1: {model_id} is already an OpenVINO model, so there is nothing to export: using {ready} as it is.")
-        return ready
     path = export_model(model_id, model_dir, weight_format=weight_format or COOKBOOK_EXPORT["weight_format"],
                         trust_remote_code=trust_remote_code)
-    print(f"Step 1 as a terminal command: {command_that_made(path)}")
+    if path == Path(model_dir).expanduser().absolute():  # else export_model found an OpenVINO model and said so
+        print(f"Step 1 as a terminal command: {command_that_made(path)}")
     return path
 
 
@@ -104,7 +103,9 @@ def chat(args):
 def export(args):
     """Export, then print the optimum-cli line of what ran (from its manifest: a group size that did not fit the
     model shows as the one used)."""
-    from .export import command_that_made, export_model
+    from .export import export_model
+    from .export_options import command_that_made
+
     options = {**PRESETS[args.preset], **{k: v for k, v in (("weight_format", args.weight_format),
                ("group_size", args.group_size), ("ratio", args.ratio), ("sym", args.sym)) if v is not None}}
     path = export_model(args.model_id, args.output, trust_remote_code=args.trust_remote_code, **options)

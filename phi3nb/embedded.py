@@ -176,7 +176,9 @@ def prepare_embedded_model(weight_format: str = "int8") -> Path:
     (a workshop host may share PHI3NB_HOME read-only), though its manifest names the host's path.
     Two processes preparing at once take turns through export_model's lock.
     """
-    from phi3nb.export import check_options, export_flags, export_model, read_manifest
+    from phi3nb.export import export_model
+    from phi3nb.export_options import check_options, export_flags
+    from phi3nb.folder_swap import read_manifest
     from phi3nb.model_dir import check_model_dir
 
     out = embedded_dir() / f"ov-{weight_format}"

@@ -14,7 +14,7 @@ import pytest
 from phi3nb import embedded
 from pinned import SAME_WORDS
 from phi3nb.errors import Phi3nbError
-from phi3nb.export import MANIFEST
+from phi3nb.folder_swap import MANIFEST
 from phi3nb.paths import cache_dir
 from phi3nb.quality import repeated_ngram
 
