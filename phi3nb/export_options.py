@@ -7,15 +7,16 @@ whether a folder already holds the export and print the optimum-cli line that wo
 import shlex
 
 from .compression import CALIBRATION_TEXT, DATASETS
-from .cookbook import COOKBOOK_TASK
+from .cookbook import COOKBOOK_EXPORT, COOKBOOK_TASK
 from .errors import Phi3nbError
 from .folder_swap import read_manifest
 
 WEIGHT_FORMATS = ("int4", "int8", "fp16")
 
 
-def export_command(model_id, output_dir, *, weight_format="int4", group_size=128, ratio=0.6,
-                   sym=True, trust_remote_code=False, task=COOKBOOK_TASK, awq=False, scale_estimation=False,
+def export_command(model_id, output_dir, *, weight_format=COOKBOOK_EXPORT["weight_format"],
+                   group_size=COOKBOOK_EXPORT["group_size"], ratio=COOKBOOK_EXPORT["ratio"],
+                   sym=COOKBOOK_EXPORT["sym"], trust_remote_code=False, task=COOKBOOK_TASK, awq=False, scale_estimation=False,
                    dataset=None, num_samples=None) -> str:
     """The optimum-cli line for these options, the same defaults as export_model; with trust_remote_code=True
     (the cookbook's --trust-remote-code), the cookbook's step 1 exactly.
