@@ -32,10 +32,13 @@ def obtain_model(model_id, model_dir, weight_format=None, trust_remote_code=Fals
 
 
 def demo(args):
-    """The ten steps in order, printing the answer as it streams and how long each part took."""
+    """The ten steps in order, printing the answer as it streams and how long each part took; the figures are
+    a Turn's (the chat box's stats line), counted as the tokens came."""
+    from .chat import Turn
     from .generation import generate_answer
     from .loading import load_model, load_tokenizer
     from .prompts import build_prompt
+    from .streaming import CallbackStreamer
 
     trust = args.trust_remote_code
     model_dir = obtain_model(args.model_id, args.model_dir, args.weight_format, trust_remote_code=trust)
@@ -45,20 +48,12 @@ def demo(args):
     load_s = time.perf_counter() - start
     prompt = build_prompt(tok, args.question)
     print(f"\nPrompt:\n{prompt}\n\nAnswer:")
-    first = []
+    streamer = CallbackStreamer(tok, lambda piece: print(piece, end="", flush=True))
     start = time.perf_counter()
-
-    def show(piece):
-        first or first.append(time.perf_counter())
-        print(piece, end="", flush=True)
-
-    answer = generate_answer(model, tok, prompt, max_new_tokens=args.max_new_tokens, streamer=show)
-    total = time.perf_counter() - start
-    n = len(tok(answer, add_special_tokens=False)["input_ids"])
-    ttft = (first[0] - start) if first else total
-    rate = (n - 1) / (total - ttft) if n > 1 and total > ttft else float("nan")
-    print(f"\n\n[phi3nb] load {load_s:.1f} s | first token {ttft * 1000:.0f} ms | "
-          f"{n} tokens in {total:.1f} s ({rate:.1f} tokens/s after the first)")
+    answer = generate_answer(model, tok, prompt, max_new_tokens=args.max_new_tokens, streamer=streamer)
+    finish = "eos" if streamer.stopped_at is not None else "length"
+    turn = Turn(answer, streamer.tokens, start, streamer.first_token_at, time.perf_counter(), finish, dropped=0)
+    print(f"\n\n[phi3nb] load {load_s:.1f} s | {turn.stats()}")
     return answer
 
 

@@ -26,7 +26,7 @@ def test_demo_prints_a_coherent_streamed_answer_with_timings(embedded_dir):
     answer = out.split("Answer:\n", 1)[1].split("\n\n[phi3nb] load", 1)[0]
     assert len(re.findall(r"[A-Za-z']+", answer)) >= 20, answer
     assert repeated_ngram(answer) is None, answer
-    assert re.search(r"load [\d.]+ s \| first token \d+ ms \| \d+ tokens in [\d.]+ s", out)
+    assert re.search(r"load [\d.]+ s \| \d+ tokens · [\d.]+ tokens/s · first token [\d.]+ s", out)
 
 
 def test_export_command_runs_the_cookbook_flags(tiny_phi3_hf, tmp_path, capsys):
@@ -138,3 +138,29 @@ def test_demos_step1_asks_the_hub_once_whether_a_model_is_openvino(tmp_path, mon
     with pytest.raises(Phi3nbError, match="offline"):
         obtain_model("org/not-openvino", tmp_path / "out")
     assert asked == ["org/not-openvino"]
+
+
+def test_demos_figures_count_the_tokens_generated_not_a_re_encoding(tiny_phi3_ov, tmp_path, monkeypatch, capsys):
+    """The tiny Phi-3's random weights write token ids that do not come back from encoding their text."""
+    import phi3nb.loading as loading
+
+    generated = []  # how many tokens each generate() call added to its input
+    real_load = loading.load_model
+
+    def load_model(*a, **kw):
+        model = real_load(*a, **kw)
+        real_generate = model.generate
+
+        def generate(**kwargs):
+            out = real_generate(**kwargs)
+            generated.append(out.shape[1] - kwargs["input_ids"].shape[1])
+            return out
+
+        model.generate = generate
+        return model
+
+    monkeypatch.setattr(loading, "load_model", load_model)
+    assert main(["demo", "--model-id", str(tiny_phi3_ov), "--model-dir", str(tmp_path / "out"), "--device", "CPU",
+                 "--max-new-tokens", "12"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"\| (\d+) tokens? ·", out).group(1) == str(generated[0]) and len(generated) == 1, out
