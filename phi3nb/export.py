@@ -58,8 +58,8 @@ def export_model(model_id, output_dir, *, weight_format=COOKBOOK_EXPORT["weight_
     if not export_done(output_dir, source, flags):  # reusing a finished export needs no room
         check_export_fits(source, output_dir, flags, config)
     return export_once(output_dir, source, flags,
-                        lambda partial: run_export(source, partial, flags, trust_remote_code, task),
-                        {"trust_remote_code": bool(trust_remote_code), "task": task}, wait)
+                       lambda partial: run_export(source, partial, flags, trust_remote_code, task),
+                       {"trust_remote_code": bool(trust_remote_code), "task": task}, wait)
 
 
 def export_done(output_dir, source, flags) -> bool:
