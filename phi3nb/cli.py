@@ -7,7 +7,7 @@ import time
 from .errors import Phi3nbError
 from .cookbook import (OV_CONFIG, PRESETS, COOKBOOK_DEVICE, COOKBOOK_EXPORT, COOKBOOK_MODEL_DIR, COOKBOOK_QUESTION,
                        COOKBOOK_SYSTEM)
-from .embedded import EMBEDDED_FORMAT, EMBEDDED_ID
+from .embedded import EMBEDDED_FORMAT, EMBEDDED_ID, prepare_embedded_model
 from .export_options import WEIGHT_FORMATS
 
 TRUST_HELP = "run Python code from the model's repository, for models transformers does not know (default: never)"
@@ -21,8 +21,6 @@ def obtain_model(model_id, model_dir, weight_format=None, trust_remote_code=Fals
     from .export_options import command_that_made
 
     if model_id == EMBEDDED_ID:
-        from .embedded import prepare_embedded_model
-
         return prepare_embedded_model(weight_format or EMBEDDED_FORMAT)
     path = export_model(model_id, model_dir, weight_format=weight_format or COOKBOOK_EXPORT["weight_format"],
                         trust_remote_code=trust_remote_code)
@@ -112,8 +110,6 @@ def export(args):
 
 def prepare(args):
     """Download and export the embedded model now (set-up does this, so the first run is quick)."""
-    from .embedded import prepare_embedded_model
-
     for fmt in args.weight_format:
         print(prepare_embedded_model(fmt))
 
