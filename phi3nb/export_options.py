@@ -5,6 +5,7 @@ whether a folder already holds the export and print the optimum-cli line that wo
 """
 
 import shlex
+from pathlib import Path
 
 from .compression import CALIBRATION_TEXT, DATASETS
 from .cookbook import COOKBOOK_EXPORT, COOKBOOK_TASK
@@ -57,7 +58,10 @@ def command_that_made(model_dir) -> str:
     done = read_manifest(model_dir)
     if done is None:
         return f"# {model_dir} was used as it is: it already held an OpenVINO model, so nothing was exported."
-    return export_command(done["source"], model_dir, **done["flags"], trust_remote_code=done["trust_remote_code"],
+    source = done["source"]
+    if "source_folder" in done:  # read from a folder beside this one (the embedded model's): wherever they are now
+        source = Path(model_dir).parent / done["source_folder"]
+    return export_command(source, model_dir, **done["flags"], trust_remote_code=done["trust_remote_code"],
                           task=done.get("task", COOKBOOK_TASK))
 
 
