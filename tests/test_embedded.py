@@ -152,7 +152,8 @@ def test_a_gguf_of_another_size_is_refused_before_use(tmp_path, monkeypatch, cut
     size = gguf.stat().st_size
     assert f"{gguf} is {size:,} bytes" in str(err.value) and f"{embedded.GGUF_SIZE:,}" in str(err.value)
     assert f"Delete {gguf} and run `phi3nb prepare` again" in str(err.value)
-    assert [p.name for p in folder.iterdir()] == [embedded.GGUF_NAME], "half-converted folder left behind"
+    assert [p.name for p in folder.iterdir() if not p.name.endswith(".lock")] == [embedded.GGUF_NAME], \
+        "half-converted folder left behind"
 
 
 def test_corrupt_gguf_says_to_delete_it(hf_dir, tmp_path, monkeypatch):
@@ -163,7 +164,8 @@ def test_corrupt_gguf_says_to_delete_it(hf_dir, tmp_path, monkeypatch):
         f.truncate(embedded.GGUF_SIZE)  # the right size, all zeros: not a GGUF
     with pytest.raises(Phi3nbError, match="delete it and run again"):
         embedded.hf_model_dir()
-    assert [p.name for p in folder.iterdir()] == [embedded.GGUF_NAME], "half-converted folder left behind"
+    assert [p.name for p in folder.iterdir() if not p.name.endswith(".lock")] == [embedded.GGUF_NAME], \
+        "half-converted folder left behind"
 
 
 # --- interrupted preparation ---------------------------------------------------------------
