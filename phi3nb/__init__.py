@@ -5,7 +5,8 @@ Importing is cheap: torch, transformers and OpenVINO load inside the functions t
 
 from .devices import available_devices, device_widget, resolve_device
 from .errors import Phi3nbError
-from .export import export_command, export_model
+from .export import export_model
+from .export_options import command_that_made, export_command
 from .generation import generate_answer, stop_token_ids
 from .loading import load_model, load_tokenizer
 from .model_dir import check_model_dir
@@ -29,7 +30,7 @@ def __getattr__(name):
 __all__ = [
     "OV_CONFIG", "RemoteChat", "COOKBOOK_MAX_NEW_TOKENS", "COOKBOOK_MODEL_DIR", "COOKBOOK_MODEL_ID", "COOKBOOK_PROMPT", "COOKBOOK_QUESTION",
     "COOKBOOK_SYSTEM", "TOKENIZER_KWARGS", "ChatBox", "Phi3nbError", "available_devices", "build_prompt",
-    "chat_messages", "chat_turn", "check_model_dir", "device_widget", "encode_chat", "export_command", "export_model",
+    "chat_messages", "chat_turn", "check_model_dir", "device_widget", "encode_chat", "command_that_made", "export_command", "export_model",
     "generate_answer", "load_genai", "load_model", "load_tokenizer", "phi3_prompt", "prepare_embedded_model",
     "resolve_device", "stop_token_ids",
 ]

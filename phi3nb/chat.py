@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from .errors import Phi3nbError
-from .generation import check_prompt_length, check_sampling, context_window, generate_answer
+from .generation import check_not_empty, check_prompt_length, check_sampling, context_window, generate_answer
 from .prompts import chat_messages, fit_history
 from .streaming import CallbackStreamer
 
@@ -47,8 +47,7 @@ def chat_turn(model, tokenizer, history, text, *, system, max_new_tokens, contex
     Oldest turns are dropped (in place) only once the prompt is known to fit; a failing turn
     leaves `history` as it was.
     """
-    if not str(text).strip():
-        raise Phi3nbError("The prompt is empty: type a question first.")
+    check_not_empty(str(text))
     check_sampling(max_new_tokens, sampling)
     if hasattr(model, "stream_reply"):  # RemoteChat: the server holds the tokenizer and the context
         turn = _remote_turn(model, history, text, system, max_new_tokens, on_text, stop_event, sampling)

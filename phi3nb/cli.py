@@ -5,38 +5,39 @@ import sys
 import time
 
 from .errors import Phi3nbError
-from .cookbook import OV_CONFIG, COOKBOOK_EXPORT, COOKBOOK_MODEL_DIR, COOKBOOK_QUESTION, COOKBOOK_SYSTEM
+from .cookbook import OV_CONFIG, COOKBOOK_DEVICE, COOKBOOK_EXPORT, COOKBOOK_MODEL_DIR, COOKBOOK_QUESTION, COOKBOOK_SYSTEM
+from .embedded import EMBEDDED_FORMAT, EMBEDDED_ID, prepare_embedded_model
+from .export_options import WEIGHT_FORMATS
 from .export_presets import PRESETS
 
-EMBEDDED = "embedded"
 BENCH = "phi3nb.bench"  # the measuring tools: `phi3nb bench` runs them as their own program, never imports them
 TRUST_HELP = "run Python code from the model's repository, for models transformers does not know (default: never)"
 
 
 def obtain_model(model_id, model_dir, weight_format=None, trust_remote_code=False):
     """Step 1 for any source: the embedded model (offline), an OpenVINO model as it is, or an export of `model_id`."""
-    from .export import command_that_made, export_model
-    from .preconverted import openvino_source
+    from pathlib import Path
 
-    if model_id == EMBEDDED:
-        from .embedded import prepare_embedded_model
+    from .export import export_model
+    from .export_options import command_that_made
 
-        return prepare_embedded_model(weight_format or "int8")
-    ready = openvino_source(model_id)
-    if ready is not None:
-        print(f"Step 1: {model_id} is already an OpenVINO model, so there is nothing to export: using {ready} as it is.")
-        return ready
+    if model_id == EMBEDDED_ID:
+        return prepare_embedded_model(weight_format or EMBEDDED_FORMAT)
     path = export_model(model_id, model_dir, weight_format=weight_format or COOKBOOK_EXPORT["weight_format"],
                         trust_remote_code=trust_remote_code)
-    print(f"Step 1 as a terminal command: {command_that_made(path)}")
+    if path == Path(model_dir).expanduser().absolute():  # else export_model found an OpenVINO model and said so
+        print(f"Step 1 as a terminal command: {command_that_made(path)}")
     return path
 
 
 def demo(args):
-    """The ten steps in order, printing the answer as it streams and how long each part took."""
+    """The ten steps in order, printing the answer as it streams and how long each part took; the figures are
+    a Turn's (the chat box's stats line), counted as the tokens came."""
+    from .chat import Turn
     from .generation import generate_answer
     from .loading import load_model, load_tokenizer
     from .prompts import build_prompt
+    from .streaming import CallbackStreamer
 
     trust = args.trust_remote_code
     model_dir = obtain_model(args.model_id, args.model_dir, args.weight_format, trust_remote_code=trust)
@@ -46,20 +47,12 @@ def demo(args):
     load_s = time.perf_counter() - start
     prompt = build_prompt(tok, args.question)
     print(f"\nPrompt:\n{prompt}\n\nAnswer:")
-    first = []
+    streamer = CallbackStreamer(tok, lambda piece: print(piece, end="", flush=True))
     start = time.perf_counter()
-
-    def show(piece):
-        first or first.append(time.perf_counter())
-        print(piece, end="", flush=True)
-
-    answer = generate_answer(model, tok, prompt, max_new_tokens=args.max_new_tokens, streamer=show)
-    total = time.perf_counter() - start
-    n = len(tok(answer, add_special_tokens=False)["input_ids"])
-    ttft = (first[0] - start) if first else total
-    rate = (n - 1) / (total - ttft) if n > 1 and total > ttft else float("nan")
-    print(f"\n\n[phi3nb] load {load_s:.1f} s | first token {ttft * 1000:.0f} ms | "
-          f"{n} tokens in {total:.1f} s ({rate:.1f} tokens/s after the first)")
+    answer = generate_answer(model, tok, prompt, max_new_tokens=args.max_new_tokens, streamer=streamer)
+    finish = "eos" if streamer.stopped_at is not None else "length"
+    turn = Turn(answer, streamer.tokens, start, streamer.first_token_at, time.perf_counter(), finish, dropped=0)
+    print(f"\n\n[phi3nb] load {load_s:.1f} s | {turn.stats()}")
     return answer
 
 
@@ -106,7 +99,9 @@ def chat(args):
 def export(args):
     """Export, then print the optimum-cli line of what ran (from its manifest: a group size that did not fit the
     model shows as the one used)."""
-    from .export import command_that_made, export_model
+    from .export import export_model
+    from .export_options import command_that_made
+
     options = {**PRESETS[args.preset], **{k: v for k, v in (("weight_format", args.weight_format),
                ("group_size", args.group_size), ("ratio", args.ratio), ("sym", args.sym)) if v is not None}}
     path = export_model(args.model_id, args.output, trust_remote_code=args.trust_remote_code, **options)
@@ -116,8 +111,6 @@ def export(args):
 
 def prepare(args):
     """Download and export the embedded model now (set-up does this, so the first run is quick)."""
-    from .embedded import prepare_embedded_model
-
     for fmt in args.weight_format:
         print(prepare_embedded_model(fmt))
 
@@ -134,13 +127,13 @@ def parser():
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="run the ten steps and print the answer")
-    d.add_argument("--model-id", default=EMBEDDED,
+    d.add_argument("--model-id", default=EMBEDDED_ID,
                    help="'embedded' (offline SmolLM2-135M, default), a model id such as microsoft/Phi-3-mini-4k-instruct, "
                         "or an OpenVINO model used as it is (a folder, or e.g. OpenVINO/Phi-3-mini-4k-instruct-int4-ov)")
     d.add_argument("--model-dir", default=COOKBOOK_MODEL_DIR, help="where to export --model-id (default: %(default)s)")
-    d.add_argument("--weight-format", choices=("int4", "int8", "fp16"),
+    d.add_argument("--weight-format", choices=WEIGHT_FORMATS,
                    help="default: int8 for the embedded model, the cookbook's int4 otherwise")
-    d.add_argument("--device", default="GPU.0", help="falls back to CPU when absent (default: %(default)s)")
+    d.add_argument("--device", default=COOKBOOK_DEVICE, help="falls back to CPU when absent (default: %(default)s)")
     d.add_argument("--question", default=COOKBOOK_QUESTION)
     d.add_argument("--max-new-tokens", type=int, default=256)
     d.add_argument("--trust-remote-code", action="store_true", help=TRUST_HELP)
@@ -167,7 +160,7 @@ def parser():
                    help="cookbook: the cookbook's int4 g128 ratio 0.6 sym; fast: ratio 1.0, the fastest on CPU; "
                         "fast-se: fast plus scale estimation, nearly the cookbook's quality, a slower export "
                         "(see README); the options below override it")
-    e.add_argument("--weight-format", choices=("int4", "int8", "fp16"))
+    e.add_argument("--weight-format", choices=WEIGHT_FORMATS)
     e.add_argument("--group-size", type=int)
     e.add_argument("--ratio", type=float)
     e.add_argument("--sym", action=argparse.BooleanOptionalAction, default=None)
@@ -175,7 +168,7 @@ def parser():
     e.set_defaults(func=export)
 
     r = sub.add_parser("prepare", help="download and export the embedded model")
-    r.add_argument("--weight-format", nargs="+", default=["int8"], choices=("int4", "int8", "fp16"))
+    r.add_argument("--weight-format", nargs="+", default=[EMBEDDED_FORMAT], choices=WEIGHT_FORMATS)
     r.set_defaults(func=prepare)
 
     from importlib.util import find_spec

@@ -4,6 +4,7 @@ OpenVINO names a lone GPU `GPU`, and numbers them (`GPU.0`, `GPU.1`) only when t
 several, so the cookbook's `GPU.0` means "the first GPU", whatever it is called here.
 """
 
+from .cookbook import COOKBOOK_DEVICE
 from .errors import Phi3nbError
 
 # Device families OpenVINO ships plugins for; a missing one falls back, an unknown name is a typo.
@@ -41,7 +42,7 @@ def _same_device(name, devices):
     return None
 
 
-def resolve_device(requested="GPU.0", fallback="CPU") -> str:
+def resolve_device(requested=COOKBOOK_DEVICE, fallback="CPU") -> str:
     """The device to use for `requested`: itself if present, else `fallback` with one line saying so."""
     name = str(requested).strip().upper()
     devices = available_devices()
@@ -60,7 +61,7 @@ def resolve_device(requested="GPU.0", fallback="CPU") -> str:
                       "use one of those, or AUTO to let OpenVINO choose.")
 
 
-def device_widget(default="GPU.0"):
+def device_widget(default=COOKBOOK_DEVICE):
     """A Dropdown of this machine's devices (plus AUTO), each with its full name, preset to `default`."""
     import ipywidgets as widgets
 

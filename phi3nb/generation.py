@@ -71,9 +71,13 @@ def context_window(model) -> int:
     return min(window, switch) if switch else window
 
 
-def check_prompt_length(n_prompt, window):
-    if n_prompt == 0:
+def check_not_empty(prompt):
+    """A prompt (text, or token ids) with nothing in it ends here, before any model runs."""
+    if not (prompt.strip() if isinstance(prompt, str) else len(prompt)):
         raise Phi3nbError("The prompt is empty: type a question first.")
+
+
+def check_prompt_length(n_prompt, window):
     if n_prompt >= window:
         over = n_prompt - window + 1
         raise Phi3nbError(f"The prompt is {n_prompt} tokens, {over} over what the model's context window of "
@@ -108,12 +112,8 @@ def generate_answer(model, tokenizer, prompt, *, max_new_tokens=1024, streamer=N
     from .streaming import CallbackStreamer, decode_complete
 
     kwargs = check_sampling(max_new_tokens, sampling)
-    if isinstance(prompt, str):
-        if not prompt.strip():
-            raise Phi3nbError("The prompt is empty: type a question first.")
-        ids = tokenizer(prompt, **TOKENIZER_KWARGS)["input_ids"]
-    else:
-        ids = list(prompt)
+    check_not_empty(prompt)
+    ids = tokenizer(prompt, **TOKENIZER_KWARGS)["input_ids"] if isinstance(prompt, str) else list(prompt)
     window = context_window(model)
     check_prompt_length(len(ids), window)
     kwargs["max_new_tokens"] = min(kwargs["max_new_tokens"], window - len(ids))

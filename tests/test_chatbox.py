@@ -11,6 +11,8 @@ import pytest
 
 import phi3nb
 import phi3nb.chat
+import phi3nb.chat_controls as chat_controls
+import phi3nb.chat_worker as chat_worker
 import phi3nb.chatbox as chatbox
 from phi3nb import ChatBox, Phi3nbError, chat_messages, encode_chat
 
@@ -130,9 +132,9 @@ def test_a_quick_double_enter_sends_once_and_arms_nothing_for_a_later_blur(tiny_
     enter(box, "hello")
     enter(box)  # the second Enter of a quick double Enter: the box is already empty, no value follows
     assert box.wait(WAIT)
-    assert until(lambda: box._submit is None), "an Enter's wait for its value never ended"
+    assert until(lambda: box._enter.pending is None), "an Enter's wait for its value never ended"
     box.input.set_state({"value": "typed after the double Enter"})  # the user types on, then clicks elsewhere
-    assert box._submit is None  # the value of a blur arms nothing that could send it later
+    assert box._enter.pending is None  # the value of a blur arms nothing that could send it later
     assert box.wait(WAIT) and [q for q, _ in box.history] == ["hello"] and len(calls.prompts) == 1
     assert box.input.value == "typed after the double Enter"
 
@@ -170,7 +172,7 @@ def test_the_busy_note_is_gone_when_the_reply_ends(tiny_model, monkeypatch):
 
 def test_streaming_re_renders_only_the_reply_being_written(tiny_model, monkeypatch):
     """What a person reads or selects in earlier messages is never replaced while a reply streams."""
-    monkeypatch.setattr(chatbox, "RENDER_EVERY", 0)
+    monkeypatch.setattr(chat_worker, "RENDER_EVERY", 0)
     box = ChatBox(*tiny_model, max_new_tokens=4)
     say(box, "first question")
     before = {id(h): (h, h.value) for h in html_widgets(box) if "first question" in h.value
@@ -195,14 +197,14 @@ def test_copy_regenerate_system_prompt_and_examples(tiny_model, monkeypatch):
     calls = Calls(monkeypatch)
     box = ChatBox(*tiny_model, max_new_tokens=4)
     box.examples[1].click()  # an example fills the box; it does not send
-    assert box.input.value == chatbox.EXAMPLES[1] and box.wait(0)
+    assert box.input.value == chat_controls.EXAMPLES[1] and box.wait(0)
     box.system_prompt.value = "You are a pirate."
     say(box, "hello")
     assert calls.prompts[0] == expected_ids(box, "hello", []) and box.system == "You are a pirate."
     first_reply = box.history[0][1]
     [reply] = [m for m in box.messages if m.role == "assistant"]
     reply.copy.click()
-    [out] = box._clipboard.outputs
+    [out] = box._clipboard.output.outputs
     assert json.dumps(first_reply) in out["data"]["application/javascript"]
     assert "navigator.clipboard.writeText" in out["data"]["application/javascript"]
     box.temperature.value = 0.7
@@ -318,7 +320,7 @@ def test_sampling_settings_reach_generate(tiny_model, monkeypatch):
 # -- embedded SmolLM2: real text ---------------------------------------------------------------
 
 def test_embedded_two_turn_conversation_streams_into_the_pane(embedded_model, monkeypatch):
-    monkeypatch.setattr(chatbox, "RENDER_EVERY", 0)
+    monkeypatch.setattr(chat_worker, "RENDER_EVERY", 0)
     box = ChatBox(*embedded_model, max_new_tokens=24)
     seen = []
     calls = Calls(monkeypatch, on_piece=lambda _: seen.append(shown(box)))

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from phi3nb.cli import main, obtain_model
-from phi3nb.export import MANIFEST, GroupSizeWarning
+from phi3nb.folder_swap import MANIFEST
+from phi3nb.source_config import GroupSizeWarning
 from quality import repeated_ngram
 
 
@@ -25,7 +26,7 @@ def test_demo_prints_a_coherent_streamed_answer_with_timings(embedded_dir):
     answer = out.split("Answer:\n", 1)[1].split("\n\n[phi3nb] load", 1)[0]
     assert len(re.findall(r"[A-Za-z']+", answer)) >= 20, answer
     assert repeated_ngram(answer) is None, answer
-    assert re.search(r"load [\d.]+ s \| first token \d+ ms \| \d+ tokens in [\d.]+ s", out)
+    assert re.search(r"load [\d.]+ s \| \d+ tokens · [\d.]+ tokens/s · first token [\d.]+ s", out)
 
 
 def test_export_command_runs_the_cookbook_flags(tiny_phi3_hf, tmp_path, capsys):
@@ -64,7 +65,7 @@ def test_terminal_chat_keeps_history_until_ctrl_d(tiny_phi3_ov, monkeypatch, cap
 
 
 def test_export_fast_preset_and_overrides(tiny_phi3_hf, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("phi3nb.export._run_export", lambda s, t, flags, *a: (t / "f").write_text("x"))
+    monkeypatch.setattr("phi3nb.export.run_export", lambda s, t, flags, *a: (t / "f").write_text("x"))
     assert main(["export", str(tiny_phi3_hf), str(tmp_path / "fast"), "--preset", "fast"]) == 0
     assert json.loads((tmp_path / "fast" / MANIFEST).read_text())["flags"] == {
         "weight_format": "int4", "group_size": 128, "ratio": 1.0, "sym": True}
@@ -74,7 +75,7 @@ def test_export_fast_preset_and_overrides(tiny_phi3_hf, tmp_path, monkeypatch, c
 
 
 def test_export_fast_se_preset_records_scale_estimation(tiny_phi3_hf, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("phi3nb.export._run_export", lambda s, t, flags, *a: (t / "f").write_text("x"))
+    monkeypatch.setattr("phi3nb.export.run_export", lambda s, t, flags, *a: (t / "f").write_text("x"))
     assert main(["export", str(tiny_phi3_hf), str(tmp_path / "se"), "--preset", "fast-se"]) == 0
     flags = json.loads((tmp_path / "se" / MANIFEST).read_text())["flags"]
     assert flags["scale_estimation"] is True and flags["dataset"] == "phi3nb-calibration" and flags["ratio"] == 1.0
@@ -106,7 +107,7 @@ def assert_is_what_ran(args, out):
 @pytest.mark.parametrize("extra", [[], ["--trust-remote-code"]])
 def test_export_prints_the_line_of_the_export_that_ran(tiny_phi3_hf, tmp_path, monkeypatch, capsys, extra):
     """--group-size 96 does not fit the tiny Phi-3, so 64 ran; --trust-remote-code shows only when passed."""
-    monkeypatch.setattr("phi3nb.export._run_export", lambda s, t, flags, *a: (t / "f").write_text("x"))
+    monkeypatch.setattr("phi3nb.export.run_export", lambda s, t, flags, *a: (t / "f").write_text("x"))
     out = tmp_path / "int4"
     with pytest.warns(GroupSizeWarning, match="using 64"):
         assert main(["export", str(tiny_phi3_hf), str(out), "--group-size", "96", *extra]) == 0
@@ -119,9 +120,47 @@ def test_export_prints_the_line_of_the_export_that_ran(tiny_phi3_hf, tmp_path, m
 
 @pytest.mark.parametrize("trust", [False, True])
 def test_demos_step1_prints_the_line_of_its_own_export(tiny_phi3_hf, tmp_path, monkeypatch, capsys, trust):
-    monkeypatch.setattr("phi3nb.export._run_export", lambda s, t, flags, *a: (t / "f").write_text("x"))
+    monkeypatch.setattr("phi3nb.export.run_export", lambda s, t, flags, *a: (t / "f").write_text("x"))
     consent = {"trust_remote_code": True} if trust else {}  # the default is no trust
     out = obtain_model(str(tiny_phi3_hf), tmp_path / "int8", "int8", **consent)
     args = printed_command(capsys.readouterr().out)
     assert_is_what_ran(args, out)
     assert args[args.index("--weight-format") + 1] == "int8"
+
+
+def test_demos_step1_asks_the_hub_once_whether_a_model_is_openvino(tmp_path, monkeypatch):
+    import phi3nb.preconverted as preconverted
+    from phi3nb import Phi3nbError
+
+    asked = []
+    monkeypatch.setattr(preconverted, "_hub_has_openvino", lambda repo: asked.append(repo) or False)
+    monkeypatch.setattr("phi3nb.export.load_source_config", lambda *a: (_ for _ in ()).throw(Phi3nbError("offline")))
+    with pytest.raises(Phi3nbError, match="offline"):
+        obtain_model("org/not-openvino", tmp_path / "out")
+    assert asked == ["org/not-openvino"]
+
+
+def test_demos_figures_count_the_tokens_generated_not_a_re_encoding(tiny_phi3_ov, tmp_path, monkeypatch, capsys):
+    """The tiny Phi-3's random weights write token ids that do not come back from encoding their text."""
+    import phi3nb.loading as loading
+
+    generated = []  # how many tokens each generate() call added to its input
+    real_load = loading.load_model
+
+    def load_model(*a, **kw):
+        model = real_load(*a, **kw)
+        real_generate = model.generate
+
+        def generate(**kwargs):
+            out = real_generate(**kwargs)
+            generated.append(out.shape[1] - kwargs["input_ids"].shape[1])
+            return out
+
+        model.generate = generate
+        return model
+
+    monkeypatch.setattr(loading, "load_model", load_model)
+    assert main(["demo", "--model-id", str(tiny_phi3_ov), "--model-dir", str(tmp_path / "out"), "--device", "CPU",
+                 "--max-new-tokens", "12"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"\| (\d+) tokens? ·", out).group(1) == str(generated[0]) and len(generated) == 1, out

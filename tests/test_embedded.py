@@ -14,7 +14,7 @@ import pytest
 from phi3nb import embedded
 from pinned import SAME_WORDS
 from phi3nb.errors import Phi3nbError
-from phi3nb.export import MANIFEST
+from phi3nb.folder_swap import MANIFEST
 from phi3nb.paths import cache_dir
 from quality import repeated_ngram
 
@@ -152,7 +152,8 @@ def test_a_gguf_of_another_size_is_refused_before_use(tmp_path, monkeypatch, cut
     size = gguf.stat().st_size
     assert f"{gguf} is {size:,} bytes" in str(err.value) and f"{embedded.GGUF_SIZE:,}" in str(err.value)
     assert f"Delete {gguf} and run `phi3nb prepare` again" in str(err.value)
-    assert [p.name for p in folder.iterdir()] == [embedded.GGUF_NAME], "half-converted folder left behind"
+    assert [p.name for p in folder.iterdir() if not p.name.endswith(".lock")] == [embedded.GGUF_NAME], \
+        "half-converted folder left behind"
 
 
 def test_corrupt_gguf_says_to_delete_it(hf_dir, tmp_path, monkeypatch):
@@ -163,7 +164,101 @@ def test_corrupt_gguf_says_to_delete_it(hf_dir, tmp_path, monkeypatch):
         f.truncate(embedded.GGUF_SIZE)  # the right size, all zeros: not a GGUF
     with pytest.raises(Phi3nbError, match="delete it and run again"):
         embedded.hf_model_dir()
-    assert [p.name for p in folder.iterdir()] == [embedded.GGUF_NAME], "half-converted folder left behind"
+    assert [p.name for p in folder.iterdir() if not p.name.endswith(".lock")] == [embedded.GGUF_NAME], \
+        "half-converted folder left behind"
+
+
+# --- interrupted preparation ---------------------------------------------------------------
+
+@pytest.fixture
+def own_home(tmp_path, monkeypatch):
+    """PHI3NB_HOME in tmp_path with the shared cache's GGUF linked in: the shared cache is never written."""
+    gguf = embedded.gguf_path()
+    monkeypatch.setenv("PHI3NB_HOME", str(tmp_path / "home"))
+    folder = embedded.embedded_dir()
+    folder.mkdir(parents=True)
+    (folder / embedded.GGUF_NAME).symlink_to(gguf)
+    return folder
+
+
+def leftovers(folder):
+    """What sits in the embedded folder besides the GGUF, finished stages and the lock files."""
+    return sorted(p.name for p in folder.iterdir()
+                  if p.name != embedded.GGUF_NAME and not p.name.endswith(".lock") and not p.name.startswith(("hf", "ov-")))
+
+
+CUT_CONVERSION = """
+import os, signal
+from phi3nb import embedded
+
+real = embedded._chatml_tokenizer
+
+
+class Cut:  # the model is saved by now; the process dies before the tokenizer is
+    def __init__(self, tok):
+        self.tok = tok
+
+    def __getattr__(self, name):
+        return getattr(self.tok, name)
+
+    def save_pretrained(self, *a, **kw):
+        print("KILLED", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+embedded._chatml_tokenizer = lambda *a: Cut(real(*a))
+embedded.hf_model_dir()
+"""
+
+
+def test_a_conversion_killed_part_way_is_done_again_and_leaves_nothing(own_home):
+    """Killed after the weights were saved, before the tokenizer: the next call converts afresh, and nothing
+    of the cut conversion is left beside the folder."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", CUT_CONVERSION], capture_output=True, text=True,
+                          timeout=600)
+    assert "KILLED" in done.stdout and done.returncode != 0, done.stderr[-2000:]
+    hf = embedded.hf_model_dir()
+    assert (hf / "tokenizer.json").is_file() and (hf / "model.safetensors").is_file()
+    assert leftovers(own_home) == []
+
+
+def test_a_damaged_folder_is_converted_again_not_reused(own_home, monkeypatch):
+    def convert(target):  # the files a conversion writes, without the minutes it takes
+        for name in embedded.HF_FILES:
+            (target / name).write_text("{}")
+
+    monkeypatch.setattr(embedded, "_convert_gguf", convert, raising=False)
+    hf = embedded.hf_model_dir()
+    (hf / "model.safetensors").unlink()
+    assert embedded.hf_model_dir() == hf and (hf / "model.safetensors").is_file()
+
+
+def test_an_interrupted_export_is_done_again_not_reused(own_home, tiny_phi3_ov, monkeypatch):
+    """Ctrl-C part-way through the OpenVINO export: nothing half-made is used, and the next call exports."""
+    import shutil
+
+    import phi3nb.export
+
+    calls = []
+
+    def export(source, target, flags, *a):
+        calls.append(flags)
+        shutil.copy(tiny_phi3_ov / "openvino_model.xml", target)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        shutil.copytree(tiny_phi3_ov, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(MANIFEST))
+
+    monkeypatch.setattr(phi3nb.export, "run_export", export)
+    monkeypatch.setattr(embedded, "hf_model_dir", lambda: tiny_phi3_ov)  # the conversion is tested above
+    with pytest.raises(KeyboardInterrupt):
+        embedded.prepare_embedded_model()
+    assert not (own_home / "ov-int8").exists() and leftovers(own_home) == []
+    out = embedded.prepare_embedded_model()
+    assert len(calls) == 2 and (out / "openvino_model.bin").is_file() and (out / MANIFEST).is_file()
+    assert embedded.prepare_embedded_model() == out and len(calls) == 2  # now reused
 
 
 # --- Hugging Face folder ---------------------------------------------------------------------

@@ -81,7 +81,7 @@ def test_an_incomplete_cached_download_says_to_finish_it(tiny_phi3_ov, tmp_path,
 
 
 def test_the_notebook_shows_what_made_the_folder(tiny_phi3_ov, tmp_path):
-    from phi3nb.export import command_that_made
+    from phi3nb import command_that_made
 
     made = command_that_made(tiny_phi3_ov)
     assert made.startswith("optimum-cli export openvino --model ") and "--weight-format int4 --group-size 128" in made

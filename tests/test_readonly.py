@@ -7,6 +7,7 @@ Read-only for real: a bind mount remounted ro (root ignores chmod), unmounted af
 import errno
 import gc
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -98,6 +99,8 @@ def test_the_embedded_model_from_a_read_only_phi3nb_home(read_only, monkeypatch)
     assert prepare_embedded_model() == view / "embedded" / "ov-int8"
     phi3nb.check_model_dir(view / "embedded" / "ov-int8")
     assert _stamps(view / "embedded") == before
+    command = shlex.split(phi3nb.command_that_made(view / "embedded" / "ov-int8"))
+    assert command[command.index("--model") + 1] == str(view / "embedded" / "hf")  # the shared one, as mounted
 
 
 def test_exporting_into_a_read_only_folder_says_where_to_export(tiny_phi3_hf, read_only, tmp_path):

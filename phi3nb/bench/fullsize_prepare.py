@@ -96,7 +96,9 @@ def export_current(out, hf_dir, preset) -> bool:
     """True if `out` already holds `hf_dir` exported with `preset` (the flags export_model would use)."""
     from transformers import AutoConfig
 
-    from phi3nb.export import effective_group_size, export_done, export_flags
+    from phi3nb.export import export_done
+    from phi3nb.export_options import export_flags
+    from phi3nb.source_config import effective_group_size
 
     flags = dict(preset)
     if flags["weight_format"] == "int4":

@@ -46,7 +46,7 @@ FULL_SIZE_PRESETS = {**PRESETS, **SWEEP_PRESETS}
 
 def cli_flags(preset) -> str:
     """The optimum-cli flags that produce `preset`."""
-    from phi3nb.export import export_command
+    from phi3nb.export_options import export_command
 
     line = export_command("M", "OUT", **preset, trust_remote_code=False)
     return line[line.index("--weight-format"):-len(" OUT")]
