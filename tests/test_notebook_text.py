@@ -72,6 +72,15 @@ def test_chat_cell_passes_max_new_tokens():
     assert "max_new_tokens=MAX_NEW_TOKENS" in chat
 
 
+def test_notebook_and_readme_name_each_family_models_hub_id_and_pre_converted_folder():
+    from tiny_phi_family import FAMILY
+
+    readme = (ROOT / "README.md").read_text()
+    for entry in FAMILY.values():
+        for name in (entry.hub_id, entry.preconverted):
+            assert f"`{name}`" in markdown() and f"`{name}`" in readme, name
+
+
 def test_the_cookbooks_generate_stops_at_each_of_the_models_end_ids(member, member_model):
     """Step 9's claim: the exported generation_config lists the model's end ids, and generate stops at each.
 

@@ -43,10 +43,10 @@ class Member:
     """One model of the family and what the tests expect of its stand-in."""
 
     hub_id: str
+    preconverted: str  # OpenVINO's int4 folder of it on the hub
     build: Callable[[Path], Path]
     specials: dict  # the turn and end tags, with their ids
     eos_ids: tuple  # generation_config.json's eos_token_id
-    context: int  # max_position_embeddings
 
 
 def longrope(head_dim, rotary=1.0, original=4096):
@@ -131,9 +131,11 @@ def _save(path, model, tokenizer, generation_config) -> Path:
 PHI3_TURN_TAGS = {t: PHI3_SPECIALS[t] for t in ("<|endoftext|>", "<|assistant|>", "<|system|>", "<|end|>", "<|user|>")}
 
 FAMILY = {
-    "phi-3-mini": Member("microsoft/Phi-3-mini-4k-instruct", build_tiny_phi3, PHI3_TURN_TAGS, (32000, 32001, 32007), 4096),
-    "phi-3.5-mini": Member("microsoft/Phi-3.5-mini-instruct", build_tiny_phi35, PHI3_TURN_TAGS, (32000, 32001, 32007),
-                           131072),
-    "phi-4-mini": Member("microsoft/Phi-4-mini-instruct", build_tiny_phi4,
-                         {t: i for t, i in PHI4_SPECIALS.items() if t != "<|tool|>"}, PHI4_EOS_IDS, 131072),
+    "phi-3-mini": Member(hub_id="microsoft/Phi-3-mini-4k-instruct", preconverted="OpenVINO/Phi-3-mini-4k-instruct-int4-ov",
+                         build=build_tiny_phi3, specials=PHI3_TURN_TAGS, eos_ids=(32000, 32001, 32007)),
+    "phi-3.5-mini": Member(hub_id="microsoft/Phi-3.5-mini-instruct", preconverted="OpenVINO/Phi-3.5-mini-instruct-int4-ov",
+                           build=build_tiny_phi35, specials=PHI3_TURN_TAGS, eos_ids=(32000, 32001, 32007)),
+    "phi-4-mini": Member(hub_id="microsoft/Phi-4-mini-instruct", preconverted="OpenVINO/Phi-4-mini-instruct-int4-ov",
+                         build=build_tiny_phi4, specials={t: i for t, i in PHI4_SPECIALS.items() if t != "<|tool|>"},
+                         eos_ids=PHI4_EOS_IDS),
 }
