@@ -66,6 +66,18 @@ def test_the_stats_say_why_a_reply_ended(member_model):
     assert turn.finish == "context" and turn.tokens == 2 and "context window full" in turn.stats()
 
 
+def test_a_turn_never_lists_the_whole_vocabulary(member_model, monkeypatch):
+    """Phi-4-mini's vocabulary has some 200,000 tokens: a turn finds its tags without building a dict of them all."""
+    model, tok = member_model
+
+    def listed(self):
+        raise AssertionError("get_vocab() was called during a chat turn")
+
+    monkeypatch.setattr(type(tok), "get_vocab", listed)
+    turn = chat_turn(model, tok, [("q", "a")], "hi", system=COOKBOOK_SYSTEM, max_new_tokens=2)
+    assert turn.tokens >= 1
+
+
 def test_decode_complete_drops_only_a_trailing_half_character():
     from tiny_phi3 import build_tokenizer
 
