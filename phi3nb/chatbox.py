@@ -211,8 +211,8 @@ class ChatBox:
         """Start one reply; while one streams, refuse (the text stays in the box)."""
         self._cancel_submit()
         text = self.input.value.strip()
-        if text and self._start(text, self.history):
-            self.input.value = ""
+        if text:
+            self._start(text, self.history)
 
     def _on_regenerate(self):
         """Ask the last question again, in place of the last reply."""
@@ -240,6 +240,7 @@ class ChatBox:
             self._remove(replace)
         else:
             asked = self._add("user", text)
+            self.input.value = ""  # before the worker starts: a turn refused at once gets its text back
         self._last_reply = None
         threading.Thread(target=self._reply, args=(text, list(history), settings, self._epoch, self._stop_event,
                                                    asked), name="phi3nb-chatbox", daemon=True).start()

@@ -49,14 +49,14 @@ class Member:
     eos_ids: tuple  # generation_config.json's eos_token_id
 
 
-def longrope(head_dim, rotary=1.0, original=4096):
+def longrope(head_dim, rotary=1.0):
     """A LongRoPE `rope_scaling` of the shape the models publish, with factors sized for `head_dim`.
 
     The factors are placeholders: the real lists are longer (one per rotary pair of the real head width).
     """
     pairs = int(head_dim * rotary) // 2
     return {"type": "longrope", "short_factor": [1.0 + i / (10 * pairs) for i in range(pairs)],
-            "long_factor": [1.0 + i for i in range(pairs)]}, original
+            "long_factor": [1.0 + i for i in range(pairs)]}
 
 
 def build_tiny_phi35(path, *, hidden_size=256, layers=2, seed=0) -> Path:
@@ -68,12 +68,11 @@ def build_tiny_phi35(path, *, hidden_size=256, layers=2, seed=0) -> Path:
 
     torch.manual_seed(seed)
     heads = 4
-    scaling, original = longrope(hidden_size // heads)
     config = Phi3Config(vocab_size=32064, hidden_size=hidden_size, intermediate_size=2 * hidden_size,
                         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
-                        max_position_embeddings=131072, original_max_position_embeddings=original,
-                        rope_scaling=scaling, bos_token_id=1, eos_token_id=32000, pad_token_id=32000,
-                        tie_word_embeddings=False)
+                        max_position_embeddings=131072, original_max_position_embeddings=4096,
+                        rope_scaling=longrope(hidden_size // heads), bos_token_id=1, eos_token_id=32000,
+                        pad_token_id=32000, tie_word_embeddings=False)
     return _save(path, Phi3ForCausalLM(config).eval(), build_tokenizer(),
                  GenerationConfig(bos_token_id=1, eos_token_id=[32000, 32001, 32007], pad_token_id=32000))
 
@@ -107,11 +106,10 @@ def build_tiny_phi4(path, *, hidden_size=128, layers=2, seed=0) -> Path:
 
     torch.manual_seed(seed)
     heads, rotary = 4, 0.75
-    scaling, original = longrope(hidden_size // heads, rotary)
     config = Phi3Config(vocab_size=PHI4_VOCAB, hidden_size=hidden_size, intermediate_size=2 * hidden_size,
                         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads // 2,
                         partial_rotary_factor=rotary, max_position_embeddings=131072,
-                        original_max_position_embeddings=original, rope_scaling=scaling,
+                        original_max_position_embeddings=4096, rope_scaling=longrope(hidden_size // heads, rotary),
                         bos_token_id=199999, eos_token_id=200020, pad_token_id=199999, tie_word_embeddings=True,
                         # Tied and at the default scale, a random model echoes the token it was fed (here
                         # <|assistant|>, a stop tag) or loops on two; larger random weights write varied noise.
@@ -131,11 +129,14 @@ def _save(path, model, tokenizer, generation_config) -> Path:
 PHI3_TURN_TAGS = {t: PHI3_SPECIALS[t] for t in ("<|endoftext|>", "<|assistant|>", "<|system|>", "<|end|>", "<|user|>")}
 
 FAMILY = {
-    "phi-3-mini": Member(hub_id="microsoft/Phi-3-mini-4k-instruct", preconverted="OpenVINO/Phi-3-mini-4k-instruct-int4-ov",
+    "phi-3-mini": Member(hub_id="microsoft/Phi-3-mini-4k-instruct",
+                         preconverted="OpenVINO/Phi-3-mini-4k-instruct-int4-ov",
                          build=build_tiny_phi3, specials=PHI3_TURN_TAGS, eos_ids=(32000, 32001, 32007)),
-    "phi-3.5-mini": Member(hub_id="microsoft/Phi-3.5-mini-instruct", preconverted="OpenVINO/Phi-3.5-mini-instruct-int4-ov",
+    "phi-3.5-mini": Member(hub_id="microsoft/Phi-3.5-mini-instruct",
+                           preconverted="OpenVINO/Phi-3.5-mini-instruct-int4-ov",
                            build=build_tiny_phi35, specials=PHI3_TURN_TAGS, eos_ids=(32000, 32001, 32007)),
-    "phi-4-mini": Member(hub_id="microsoft/Phi-4-mini-instruct", preconverted="OpenVINO/Phi-4-mini-instruct-int4-ov",
+    "phi-4-mini": Member(hub_id="microsoft/Phi-4-mini-instruct",
+                         preconverted="OpenVINO/Phi-4-mini-instruct-int4-ov",
                          build=build_tiny_phi4, specials={t: i for t, i in PHI4_SPECIALS.items() if t != "<|tool|>"},
                          eos_ids=PHI4_EOS_IDS),
 }
