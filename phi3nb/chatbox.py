@@ -80,8 +80,8 @@ class ChatBox:
         """Start one reply; while one streams, refuse (the text stays in the box). An empty box sends nothing."""
         self._enter.cancel()
         text = self.input.value.strip()
-        if text and self._start(text, self.history):
-            self.input.value = ""
+        if text:
+            self._start(text, self.history)
 
     def _on_regenerate(self):
         """Ask the last question again, in place of the last reply."""
@@ -106,6 +106,7 @@ class ChatBox:
             self.transcript.remove(replace)
         else:
             asked = self.transcript.add("user", text)
+            self.input.value = ""  # before the worker starts: a turn refused at once gets its text back
         self.last_reply = None
         threading.Thread(target=run_reply, args=(self, text, list(history), self.settings.sampling(), self.epoch,
                                                  self._stop_event, asked), name="phi3nb-chatbox", daemon=True).start()

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from .errors import Phi3nbError
 from .rope_switch import longrope_switch
 from .cookbook import TOKENIZER_KWARGS
+from .prompts import has_token
 
 SAMPLING = ("temperature", "top_p", "top_k", "repetition_penalty")
 STOP_TAGS = ("<|end|>", "<|endoftext|>", "<|assistant|>", "<|im_end|>", "<|eot_id|>")
@@ -56,8 +57,7 @@ def stop_token_ids(model, tokenizer) -> list:
     ids = set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
     if tokenizer.eos_token_id is not None:
         ids.add(tokenizer.eos_token_id)
-    vocab = tokenizer.get_vocab()
-    ids.update(vocab[tag] for tag in STOP_TAGS if tag in vocab)
+    ids.update(tokenizer.convert_tokens_to_ids(tag) for tag in STOP_TAGS if has_token(tokenizer, tag))
     return sorted(ids)
 
 

@@ -28,8 +28,16 @@ def chat_messages(user, system=COOKBOOK_SYSTEM, history=()) -> list:
 
 def is_phi3(tokenizer) -> bool:
     """True for tokenizers with Phi-3's turn tokens: they get the cookbook's prompt format."""
-    vocab = tokenizer.get_vocab()
-    return all(tag in vocab for tag in ("<|user|>", "<|assistant|>", "<|end|>"))
+    return all(has_token(tokenizer, tag) for tag in ("<|user|>", "<|assistant|>", "<|end|>"))
+
+
+def has_token(tokenizer, token) -> bool:
+    """Whether `token` is one token of this vocabulary, asked of the fast tokenizer's backend: get_vocab()
+    builds the whole vocabulary as a dict each call (some 200,000 entries for Phi-4-mini, each chat turn)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        return backend.token_to_id(token) is not None
+    return token in tokenizer.get_vocab()
 
 
 def build_prompt(tokenizer, user, system=COOKBOOK_SYSTEM, history=()) -> str:

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from tiny_phi3 import tiny_phi3_source
+from tiny_phi_family import FAMILY
 
 
 @pytest.fixture(scope="session")
@@ -60,3 +61,39 @@ def embedded_genai(embedded_dir):
     from pinned import SAME_WORDS
 
     return load_genai(embedded_dir, device="CPU", ov_config=SAME_WORDS)
+
+
+# The Phi family (tiny_phi_family.FAMILY): tests that take `member` run once per model, each stand-in built
+# and exported once per session; Phi-3-mini's is the tiny Phi-3 above.
+@pytest.fixture(scope="session", params=list(FAMILY))
+def member(request):
+    """(name, tiny_phi_family.Member); a test may pick members with parametrize("member", [...], indirect=True)."""
+    return request.param, FAMILY[request.param]
+
+
+@pytest.fixture(scope="session")
+def member_hf(member, request, tmp_path_factory) -> Path:
+    name, entry = member
+    if name == "phi-3-mini":
+        return request.getfixturevalue("tiny_phi3_hf")
+    return entry.build(tmp_path_factory.mktemp(name) / "hf")
+
+
+@pytest.fixture(scope="session")
+def member_ov(member, member_hf, request, tmp_path_factory) -> Path:
+    """The member's stand-in exported with the cookbook's exact flags."""
+    from phi3nb import export_model
+
+    if member[0] == "phi-3-mini":
+        return request.getfixturevalue("tiny_phi3_ov")
+    return export_model(member_hf, tmp_path_factory.mktemp(member[0]) / "int4")
+
+
+@pytest.fixture(scope="session")
+def member_model(member, member_ov, request):
+    """(model, tokenizer) of the member, loaded as the notebook does."""
+    from phi3nb import load_model, load_tokenizer
+
+    if member[0] == "phi-3-mini":
+        return request.getfixturevalue("tiny_model")
+    return load_model(member_ov, device="GPU.0"), load_tokenizer(member_ov)

@@ -15,17 +15,17 @@ from phi3nb.streaming import CallbackStreamer, decode_complete
 HISTORY = [("first question", "first answer"), ("second question", "second answer")]
 
 
-def test_an_over_long_message_is_refused_and_every_earlier_turn_survives(tiny_model):
+def test_an_over_long_message_is_refused_and_every_earlier_turn_survives(member_model):
     history = list(HISTORY)
     with pytest.raises(Phi3nbError, match="over what the model's context window"):
-        chat_turn(*tiny_model, history, "too long " * 200, system=COOKBOOK_SYSTEM, max_new_tokens=4, context=300)
+        chat_turn(*member_model, history, "too long " * 200, system=COOKBOOK_SYSTEM, max_new_tokens=4, context=300)
     assert history == HISTORY
-    turn = chat_turn(*tiny_model, history, "short", system=COOKBOOK_SYSTEM, max_new_tokens=4, context=300)
+    turn = chat_turn(*member_model, history, "short", system=COOKBOOK_SYSTEM, max_new_tokens=4, context=300)
     assert turn.dropped == 0 and history[:2] == HISTORY and history[2] == ("short", turn.reply)
 
 
-def test_chatbox_keeps_its_history_after_an_over_long_message(tiny_model):
-    box = ChatBox(*tiny_model, context=300, max_new_tokens=4)
+def test_chatbox_keeps_its_history_after_an_over_long_message(member_model):
+    box = ChatBox(*member_model, context=300, max_new_tokens=4)
     box.history = list(HISTORY)
     box.input.value = "too long " * 200
     box.send.click()
@@ -33,7 +33,7 @@ def test_chatbox_keeps_its_history_after_an_over_long_message(tiny_model):
     assert box.history == HISTORY
 
 
-def test_terminal_chat_keeps_its_history_after_an_over_long_message(tiny_phi3_ov, monkeypatch, capsys):
+def test_terminal_chat_keeps_its_history_after_an_over_long_message(member_ov, monkeypatch, capsys):
     import phi3nb.chat as chat
 
     asked = iter(["hello", "too long " * 5000, "and again"])
@@ -48,22 +48,34 @@ def test_terminal_chat_keeps_its_history_after_an_over_long_message(tiny_phi3_ov
 
     monkeypatch.setattr(chat, "generate_answer", lambda m, t, ids, **kw: seen.append(list(ids)) or real(m, t, ids, **kw))
     monkeypatch.setattr("builtins.input", fake_input)
-    assert main(["chat", str(tiny_phi3_ov), "--max-new-tokens", "4"]) == 0
+    assert main(["chat", str(member_ov), "--max-new-tokens", "4"]) == 0
     assert "over what the model's context window" in capsys.readouterr().out
     assert len(seen) == 2 and seen[1][: len(seen[0])] == seen[0]  # the third turn still carries the first
 
 
-def test_the_stats_say_why_a_reply_ended(tiny_model):
+def test_the_stats_say_why_a_reply_ended(member_model):
     history = []
-    turn = chat_turn(*tiny_model, history, "hi", system=COOKBOOK_SYSTEM, max_new_tokens=3)
+    turn = chat_turn(*member_model, history, "hi", system=COOKBOOK_SYSTEM, max_new_tokens=3)
     assert turn.finish == "length" and turn.tokens == 3 and turn.stats().endswith("max tokens reached")
     stop = threading.Event()
     stop.set()
-    turn = chat_turn(*tiny_model, history, "hi", system=COOKBOOK_SYSTEM, max_new_tokens=50, stop_event=stop)
+    turn = chat_turn(*member_model, history, "hi", system=COOKBOOK_SYSTEM, max_new_tokens=50, stop_event=stop)
     assert turn.finish == "stopped" and turn.stats().endswith("stopped")
-    prompt = len(phi3nb.encode_chat(tiny_model[1], phi3nb.chat_messages("hi", COOKBOOK_SYSTEM)))
-    turn = chat_turn(*tiny_model, [], "hi", system=COOKBOOK_SYSTEM, max_new_tokens=3, context=prompt + 2)
+    prompt = len(phi3nb.encode_chat(member_model[1], phi3nb.chat_messages("hi", COOKBOOK_SYSTEM)))
+    turn = chat_turn(*member_model, [], "hi", system=COOKBOOK_SYSTEM, max_new_tokens=3, context=prompt + 2)
     assert turn.finish == "context" and turn.tokens == 2 and "context window full" in turn.stats()
+
+
+def test_a_turn_never_lists_the_whole_vocabulary(member_model, monkeypatch):
+    """Phi-4-mini's vocabulary has some 200,000 tokens: a turn finds its tags without building a dict of them all."""
+    model, tok = member_model
+
+    def listed(self):
+        raise AssertionError("get_vocab() was called during a chat turn")
+
+    monkeypatch.setattr(type(tok), "get_vocab", listed)
+    turn = chat_turn(model, tok, [("q", "a")], "hi", system=COOKBOOK_SYSTEM, max_new_tokens=2)
+    assert turn.tokens >= 1
 
 
 def test_decode_complete_drops_only_a_trailing_half_character():

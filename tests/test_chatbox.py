@@ -82,9 +82,9 @@ def expected_ids(box, text, history):
 
 # -- tiny Phi-3: mechanics -----------------------------------------------------------------------
 
-def test_reply_lands_in_history_and_pane_and_second_turn_sees_the_first(tiny_model, monkeypatch):
+def test_reply_lands_in_history_and_pane_and_second_turn_sees_the_first(member_model, monkeypatch):
     calls = Calls(monkeypatch)
-    box = ChatBox(*tiny_model, max_new_tokens=8)
+    box = ChatBox(*member_model, max_new_tokens=8)
     view = box._repr_mimebundle_()["application/vnd.jupyter.widget-view+json"]
     assert view["model_id"] == box.widget.model_id  # display(box) shows the VBox
     say(box, "first question")
@@ -258,14 +258,14 @@ def test_clear_starts_over(tiny_model, monkeypatch):
     assert calls.prompts[-1] == expected_ids(box, "fresh start", [])
 
 
-def test_oldest_turns_are_dropped_token_exactly_with_a_note(tiny_model, monkeypatch):
+def test_oldest_turns_are_dropped_token_exactly_with_a_note(member_model, monkeypatch):
     calls = Calls(monkeypatch)
     max_new = 4
     turns = [(f"question {i}", f"answer {i} " + "x" * 10 * i) for i in range(5)]
-    probe = ChatBox(*tiny_model, max_new_tokens=max_new)
+    probe = ChatBox(*member_model, max_new_tokens=max_new)
     # the context where exactly the two oldest turns must go: one token less drops a third
     context = len(expected_ids(probe, "now", turns[2:])) + max_new
-    box = ChatBox(*tiny_model, context=context, max_new_tokens=max_new)
+    box = ChatBox(*member_model, context=context, max_new_tokens=max_new)
     box.history = list(turns)
     say(box, "now")
     assert calls.prompts[0] == expected_ids(box, "now", turns[2:])
@@ -274,8 +274,8 @@ def test_oldest_turns_are_dropped_token_exactly_with_a_note(tiny_model, monkeypa
     assert box.history[:3] == turns[2:] and box.history[3][0] == "now"
 
 
-def test_errors_show_in_the_pane_and_the_box_stays_usable(tiny_model, monkeypatch):
-    box = ChatBox(*tiny_model, context=200, max_new_tokens=4)
+def test_errors_show_in_the_pane_and_the_box_stays_usable(member_model, monkeypatch):
+    box = ChatBox(*member_model, context=200, max_new_tokens=4)
     say(box, "too long " * 40)
     assert "over what the model" in shown(box) and isinstance(box.last_error, Phi3nbError)
     assert box.history == [] and not box.send.disabled

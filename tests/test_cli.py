@@ -29,6 +29,17 @@ def test_demo_prints_a_coherent_streamed_answer_with_timings(embedded_dir):
     assert re.search(r"load [\d.]+ s \| \d+ tokens · [\d.]+ tokens/s · first token [\d.]+ s", out)
 
 
+def test_demo_takes_each_family_member_from_a_local_folder(member, member_ov, capsys):
+    """`phi3nb demo --model-id FOLDER` on each stand-in: no export, and the prompt printed is the one sent."""
+    from phi3nb import COOKBOOK_PROMPT
+
+    assert main(["demo", "--model-id", str(member_ov), "--device", "CPU", "--max-new-tokens", "4"]) == 0
+    out = capsys.readouterr().out
+    assert f"{member_ov} is already an OpenVINO model" in out
+    assert f"Prompt:\n{COOKBOOK_PROMPT}\n\nAnswer:" in out  # Phi-4-mini's template writes the same layout
+    assert re.search(r"load [\d.]+ s \| first token \d+ ms", out)
+
+
 def test_export_command_runs_the_cookbook_flags(tiny_phi3_hf, tmp_path, capsys):
     out = tmp_path / "int4"
     assert main(["export", str(tiny_phi3_hf), str(out)]) == 0
@@ -43,7 +54,7 @@ def test_bad_input_exits_2_with_the_message(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("backend", ["genai", "optimum"])
-def test_terminal_chat_keeps_history_until_ctrl_d(tiny_phi3_ov, monkeypatch, capsys, backend):
+def test_terminal_chat_keeps_history_until_ctrl_d(member_ov, monkeypatch, capsys, backend):
     questions = iter(["hello", "and again"])
 
     def fake_input(prompt=""):
@@ -58,7 +69,7 @@ def test_terminal_chat_keeps_history_until_ctrl_d(tiny_phi3_ov, monkeypatch, cap
     real = chat.generate_answer
     monkeypatch.setattr(chat, "generate_answer", lambda m, t, ids, **kw: seen.append(list(ids)) or real(m, t, ids, **kw))
     monkeypatch.setattr("builtins.input", fake_input)
-    assert main(["chat", str(tiny_phi3_ov), "--max-new-tokens", "4", "--backend", backend]) == 0
+    assert main(["chat", str(member_ov), "--max-new-tokens", "4", "--backend", backend]) == 0
     assert len(seen) == 2 and len(seen[1]) > len(seen[0])  # the second turn carries the first
     assert seen[1][: len(seen[0])] == seen[0]
     assert "Ctrl-D" in capsys.readouterr().out

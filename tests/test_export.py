@@ -59,6 +59,8 @@ def test_group_size_is_checked_against_layer_widths():
     phi3 = _config(3072, 8192, 32)
     assert valid_group_sizes(phi3)[:2] == [256, 128]
     assert effective_group_size(phi3, 128) == 128
+    phi4_mini = _config(3072, 8192, 24)  # head width 128, 8 KV heads: their projections' input is still 3072
+    assert effective_group_size(phi4_mini, 128) == 128
     smollm2 = _config(576, 1536, 9)
     assert 128 not in valid_group_sizes(smollm2)
     with pytest.warns(GroupSizeWarning, match="using 64"):
@@ -84,22 +86,23 @@ def test_unreachable_model_id_points_to_the_embedded_model(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_cookbook_export_writes_a_complete_model_and_manifest(tiny_phi3_ov, tiny_phi3_hf):
-    names = {p.name for p in tiny_phi3_ov.iterdir()}
+def test_cookbook_export_writes_a_complete_model_and_manifest(member_ov, member_hf):
+    """On each Phi model's stand-in: its widths are the real ones' multiples of 128, so no group-size fallback."""
+    names = {p.name for p in member_ov.iterdir()}
     assert {"openvino_model.xml", "openvino_model.bin", "openvino_tokenizer.xml",
             "openvino_detokenizer.xml", "tokenizer.json", MANIFEST} <= names
-    manifest = json.loads((tiny_phi3_ov / MANIFEST).read_text())
+    manifest = json.loads((member_ov / MANIFEST).read_text())
     assert manifest["flags"] == {"weight_format": "int4", "group_size": 128, "ratio": 0.6, "sym": True}
-    assert manifest["source"] == str(tiny_phi3_hf) and manifest["trust_remote_code"] is False
+    assert manifest["source"] == str(member_hf) and manifest["trust_remote_code"] is False
     assert manifest["versions"]["optimum-intel"] and manifest["versions"]["openvino"]
     # only the export lock stays beside it (deleting a lock file races with its next user)
-    assert [p.name for p in tiny_phi3_ov.parent.iterdir() if p.name.startswith(".")] == [".int4.lock"]
+    assert [p.name for p in member_ov.parent.iterdir() if p.name.startswith(".")] == [".int4.lock"]
 
 
-def test_int4_weights_really_are_int4(tiny_phi3_ov):
+def test_int4_weights_really_are_int4(member_ov):
     import openvino as ov
 
-    model = ov.Core().read_model(tiny_phi3_ov / "openvino_model.xml")
+    model = ov.Core().read_model(member_ov / "openvino_model.xml")
     kinds = [op.get_element_type().get_type_name() for op in model.get_ops() if op.get_type_name() == "Constant"]
     # ratio 0.6: some matrices int4 (sym, no zero point), the rest int8 (u8 with zero point)
     assert kinds.count("i4") >= 2 and kinds.count("u8") >= 2

@@ -28,17 +28,17 @@ def test_phi3_end_of_turn_tags_are_stop_ids_even_if_the_config_lists_one_eos(tin
 
 
 @pytest.mark.parametrize("backend", ["optimum", "genai"])
-def test_generation_ends_at_a_stop_id_on_both_backends(tiny_model, tiny_phi3_ov, tmp_path, backend):
+def test_generation_ends_at_a_stop_id_on_both_backends(member_model, member_ov, tmp_path, backend):
     """Make the token the tiny model writes third a stop id: the reply must end right before it."""
     from phi3nb.genai_backend import load_genai
 
-    _, tok = tiny_model
+    _, tok = member_model
     load = load_genai if backend == "genai" else phi3nb.load_model
     free = CallbackStreamer(tok, lambda piece: None)  # the same backend and precision with and without the stop
-    generate_answer(load(tiny_phi3_ov, device="CPU", ov_config=SAME_WORDS), tok, phi3nb.COOKBOOK_PROMPT,
+    generate_answer(load(member_ov, device="CPU", ov_config=SAME_WORDS), tok, phi3nb.COOKBOOK_PROMPT,
                     max_new_tokens=8, streamer=free)
     k = next(i for i in range(2, 8) if free.ids[i] not in free.ids[:i])
-    folder = _copy_with_eos(tiny_phi3_ov, tmp_path / "stop", [free.ids[k]])
+    folder = _copy_with_eos(member_ov, tmp_path / "stop", [free.ids[k]])
     stopped = CallbackStreamer(tok, lambda piece: None)
     reply = generate_answer(load(folder, device="CPU", ov_config=SAME_WORDS), tok, phi3nb.COOKBOOK_PROMPT,
                             max_new_tokens=8, streamer=stopped)
@@ -46,8 +46,8 @@ def test_generation_ends_at_a_stop_id_on_both_backends(tiny_model, tiny_phi3_ov,
     assert reply == tok.decode(free.ids[:k], skip_special_tokens=True)
 
 
-def test_answer_is_only_the_new_text_unlike_the_cookbooks_decode(tiny_model):
-    model, tok = tiny_model
+def test_answer_is_only_the_new_text_unlike_the_cookbooks_decode(member_model):
+    model, tok = member_model
     inputs = tok(phi3nb.COOKBOOK_PROMPT, return_tensors="pt", **phi3nb.TOKENIZER_KWARGS)
     cookbook_decoded = tok.batch_decode(model.generate(**inputs, max_new_tokens=8), skip_special_tokens=True)[0]
     ours = generate_answer(model, tok, phi3nb.COOKBOOK_PROMPT, max_new_tokens=8)
@@ -55,22 +55,22 @@ def test_answer_is_only_the_new_text_unlike_the_cookbooks_decode(tiny_model):
     assert ours and cookbook_decoded.endswith(ours) and "helpful AI assistant" not in ours
 
 
-def test_streamed_pieces_add_up_to_the_answer(tiny_model):
-    model, tok = tiny_model
+def test_streamed_pieces_add_up_to_the_answer(member_model):
+    model, tok = member_model
     pieces = []
     answer = generate_answer(model, tok, phi3nb.COOKBOOK_PROMPT, max_new_tokens=12, streamer=pieces.append)
     assert len(pieces) > 1 and "".join(pieces) == answer
 
 
-def test_token_ids_from_encode_chat_are_accepted(tiny_model):
-    model, tok = tiny_model
+def test_token_ids_from_encode_chat_are_accepted(member_model):
+    model, tok = member_model
     ids = phi3nb.encode_chat(tok, phi3nb.chat_messages(phi3nb.COOKBOOK_QUESTION))
     assert generate_answer(model, tok, ids, max_new_tokens=6) == generate_answer(
         model, tok, phi3nb.COOKBOOK_PROMPT, max_new_tokens=6)
 
 
-def test_stop_event_ends_within_one_token(tiny_model):
-    model, tok = tiny_model
+def test_stop_event_ends_within_one_token(member_model):
+    model, tok = member_model
     stop = threading.Event()
     stop.set()
     pieces = []

@@ -7,15 +7,15 @@ import phi3nb  # installs the filter (phi3nb.loading)
 LOGGER = "optimum.intel.openvino.modeling_base"
 
 
-def test_cookbook_load_of_a_local_folder_offline_warns_nothing(tiny_phi3_ov, caplog):
+def test_cookbook_load_of_a_local_folder_offline_warns_nothing(member_ov, caplog):
     import huggingface_hub.constants
     from optimum.intel.openvino import OVModelForCausalLM
     from transformers import AutoConfig
 
     assert huggingface_hub.constants.HF_HUB_OFFLINE  # the case the filter is for (conftest sets it)
     with caplog.at_level(logging.INFO):
-        model = OVModelForCausalLM.from_pretrained(str(tiny_phi3_ov), device="CPU", ov_config=phi3nb.OV_CONFIG,
-                                                   config=AutoConfig.from_pretrained(tiny_phi3_ov))
+        model = OVModelForCausalLM.from_pretrained(str(member_ov), device="CPU", ov_config=phi3nb.OV_CONFIG,
+                                                   config=AutoConfig.from_pretrained(member_ov))
     assert model.generation_config is not None
     warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert not any("Could not infer" in m or "Errno" in m for m in warned), warned

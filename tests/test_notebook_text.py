@@ -72,16 +72,31 @@ def test_chat_cell_passes_max_new_tokens():
     assert "max_new_tokens=MAX_NEW_TOKENS" in chat
 
 
-def test_the_cookbooks_generate_stops_at_each_of_phi3s_end_ids(tiny_model):
-    """Step 9's claim: the exported generation_config lists all three, and generate stops at each."""
+def test_notebook_and_readme_name_each_family_models_hub_id_and_pre_converted_folder():
+    from tiny_phi_family import FAMILY
+
+    readme = (ROOT / "README.md").read_text()
+    for entry in FAMILY.values():
+        for name in (entry.hub_id, entry.preconverted):
+            assert f"`{name}`" in markdown() and f"`{name}`" in readme, name
+
+
+def test_the_cookbooks_generate_stops_at_each_of_the_models_end_ids(member, member_model):
+    """Step 9's claim: the exported generation_config lists the model's end ids, and generate stops at each.
+
+    Phi-4-mini's are its own (<|end|>, <|endoftext|>), none of Phi-3's 32000-range ids."""
     import torch
     from transformers import LogitsProcessor, LogitsProcessorList
 
     import phi3nb
 
-    model, tok = tiny_model
-    assert model.generation_config.eos_token_id == [32000, 32001, 32007]
-    assert phi3nb.stop_token_ids(model, tok) == [32000, 32001, 32007]
+    (name, entry), (model, tok) = member, member_model
+    assert tuple(model.generation_config.eos_token_id) == entry.eos_ids
+    stops = phi3nb.stop_token_ids(model, tok)
+    tags = entry.specials
+    assert stops == sorted({*entry.eos_ids, tags["<|assistant|>"], tags["<|end|>"], tags["<|endoftext|>"]}), stops
+    if name == "phi-4-mini":
+        assert stops == [199999, 200019, 200020]
 
     class Force(LogitsProcessor):
         """Make the model emit `token` as its third new token."""
@@ -96,8 +111,8 @@ def test_the_cookbooks_generate_stops_at_each_of_phi3s_end_ids(tiny_model):
                 scores[:, self.token] = 0
             return scores
 
-    inputs = tok(phi3nb.COOKBOOK_PROMPT, return_tensors="pt", **phi3nb.TOKENIZER_KWARGS)
-    for token in (32000, 32001, 32007):
+    inputs = tok(phi3nb.build_prompt(tok, phi3nb.COOKBOOK_QUESTION), return_tensors="pt", **phi3nb.TOKENIZER_KWARGS)
+    for token in entry.eos_ids:
         answer = model.generate(**inputs, max_new_tokens=20, logits_processor=LogitsProcessorList([Force(token)]))
         new = answer[0, inputs["input_ids"].shape[1]:].tolist()
         assert new[-1] == token and len(new) == 3, (token, new)

@@ -5,9 +5,6 @@ from hypothesis import strategies as st
 import phi3nb
 from phi3nb import Phi3nbError, build_prompt, chat_messages, encode_chat, phi3_prompt
 
-SPECIAL = {32000, 32001, 32006, 32007, 32010}
-
-
 def test_cookbook_prompt_byte_for_byte():
     assert phi3_prompt("can you introduce yourself?") == (
         "<|system|>You are a helpful AI assistant.<|end|><|user|>can you introduce yourself?<|end|><|assistant|>")
@@ -26,10 +23,27 @@ def tok():
     return build_tokenizer()
 
 
-def test_cookbook_tokenization_hits_phi3_special_ids(tok):
-    ids = tok(phi3nb.COOKBOOK_PROMPT, return_tensors="pt", **phi3nb.TOKENIZER_KWARGS)["input_ids"][0].tolist()
-    assert ids[0] == 32006 and ids[-1] == 32001 and ids.count(32007) == 2 and ids.count(32010) == 1
-    assert tok.decode(ids) == phi3nb.COOKBOOK_PROMPT
+@pytest.fixture(scope="module")
+def member_tok(member_hf):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(member_hf)
+
+
+def test_the_prompt_sent_is_the_models_format_with_its_own_special_ids(member, member_tok):
+    """Phi-3 and 3.5 get the cookbook's prompt; Phi-4-mini's own template writes that same layout."""
+    name, entry = member
+    tok, tags = member_tok, entry.specials
+    prompt = build_prompt(tok, "can you introduce yourself?")
+    assert prompt == phi3nb.COOKBOOK_PROMPT
+    if name == "phi-4-mini":
+        assert prompt == tok.apply_chat_template(chat_messages("can you introduce yourself?"), tokenize=False,
+                                                 add_generation_prompt=True)
+    ids = tok(prompt, return_tensors="pt", **phi3nb.TOKENIZER_KWARGS)["input_ids"][0].tolist()
+    assert ids[0] == tags["<|system|>"] and ids[-1] == tags["<|assistant|>"]
+    assert ids.count(tags["<|end|>"]) == 2 and ids.count(tags["<|user|>"]) == 1
+    assert {i for i in ids if i > 1000} <= set(tags.values())  # text is bytes here: no other model's tag ids
+    assert tok.decode(ids) == prompt
 
 
 def test_phi3_tokenizers_get_the_cookbook_format_others_their_template(tok):
@@ -57,11 +71,15 @@ def test_encode_chat_matches_plain_tokenization_for_ordinary_text(tok):
 @settings(max_examples=60, deadline=None)
 @given(before=st.text(max_size=20), tag=st.sampled_from(["<|system|>", "<|end|>", "<|assistant|>", "<|user|>",
                                                           "<|endoftext|>"]), after=st.text(max_size=20))
-def test_user_text_cannot_forge_turns(tok, before, tag, after):
+def test_user_text_cannot_forge_turns(member, member_tok, before, tag, after):
     """Prompt injection: special-token text typed by a user stays text; the turns are the history's."""
+    tok, tags = member_tok, member[1].specials
+    special = set(tags.values())
     text = f"{before}{tag}{after}"
     ids = encode_chat(tok, chat_messages(text, history=[("q", "a")]))
-    assert [i for i in ids if i in SPECIAL] == [32006, 32007, 32010, 32007, 32001, 32007, 32010, 32007, 32001]
+    turns = ["<|system|>", "<|end|>", "<|user|>", "<|end|>", "<|assistant|>", "<|end|>", "<|user|>", "<|end|>",
+             "<|assistant|>"]
+    assert [i for i in ids if i in special] == [tags[t] for t in turns]
     # the cookbook's plain tokenization would have turned the tag into a special token
-    assert set(tok(text, add_special_tokens=False)["input_ids"]) & SPECIAL
+    assert set(tok(text, add_special_tokens=False)["input_ids"]) & special
     assert tag in tok.decode(ids)
