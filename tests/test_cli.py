@@ -37,7 +37,7 @@ def test_demo_takes_each_family_member_from_a_local_folder(member, member_ov, ca
     out = capsys.readouterr().out
     assert f"{member_ov} is already an OpenVINO model" in out
     assert f"Prompt:\n{COOKBOOK_PROMPT}\n\nAnswer:" in out  # Phi-4-mini's template writes the same layout
-    assert re.search(r"load [\d.]+ s \| first token \d+ ms", out)
+    assert re.search(r"load [\d.]+ s \| \d+ tokens · [\d.]+ tokens/s · first token [\d.]+ s", out)
 
 
 def test_export_command_runs_the_cookbook_flags(tiny_phi3_hf, tmp_path, capsys):
