@@ -11,7 +11,7 @@ import weakref
 from contextlib import contextmanager
 
 from .errors import Phi3nbError
-from .rope_switch import longrope_switch
+from .rope_switch import chat_context
 from .cookbook import TOKENIZER_KWARGS
 from .prompts import has_token
 
@@ -66,9 +66,9 @@ def context_window(model) -> int:
     OVModelForCausalLM stops at its switch: past it, optimum's Phi-3 cache reset fails on transformers 5
     (rope_switch.py)."""
     config = getattr(model, "config", None)
-    window = int(getattr(config, "max_position_embeddings", 0) or 4096)
-    switch = longrope_switch(config.to_dict()) if hasattr(config, "to_dict") else None
-    return min(window, switch) if switch else window
+    if hasattr(config, "to_dict"):  # a transformers config; GenaiModel's is chat_context's already
+        return int(chat_context(config.to_dict())[0] or 4096)
+    return int(getattr(config, "max_position_embeddings", 0) or 4096)
 
 
 def check_not_empty(prompt):
