@@ -10,23 +10,35 @@ _REEXPORT = "Delete the folder and export again (phi3nb.export_model or `phi3nb 
 _CONST_DATA = re.compile(rb'<data\b[^>]*\boffset="(\d+)"[^>]*\bsize="(\d+)"')
 
 
-def weight_compression(model_dir):
-    """(mode, group size) nncf recorded in the IR's rt_info at the end of the XML, e.g. ("int4_sym", 128) or
-    ("int8_sym", -1) (-1: per channel; None if no group was recorded); None if nothing was recorded.
-    Only the XML's tail is read, not the model."""
+def _compression_record(model_dir) -> bytes:
+    """The <weight_compression> block nncf writes into the IR's rt_info, from the XML's tail only (b"" if none)."""
     xml = Path(model_dir) / "openvino_model.xml"
     try:
         with open(xml, "rb") as f:
             f.seek(max(0, xml.stat().st_size - 65536))
             tail = f.read()
     except OSError:
-        return None
-    block = tail[tail.rfind(b"<weight_compression>"):]
+        return b""
+    start = tail.rfind(b"<weight_compression>")
+    return tail[start:] if start >= 0 else b""
+
+
+def weight_compression(model_dir):
+    """(mode, group size) nncf recorded in the IR's rt_info at the end of the XML, e.g. ("int4_sym", 128) or
+    ("int8_sym", -1) (-1: per channel; None if no group was recorded); None if nothing was recorded.
+    Only the XML's tail is read, not the model."""
+    block = _compression_record(model_dir)
     mode = re.search(rb'<mode value="([^"]*)"', block)
     group = re.search(rb'<group_size value="(-?\d+)"', block)
     if not mode:
         return None
     return mode.group(1).decode(), int(group.group(1)) if group else None
+
+
+def int4_ratio(model_dir):
+    """The share of the layers nncf put in int4 (--ratio; the rest int8), or None if it recorded none."""
+    found = re.search(rb'<ratio value="([0-9.]+)"', _compression_record(model_dir))
+    return float(found.group(1)) if found else None
 
 
 def int4_group_size(model_dir):

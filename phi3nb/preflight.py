@@ -26,7 +26,8 @@ SKIP = "PHI3NB_NO_FIT_CHECK"  # =1: skip these checks (the figures are from one 
 # Measured by `phi3nb bench --full-size` on 2026-12-01 (2 vCPU Intel Xeon with AVX-512 VNNI/BF16 and AMX, 24 GB):
 # microsoft/Phi-3-mini-4k-instruct's shapes with random bf16 weights, the cookbook's export flags, load_genai's
 # CPU config. Memory and sizes hardly depend on the CPU (a 2-core AMD EPYC with AVX2 only measured the same
-# export's peak at 10.8 GB and the chat at 6.1 GB, with no 3,000-token prompt).
+# export's peak at 11.1 GB, 3.27 GB of it not file-backed, and the chat at 6.1 GB, 7.7 GB at a 3,000-token
+# prompt, on 2026-12-02).
 PHI3_MINI_PARAMS = 3_821_079_552
 PHI3_MINI_EXPORT_PEAK_GB = 11.1  # peak RSS of the export...
 PHI3_MINI_EXPORT_ANON_GB = 3.27  # ...of which not file-backed (the rest: the source weights, mapped)

@@ -137,3 +137,17 @@ def test_tune_points_an_int8_export_on_a_cpu_without_vnni_to_int4():
     assert export_advice({"flags": ["avx2", "avx512_vnni"]}, int8) is None  # the int8 path exists there
     assert export_advice({"flags": ["avx2"]}, ("int4_sym", 128)) is None
     assert export_advice({"flags": ["avx2"]}, None) is None  # an fp16 export records no compression
+
+
+def test_tune_points_an_export_with_int8_layers_to_an_all_int4_one(tiny_phi3_ov):
+    """The cookbook's --ratio 0.6 leaves 40 % of the layers int8: slower on every CPU measured."""
+    from phi3nb.model_dir import int4_ratio, weight_compression
+    from phi3nb.tune import export_advice
+
+    mixed = weight_compression(tiny_phi3_ov)
+    assert int4_ratio(tiny_phi3_ov) == 0.6
+    for cpu in ({"flags": ["avx2"]}, {"flags": ["avx2", "avx512_vnni"]}):
+        advice = export_advice(cpu, mixed, int4_ratio(tiny_phi3_ov))
+        assert "60% of this export's layers are int4" in advice and "--preset fast" in advice
+    assert export_advice({"flags": ["avx2"]}, mixed, 1.0) is None
+    assert int4_ratio(tiny_phi3_ov.parent) is None  # no IR there: nothing recorded
