@@ -8,13 +8,16 @@ ROUNDS, NEW_TOKENS, CHAT_TOKENS, PREFILL = 2, 32, 16, (128, 1000, 3000)
 LONG = 128  # fresh prompts longer than this run in the first round only: 1,000 and 3,000 tokens take minutes on 2 cores
 FAST_PREFILL_MAX = 1000  # the fast presets' longest prompt; the chat's path and llama.cpp get every length
 
-# What each step took on that EPYC with this stand-in, as a first run there measured it (the stand-in's ~2 min and
-# fast-se's extra ~18 min of export are estimates). PROCESS_S and LOAD_S are guesses (imports, and reading a
-# 2-3 GB model): that run measured neither.
-EPYC = {"standin_s": 120, "export_s": {"cookbook": 170, "fast": 135, "fast-se": 135 + 18 * 60}, "gguf_s": 274,
-        "first_reply_s": {"openvino": 14.1, "llama.cpp": 3.1}, "prefill_ms": {"openvino": 74.0, "llama.cpp": 86.0},
-        "tpot_ms": {"openvino": 286.0, "llama.cpp": 222.0}}
-PROCESS_S, LOAD_S = 8.0, 15.0
+# What each step took on that EPYC with this stand-in, as a full run there measured it on 2026-12-02
+# (full-size-avx2.json; fast-se's extra ~18 min of export is an estimate). Prefill per token is the 1,000- and
+# 3,000-token prompts' total over their 4,000 tokens; load is a warm load, load_genai's warm-up included (the
+# cookbook's path loads in 3.5 s but then waits at its first reply). PROCESS_S is a guess (imports).
+EPYC = {"standin_s": 66, "export_s": {"cookbook": 187, "fast": 132, "fast-se": 132 + 18 * 60, "per-channel": 128,
+                                      "int8": 125},
+        "gguf_s": 301, "load_s": {"optimum": 3.5, "openvino": 22.0, "llama.cpp": 7.8},
+        "first_reply_s": {"optimum": 17.5, "openvino": 3.9, "llama.cpp": 3.1},
+        "prefill_ms": {"openvino": 111.0, "llama.cpp": 86.0}, "tpot_ms": {"openvino": 350.0, "llama.cpp": 240.0}}
+PROCESS_S = 8.0
 CHAT_PROMPT_TOKENS = 40  # roughly what each turn of the chat adds to the prompt
 
 
@@ -23,8 +26,9 @@ def job_seconds(job, first_round=True) -> float:
     if job["kind"] == "group":
         return sum(job_seconds(step, first_round) for step in job["steps"].values())
     engine = "llama.cpp" if job["kind"] == "llama.cpp" else "openvino"
+    path = "optimum" if job["kind"] == "optimum" else engine
     rate, tpot = EPYC["prefill_ms"][engine] / 1e3, EPYC["tpot_ms"][engine] / 1e3
-    s = PROCESS_S + LOAD_S + EPYC["first_reply_s"][engine]
+    s = PROCESS_S + EPYC["load_s"][path] + EPYC["first_reply_s"][path]
     if job.get("new_tokens"):
         s += FIRST_TOKENS * rate + job["new_tokens"] * tpot
     if job.get("chat_tokens"):
@@ -53,7 +57,7 @@ def prepare_plan(root, args, presets) -> list:
         steps.append(("stand-in", None if (hf / "config.json").exists() else EPYC["standin_s"]))
     for name in presets:
         cached = (root / f"ov-{name}").exists() and not args.re_export
-        steps.append((f"export, {name} flags", None if cached else EPYC["export_s"].get(name, 170)))
+        steps.append((f"export, {name} flags", None if cached else EPYC["export_s"].get(name, 190)))
     if not args.gguf and unavailable_reason() is None:
         cached = (root / f"{GGUF_TYPE.lower()}.gguf").exists() and not args.re_export
         steps.append((f"GGUF + {GGUF_TYPE}", None if cached else EPYC["gguf_s"]))
@@ -61,8 +65,8 @@ def prepare_plan(root, args, presets) -> list:
 
 
 def format_plan(p) -> str:
-    lines = ["[bench] full-size plan (time each step took on a 2-core AMD EPYC, AVX2 only; load and "
-             "process start guessed):"]
+    lines = ["[bench] full-size plan (time each step took on a 2-core AMD EPYC, AVX2 only; process "
+             "start guessed):"]
     for what, s in p["steps"]:
         lines.append(f"[bench]   {what}: " + ("cached, reused" if s is None else f"~{s / 60:.0f} min"))
     lines.append(f"[bench]   total ~{p['estimate_s'] / 60:.0f} min there; a faster CPU takes less")
