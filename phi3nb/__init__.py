@@ -3,19 +3,19 @@
 Importing is cheap: torch, transformers and OpenVINO load inside the functions that need them.
 """
 
-from .devices import available_devices, device_widget, resolve_device
+from .run.devices import available_devices, device_widget, resolve_device
 from .errors import Phi3nbError
-from .export import export_model
-from .export_options import command_that_made, export_command
-from .generation import generate_answer, stop_token_ids
-from .loading import load_model, load_tokenizer
-from .model_dir import check_model_dir
-from .prompts import build_prompt, chat_messages, encode_chat, phi3_prompt
+from .export.convert import export_model
+from .export.options import command_that_made, export_command
+from .run.generation import generate_answer, stop_token_ids
+from .run.loading import load_model, load_tokenizer
+from .export.folder.model_dir import check_model_dir
+from .run.prompts import build_prompt, chat_messages, encode_chat, phi3_prompt
 from .cookbook import (OV_CONFIG, COOKBOOK_MAX_NEW_TOKENS, COOKBOOK_MODEL_DIR, COOKBOOK_MODEL_ID, COOKBOOK_PROMPT,
                    COOKBOOK_QUESTION, COOKBOOK_SYSTEM, TOKENIZER_KWARGS)
 
-_LAZY = {"prepare_embedded_model": "embedded", "ChatBox": "chatbox", "load_genai": "genai_backend",
-         "chat_turn": "chat", "RemoteChat": "remote"}
+_LAZY = {"prepare_embedded_model": "export.embedded", "ChatBox": "chat.box.widget", "load_genai": "run.genai",
+         "chat_turn": "chat.turn", "RemoteChat": "chat.server_client"}
 
 
 def __getattr__(name):

@@ -6,9 +6,9 @@ import time
 
 from .errors import Phi3nbError
 from .cookbook import OV_CONFIG, COOKBOOK_DEVICE, COOKBOOK_EXPORT, COOKBOOK_MODEL_DIR, COOKBOOK_QUESTION, COOKBOOK_SYSTEM
-from .embedded import EMBEDDED_FORMAT, EMBEDDED_ID, prepare_embedded_model
-from .export_options import WEIGHT_FORMATS
-from .export_presets import PRESETS
+from .export.embedded import EMBEDDED_FORMAT, EMBEDDED_ID, prepare_embedded_model
+from .export.options import WEIGHT_FORMATS
+from .export.presets import PRESETS
 
 BENCH = "phi3nb.bench"  # the measuring tools: `phi3nb bench` runs them as their own program, never imports them
 TRUST_HELP = "run Python code from the model's repository, for models transformers does not know (default: never)"
@@ -18,8 +18,8 @@ def obtain_model(model_id, model_dir, weight_format=None, trust_remote_code=Fals
     """Step 1 for any source: the embedded model (offline), an OpenVINO model as it is, or an export of `model_id`."""
     from pathlib import Path
 
-    from .export import export_model
-    from .export_options import command_that_made
+    from .export.convert import export_model
+    from .export.options import command_that_made
 
     if model_id == EMBEDDED_ID:
         return prepare_embedded_model(weight_format or EMBEDDED_FORMAT)
@@ -33,11 +33,11 @@ def obtain_model(model_id, model_dir, weight_format=None, trust_remote_code=Fals
 def demo(args):
     """The ten steps in order, printing the answer as it streams and how long each part took; the figures are
     a Turn's (the chat box's stats line), counted as the tokens came."""
-    from .chat import Turn
-    from .generation import generate_answer
-    from .loading import load_model, load_tokenizer
-    from .prompts import build_prompt
-    from .streaming import CallbackStreamer
+    from .chat.turn import Turn
+    from .run.generation import generate_answer
+    from .run.loading import load_model, load_tokenizer
+    from .run.prompts import build_prompt
+    from .run.streaming import CallbackStreamer
 
     trust = args.trust_remote_code
     model_dir = obtain_model(args.model_id, args.model_dir, args.weight_format, trust_remote_code=trust)
@@ -58,18 +58,18 @@ def demo(args):
 
 def chat(args):
     """A terminal chat in the spirit of openvino.genai's chat_sample: streamed, with history."""
-    from .chat import chat_turn
-    from .loading import load_model, load_tokenizer
+    from .chat.turn import chat_turn
+    from .run.loading import load_model, load_tokenizer
 
     if (args.url is None) == (args.model_dir is None):
         raise Phi3nbError("Give either a model folder (phi3nb chat MODEL_DIR) or a server (phi3nb chat --url URL).")
     if args.url:
-        from .remote import RemoteChat
+        from .chat.server_client import RemoteChat
 
         model, tok = RemoteChat(args.url, model=args.model), None
         print(f"[phi3nb] chatting with {model.model} at {model.base_url}")
     elif args.backend == "genai":
-        from .genai_backend import load_genai
+        from .run.genai import load_genai
 
         model = load_genai(args.model_dir, device=args.device)
         tok = load_tokenizer(args.model_dir, trust_remote_code=args.trust_remote_code)
@@ -99,8 +99,8 @@ def chat(args):
 def export(args):
     """Export, then print the optimum-cli line of what ran (from its manifest: a group size that did not fit the
     model shows as the one used)."""
-    from .export import export_model
-    from .export_options import command_that_made
+    from .export.convert import export_model
+    from .export.options import command_that_made
 
     options = {**PRESETS[args.preset], **{k: v for k, v in (("weight_format", args.weight_format),
                ("group_size", args.group_size), ("ratio", args.ratio), ("sym", args.sym)) if v is not None}}
@@ -175,7 +175,8 @@ def parser():
 
     if find_spec(BENCH) is not None:  # found without running it
         sub.add_parser("bench", add_help=False, help="measure speed: optimum vs genai vs llama.cpp")
-    from . import decode_profile, tune
+    from .speed import profile as decode_profile
+    from .speed import tune
 
     t = sub.add_parser("tune", help="time runtime configs on this machine; load_genai then uses the fastest")
     tune.add_arguments(t)

@@ -57,7 +57,7 @@ def embedded_optimum(embedded_dir):
 @pytest.fixture(scope="session")
 def embedded_genai(embedded_dir):
     """The chat's path (openvino_genai) on the embedded model, SAME_WORDS."""
-    from phi3nb.genai_backend import load_genai
+    from phi3nb.run.genai import load_genai
     from pinned import SAME_WORDS
 
     return load_genai(embedded_dir, device="CPU", ov_config=SAME_WORDS)

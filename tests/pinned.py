@@ -6,6 +6,6 @@ model writes pin both, so the words do not depend on the machine (only the kerne
 still does, which flips a greedy choice only at a near-tie).
 """
 
-from phi3nb.cpu_defaults import F32_HINT
+from phi3nb.run.cpu_config import F32_HINT
 
 SAME_WORDS = {**F32_HINT, "DYNAMIC_QUANTIZATION_GROUP_SIZE": 0}

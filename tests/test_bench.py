@@ -16,7 +16,7 @@ def tiny_bench_model(tmp_path_factory):
     """(OpenVINO int4 folder, GGUF or None) of one tiny random Phi-3 with a BPE tokenizer llama.cpp accepts."""
     from phi3nb.bench.backend_llamacpp import unavailable_reason
     from phi3nb.bench.ov_export import compress, export_fp16
-    from phi3nb.bench.phi3_slice import build_slices
+    from phi3nb.standins.phi3_random import build_slices
     from phi3nb.bench.presets import FAST_PRESET
 
     root = tmp_path_factory.mktemp("bench")
@@ -46,17 +46,17 @@ def _positive(v):
 def test_bench_json_has_every_field(tiny_bench_model, tmp_path):
     from phi3nb.bench import add_arguments, run
 
-    from phi3nb.tune import CANDIDATES, tune
+    from phi3nb.speed.tune import CANDIDATES, tune
 
     ov, gguf = tiny_bench_model
-    from phi3nb.genai_backend import fast_cpu_config
+    from phi3nb.run.cpu_config import fast_cpu_config
 
     same = {"DYNAMIC_QUANTIZATION_GROUP_SIZE": fast_cpu_config(ov)["DYNAMIC_QUANTIZATION_GROUP_SIZE"]}
     tuned = tune(ov, rounds=1, new_tokens=4, candidates={**{k: CANDIDATES[k] for k in ("default", "kv-f16")},
                                                          "same-as-default": same})
     fastest = {name: min(t["tpot_ms"]) for name, t in tuned["times"].items()}
     assert tuned["best_tpot_ms"] == fastest
-    from phi3nb.tune import MARGIN
+    from phi3nb.speed.tune import MARGIN
 
     clear = min(fastest, key=fastest.get)  # the fastest, unless not clearly faster than the default
     assert tuned["winner"] == (clear if fastest[clear] <= fastest["default"] * (1 - MARGIN) else "default")
@@ -82,7 +82,7 @@ def test_bench_json_has_every_field(tiny_bench_model, tmp_path):
     assert roof["weight_bytes_per_token"] == (ov / "openvino_model.bin").stat().st_size
     assert "phi3_slice" not in data
     lscpu = _lscpu()  # another reader of the CPU than the bench's /proc/cpuinfo parser
-    from phi3nb.cpu import CPU_FLAGS
+    from phi3nb.speed.cpu import CPU_FLAGS
 
     assert data["meta"]["cpu"]["flags"] == [f for f in CPU_FLAGS if f in lscpu["Flags"].split()]
     assert data["meta"]["cpu"]["model"] == lscpu["Model name"]
@@ -147,7 +147,7 @@ def _fake_bench(monkeypatch, tmp_path):
     import phi3nb.bench.backend_llamacpp as backend_llamacpp
     import phi3nb.bench.roofline as roofline
     import phi3nb.bench.runner as runner
-    from phi3nb.genai_backend import TUNED_FILE
+    from phi3nb.run.cpu_config import TUNED_FILE
 
     calls = []
 
@@ -169,7 +169,7 @@ def _fake_bench(monkeypatch, tmp_path):
 
 def test_backends_run_in_rounds_and_merge_as_one_result(monkeypatch, tmp_path, capsys):
     from phi3nb.bench import add_arguments, run
-    from phi3nb.cpu import cpu_info
+    from phi3nb.speed.cpu import cpu_info
 
     model, calls = _fake_bench(monkeypatch, tmp_path)
     out = tmp_path / "out.json"

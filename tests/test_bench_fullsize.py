@@ -42,14 +42,14 @@ def test_the_stand_in_is_phi3_mini_4k_instruct_but_for_its_depth(tmp_path):
     import torch
     from transformers import AutoConfig, AutoTokenizer, Phi3Config, Phi3ForCausalLM
 
-    from phi3nb.bench.phi3_slice import parameter_count, tensor_shapes, phi3_config
+    from phi3nb.standins.phi3_random import parameter_count, tensor_shapes, phi3_config
     from phi3nb.bench.memwatch import tree_bytes
     from phi3nb.cookbook import PHI3_EOS_IDS
 
     out = tmp_path / "standin-2l"
     code = ("import json, sys, torch, safetensors.torch, transformers, tokenizers\n"
             "from phi3nb.bench.memwatch import read_status\n"
-            "from phi3nb.bench.phi3_slice import write_random_phi3\n"
+            "from phi3nb.standins.phi3_random import write_random_phi3\n"
             "base = read_status('self')['rss']\n"
             "write_random_phi3(sys.argv[1], 2)\n"
             "print(json.dumps({'base': base, 'hwm': read_status('self')['hwm']}))\n")
@@ -148,7 +148,7 @@ def test_the_gguf_names_phi3s_special_tokens_and_refuses_a_sentencepiece_vocabul
     from gguf import GGUFReader
 
     from phi3nb.bench.gguf_writer import write_phi3_gguf
-    from phi3nb.bench.phi3_slice import write_random_phi3
+    from phi3nb.standins.phi3_random import write_random_phi3
     from phi3nb.errors import Phi3nbError
 
     hf = write_random_phi3(tmp_path / "hf", 1, TINY)
@@ -191,7 +191,7 @@ def test_bad_full_size_options_are_phi3nb_errors_before_anything_runs(tmp_path):
 def test_the_default_plan_fits_45_minutes_by_the_issues_epyc_figures(tmp_path):
     """Nothing cached: the stand-in, two exports, the GGUF and 2 rounds, added up from the figures measured on a
     2-core AMD EPYC; with the exports and GGUF there, those steps are reused and cost nothing."""
-    from phi3nb.bench import fullsize
+    from phi3nb.bench.full_size import run as fullsize
 
     args = _args("--work-dir", str(tmp_path))
     root = fullsize.work_root(args)
@@ -211,7 +211,8 @@ def test_the_default_plan_fits_45_minutes_by_the_issues_epyc_figures(tmp_path):
 def test_rounds_run_long_prompts_once_and_the_loads_in_order(monkeypatch, tmp_path):
     """Which process each round starts (faked): the long prompts in round 1 only; the load steps in their order,
     the compiled-model folder emptied before its first load; the figures merged per round and compared."""
-    from phi3nb.bench import fullsize, runner
+    from phi3nb.bench import runner
+    from phi3nb.bench.full_size import run as fullsize
 
     calls = []
 
@@ -254,7 +255,7 @@ def test_rounds_run_long_prompts_once_and_the_loads_in_order(monkeypatch, tmp_pa
 def full_size_run(tmp_path_factory):
     """One round of --full-size on a 2-layer Phi-3 of tiny widths passed as --model-id: (result, report, args)."""
     from phi3nb.bench import run
-    from phi3nb.bench.phi3_slice import write_random_phi3
+    from phi3nb.standins.phi3_random import write_random_phi3
 
     base = tmp_path_factory.mktemp("fullsize")
     hf = write_random_phi3(base / "tiny-hf", 2, TINY)
@@ -276,9 +277,9 @@ def _positive(v):
 
 def test_the_full_size_json_has_every_figure_with_its_unit(full_size_run):
     from phi3nb.bench.backend_llamacpp import unavailable_reason
-    from phi3nb.bench.fullsize import LLAMA
-    from phi3nb.bench.phi3_slice import parameter_count
-    from phi3nb.cpu import cpu_info
+    from phi3nb.bench.full_size.run import LLAMA
+    from phi3nb.standins.phi3_random import parameter_count
+    from phi3nb.speed.cpu import cpu_info
 
     data, _, args, hf = full_size_run
     meta = data["meta"]
@@ -296,7 +297,7 @@ def test_the_full_size_json_has_every_figure_with_its_unit(full_size_run):
     assert mem["rss_file_mb"] + mem["rss_anon_mb"] <= mem["rss_mb"] + 1 <= mem["hwm_mb"] + 1
     assert export["disk"]["peak_added_mb"] > export["final_mb"] > 0  # the partial folder and temporary files too
 
-    from phi3nb.model_dir import weight_compression
+    from phi3nb.export.folder.model_dir import weight_compression
 
     swept = data["exports"]["per-channel"]  # a sweep preset: exported by export_model and timed like the fast ones
     assert swept["flags"]["group_size"] == -1 and weight_compression(swept["model_dir"])[1] == -1
@@ -330,7 +331,7 @@ def test_the_full_size_json_has_every_figure_with_its_unit(full_size_run):
 
 
 def test_the_full_size_report_names_the_cpu_beside_every_figure(full_size_run):
-    from phi3nb.cpu import cpu_info
+    from phi3nb.speed.cpu import cpu_info
 
     _, report, _, _ = full_size_run
     cpu = cpu_info()["model"]
@@ -343,7 +344,7 @@ def test_the_full_size_report_names_the_cpu_beside_every_figure(full_size_run):
 
 def test_a_second_run_reuses_the_exports_and_their_measurements(full_size_run):
     """Nothing is left half-written, and the next run takes the export and the GGUF (and what they cost) as is."""
-    from phi3nb.bench import fullsize
+    from phi3nb.bench.full_size import run as fullsize
     from phi3nb.bench.presets import COOKBOOK_PRESET
 
     data, _, args, _ = full_size_run

@@ -7,10 +7,10 @@ import pytest
 
 import phi3nb
 from phi3nb import ChatBox, Phi3nbError
-from phi3nb.chat import chat_turn
+from phi3nb.chat.turn import chat_turn
 from phi3nb.cli import main
 from phi3nb.cookbook import COOKBOOK_SYSTEM
-from phi3nb.streaming import CallbackStreamer, decode_complete
+from phi3nb.run.streaming import CallbackStreamer, decode_complete
 
 HISTORY = [("first question", "first answer"), ("second question", "second answer")]
 
@@ -34,7 +34,7 @@ def test_chatbox_keeps_its_history_after_an_over_long_message(member_model):
 
 
 def test_terminal_chat_keeps_its_history_after_an_over_long_message(member_ov, monkeypatch, capsys):
-    import phi3nb.chat as chat
+    import phi3nb.chat.turn as chat
 
     asked = iter(["hello", "too long " * 5000, "and again"])
     seen = []

@@ -10,10 +10,10 @@ import time
 import pytest
 
 import phi3nb
-import phi3nb.chat
-import phi3nb.chat_controls as chat_controls
-import phi3nb.chat_worker as chat_worker
-import phi3nb.chatbox as chatbox
+import phi3nb.chat.turn
+import phi3nb.chat.box.controls as chat_controls
+import phi3nb.chat.box.worker as chat_worker
+import phi3nb.chat.box.widget as chatbox
 from phi3nb import ChatBox, Phi3nbError, chat_messages, encode_chat
 
 WAIT = 120  # seconds; only a hang would reach it
@@ -30,7 +30,7 @@ class Calls:
     def __init__(self, monkeypatch, on_piece=None, before=None):
         self.prompts, self.pieces, self.kwargs = [], [], []
         self.on_piece, self.before = on_piece, before
-        real = phi3nb.chat.generate_answer
+        real = phi3nb.chat.turn.generate_answer
 
         def fake(model, tokenizer, prompt, *, streamer, **kwargs):
             self.prompts.append(list(prompt))
@@ -49,7 +49,7 @@ class Calls:
             streamer.on_text = piece
             return real(model, tokenizer, prompt, streamer=streamer, **kwargs)
 
-        monkeypatch.setattr(phi3nb.chat, "generate_answer", fake)
+        monkeypatch.setattr(phi3nb.chat.turn, "generate_answer", fake)
 
 
 def html_widgets(box) -> list:
@@ -285,7 +285,7 @@ def test_errors_show_in_the_pane_and_the_box_stays_usable(member_model, monkeypa
         raise RuntimeError("device lost")
 
     with monkeypatch.context() as m:
-        m.setattr(phi3nb.chat, "generate_answer", boom)
+        m.setattr(phi3nb.chat.turn, "generate_answer", boom)
         say(box, "hi")
     assert "RuntimeError: device lost" in shown(box) and box.history == [] and box.input.value == "hi"
     say(box, "hi again")
@@ -300,7 +300,7 @@ def test_html_in_messages_and_replies_is_shown_as_text(tiny_model, monkeypatch):
         return evil
 
     box = ChatBox(*tiny_model, max_new_tokens=4)
-    monkeypatch.setattr(phi3nb.chat, "generate_answer", reply)
+    monkeypatch.setattr(phi3nb.chat.turn, "generate_answer", reply)
     say(box, evil)
     page = shown(box).lower()
     assert "<img" not in page and "<script" not in page and 'href="javascript' not in page

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from phi3nb.cli import main, obtain_model
-from phi3nb.folder_swap import MANIFEST
-from phi3nb.source_config import GroupSizeWarning
+from phi3nb.export.folder.swap import MANIFEST
+from phi3nb.export.source_config import GroupSizeWarning
 from quality import repeated_ngram
 
 
@@ -64,7 +64,7 @@ def test_terminal_chat_keeps_history_until_ctrl_d(member_ov, monkeypatch, capsys
             raise EOFError from None
 
     seen = []
-    import phi3nb.chat as chat
+    import phi3nb.chat.turn as chat
 
     real = chat.generate_answer
     monkeypatch.setattr(chat, "generate_answer", lambda m, t, ids, **kw: seen.append(list(ids)) or real(m, t, ids, **kw))
@@ -76,7 +76,7 @@ def test_terminal_chat_keeps_history_until_ctrl_d(member_ov, monkeypatch, capsys
 
 
 def test_export_fast_preset_and_overrides(tiny_phi3_hf, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("phi3nb.export.run_export", lambda s, t, flags, *a: (t / "f").write_text("x"))
+    monkeypatch.setattr("phi3nb.export.convert.run_export", lambda s, t, flags, *a: (t / "f").write_text("x"))
     assert main(["export", str(tiny_phi3_hf), str(tmp_path / "fast"), "--preset", "fast"]) == 0
     assert json.loads((tmp_path / "fast" / MANIFEST).read_text())["flags"] == {
         "weight_format": "int4", "group_size": 128, "ratio": 1.0, "sym": True}
@@ -86,7 +86,7 @@ def test_export_fast_preset_and_overrides(tiny_phi3_hf, tmp_path, monkeypatch, c
 
 
 def test_export_fast_se_preset_records_scale_estimation(tiny_phi3_hf, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("phi3nb.export.run_export", lambda s, t, flags, *a: (t / "f").write_text("x"))
+    monkeypatch.setattr("phi3nb.export.convert.run_export", lambda s, t, flags, *a: (t / "f").write_text("x"))
     assert main(["export", str(tiny_phi3_hf), str(tmp_path / "se"), "--preset", "fast-se"]) == 0
     flags = json.loads((tmp_path / "se" / MANIFEST).read_text())["flags"]
     assert flags["scale_estimation"] is True and flags["dataset"] == "phi3nb-calibration" and flags["ratio"] == 1.0
@@ -118,7 +118,7 @@ def assert_is_what_ran(args, out):
 @pytest.mark.parametrize("extra", [[], ["--trust-remote-code"]])
 def test_export_prints_the_line_of_the_export_that_ran(tiny_phi3_hf, tmp_path, monkeypatch, capsys, extra):
     """--group-size 96 does not fit the tiny Phi-3, so 64 ran; --trust-remote-code shows only when passed."""
-    monkeypatch.setattr("phi3nb.export.run_export", lambda s, t, flags, *a: (t / "f").write_text("x"))
+    monkeypatch.setattr("phi3nb.export.convert.run_export", lambda s, t, flags, *a: (t / "f").write_text("x"))
     out = tmp_path / "int4"
     with pytest.warns(GroupSizeWarning, match="using 64"):
         assert main(["export", str(tiny_phi3_hf), str(out), "--group-size", "96", *extra]) == 0
@@ -131,7 +131,7 @@ def test_export_prints_the_line_of_the_export_that_ran(tiny_phi3_hf, tmp_path, m
 
 @pytest.mark.parametrize("trust", [False, True])
 def test_demos_step1_prints_the_line_of_its_own_export(tiny_phi3_hf, tmp_path, monkeypatch, capsys, trust):
-    monkeypatch.setattr("phi3nb.export.run_export", lambda s, t, flags, *a: (t / "f").write_text("x"))
+    monkeypatch.setattr("phi3nb.export.convert.run_export", lambda s, t, flags, *a: (t / "f").write_text("x"))
     consent = {"trust_remote_code": True} if trust else {}  # the default is no trust
     out = obtain_model(str(tiny_phi3_hf), tmp_path / "int8", "int8", **consent)
     args = printed_command(capsys.readouterr().out)
@@ -140,12 +140,12 @@ def test_demos_step1_prints_the_line_of_its_own_export(tiny_phi3_hf, tmp_path, m
 
 
 def test_demos_step1_asks_the_hub_once_whether_a_model_is_openvino(tmp_path, monkeypatch):
-    import phi3nb.preconverted as preconverted
+    import phi3nb.export.preconverted as preconverted
     from phi3nb import Phi3nbError
 
     asked = []
     monkeypatch.setattr(preconverted, "_hub_has_openvino", lambda repo: asked.append(repo) or False)
-    monkeypatch.setattr("phi3nb.export.load_source_config", lambda *a: (_ for _ in ()).throw(Phi3nbError("offline")))
+    monkeypatch.setattr("phi3nb.export.convert.load_source_config", lambda *a: (_ for _ in ()).throw(Phi3nbError("offline")))
     with pytest.raises(Phi3nbError, match="offline"):
         obtain_model("org/not-openvino", tmp_path / "out")
     assert asked == ["org/not-openvino"]
@@ -153,7 +153,7 @@ def test_demos_step1_asks_the_hub_once_whether_a_model_is_openvino(tmp_path, mon
 
 def test_demos_figures_count_the_tokens_generated_not_a_re_encoding(tiny_phi3_ov, tmp_path, monkeypatch, capsys):
     """The tiny Phi-3's random weights write token ids that do not come back from encoding their text."""
-    import phi3nb.loading as loading
+    import phi3nb.run.loading as loading
 
     generated = []  # how many tokens each generate() call added to its input
     real_load = loading.load_model

@@ -4,7 +4,7 @@ import pytest
 
 
 def test_cpu_info_reads_the_flags_that_matter(tmp_path):
-    from phi3nb.cpu import cpu_info, format_cpu
+    from phi3nb.speed.cpu import cpu_info, format_cpu
 
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nmodel name\t: Fake Xeon 9999\nflags\t\t: fpu sse avx2 avx512f amx_tile "
@@ -19,6 +19,6 @@ def test_cpu_info_reads_the_flags_that_matter(tmp_path):
 @pytest.mark.parametrize("flags, expected", [(["avx2"], False), (["avx2", "avx_vnni"], True),
                                              (["avx2", "avx512f", "avx512_vnni"], True), ([], None)])
 def test_int8_activations_need_vnni(flags, expected):
-    from phi3nb.cpu import quantizes_activations
+    from phi3nb.speed.cpu import quantizes_activations
 
     assert quantizes_activations({"model": "x", "flags": flags}) is expected

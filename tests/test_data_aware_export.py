@@ -8,10 +8,10 @@ import pytest
 from phi3nb import Phi3nbError, export_command, export_model
 from phi3nb.bench.presets import FAST_PRESET, FAST_SE_PRESET, PERPLEXITY_PRESETS, SLICE_PRESETS
 from phi3nb.bench.perplexity import paragraph
-from phi3nb.compression import CALIBRATION_TEXT, calibration_samples, quantization_config
+from phi3nb.export.compression import CALIBRATION_TEXT, calibration_samples, quantization_config
 from phi3nb.bench.ov_export import compress_model
-from phi3nb.export_options import command_that_made, export_flags
-from phi3nb.folder_swap import read_manifest
+from phi3nb.export.options import command_that_made, export_flags
+from phi3nb.export.folder.swap import read_manifest
 
 FAST = dict(weight_format="int4", group_size=128, ratio=1.0, sym=True)
 

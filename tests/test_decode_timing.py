@@ -6,8 +6,8 @@ import shutil
 
 
 def test_a_timed_reply_runs_past_the_end_of_sequence_and_a_chat_reply_stops(tiny_phi3_ov, tmp_path):
-    from phi3nb.decode_timing import TimedGenai, decode_prompt
-    from phi3nb.genai_backend import load_genai
+    from phi3nb.speed.timing import TimedGenai, decode_prompt
+    from phi3nb.run.genai import load_genai
 
     timed = TimedGenai(tiny_phi3_ov)
     ids = timed.tokenizer(decode_prompt(tiny_phi3_ov), add_special_tokens=False)["input_ids"]

@@ -2,7 +2,7 @@
 
 import pytest
 
-import phi3nb.devices as devices
+import phi3nb.run.devices as devices
 from phi3nb import Phi3nbError, device_widget, resolve_device
 
 LAPTOP = ["CPU", "GPU"]  # one Intel GPU: OpenVINO does not number it

@@ -101,4 +101,4 @@ def test_every_page_is_reachable_from_the_index(site_url, page):
     documented = set(page.locator("dt[id^='phi3nb.']").evaluate_all("dts => dts.map(d => d.id)"))
     missing = {f"phi3nb.{name}" for name in phi3nb.__all__} - documented
     assert not missing, f"not in docs/api.md: {sorted(missing)}"
-    assert "phi3nb.speed_plot.plot" in documented
+    assert "phi3nb.speed.plot.plot" in documented

@@ -1,6 +1,6 @@
 """The embedded SmolLM2 model: download, GGUF -> HF conversion, OpenVINO exports, answer quality.
 
-Uses the real model, prepared once per session in `phi3nb.paths.cache_dir()` (set PHI3NB_HOME
+Uses the real model, prepared once per session in `phi3nb.export.paths.cache_dir()` (set PHI3NB_HOME
 to share a cache); nothing here deletes that cache.
 """
 
@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from phi3nb import embedded
+from phi3nb.export import embedded
 from pinned import SAME_WORDS
 from phi3nb.errors import Phi3nbError
-from phi3nb.folder_swap import MANIFEST
-from phi3nb.paths import cache_dir
+from phi3nb.export.folder.swap import MANIFEST
+from phi3nb.export.paths import cache_dir
 from quality import repeated_ngram
 
 QUESTION = "Can you introduce yourself?"
@@ -189,7 +189,7 @@ def leftovers(folder):
 
 CUT_CONVERSION = """
 import os, signal
-from phi3nb import embedded
+from phi3nb.export import embedded
 
 real = embedded._chatml_tokenizer
 
@@ -240,7 +240,7 @@ def test_an_interrupted_export_is_done_again_not_reused(own_home, tiny_phi3_ov, 
     """Ctrl-C part-way through the OpenVINO export: nothing half-made is used, and the next call exports."""
     import shutil
 
-    import phi3nb.export
+    import phi3nb.export.convert
 
     calls = []
 
@@ -251,7 +251,7 @@ def test_an_interrupted_export_is_done_again_not_reused(own_home, tiny_phi3_ov, 
             raise KeyboardInterrupt
         shutil.copytree(tiny_phi3_ov, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(MANIFEST))
 
-    monkeypatch.setattr(phi3nb.export, "run_export", export)
+    monkeypatch.setattr(phi3nb.export.convert, "run_export", export)
     monkeypatch.setattr(embedded, "hf_model_dir", lambda: tiny_phi3_ov)  # the conversion is tested above
     with pytest.raises(KeyboardInterrupt):
         embedded.prepare_embedded_model()

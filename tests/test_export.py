@@ -7,8 +7,8 @@ import pytest
 
 import phi3nb
 from phi3nb import Phi3nbError, export_command, export_model
-from phi3nb.folder_swap import MANIFEST
-from phi3nb.source_config import GroupSizeWarning, effective_group_size, needs_remote_code, valid_group_sizes
+from phi3nb.export.folder.swap import MANIFEST
+from phi3nb.export.source_config import GroupSizeWarning, effective_group_size, needs_remote_code, valid_group_sizes
 
 COOKBOOK_LINE = ('optimum-cli export openvino --model "microsoft/Phi-3-mini-4k-instruct" --task '
              "text-generation-with-past --weight-format int4 --group-size 128 --ratio 0.6 --sym "
@@ -120,7 +120,7 @@ def test_disk_full_leaves_nothing_behind(tiny_phi3_hf, tmp_path, monkeypatch):
         (target / "openvino_model.bin").write_bytes(b"\0" * 1000)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("phi3nb.export.run_export", fill_disk)
+    monkeypatch.setattr("phi3nb.export.convert.run_export", fill_disk)
     with pytest.raises(Phi3nbError, match="Free space"):
         export_model(tiny_phi3_hf, tmp_path / "out")
     assert [p.name for p in tmp_path.iterdir()] == [".out.lock"]  # no model, no partial folder
@@ -128,7 +128,7 @@ def test_disk_full_leaves_nothing_behind(tiny_phi3_hf, tmp_path, monkeypatch):
 
 def test_stale_partial_export_is_cleared_and_redone(tiny_phi3_hf, tmp_path, monkeypatch, capsys):
     calls = []
-    monkeypatch.setattr("phi3nb.export.run_export", lambda s, t, *a: calls.append(t) or (t / "x").write_text("1"))
+    monkeypatch.setattr("phi3nb.export.convert.run_export", lambda s, t, *a: calls.append(t) or (t / "x").write_text("1"))
     stale = tmp_path / ".out.partial"
     stale.mkdir()
     (stale / "openvino_model.xml").write_text("half")
@@ -138,7 +138,7 @@ def test_stale_partial_export_is_cleared_and_redone(tiny_phi3_hf, tmp_path, monk
 
 
 def test_other_flags_re_export_instead_of_reusing(tiny_phi3_hf, tmp_path, monkeypatch):
-    monkeypatch.setattr("phi3nb.export.run_export", lambda s, t, flags, *a: (t / "f").write_text(str(flags)))
+    monkeypatch.setattr("phi3nb.export.convert.run_export", lambda s, t, flags, *a: (t / "f").write_text(str(flags)))
     out = export_model(tiny_phi3_hf, tmp_path / "out")
     export_model(tiny_phi3_hf, out, weight_format="int8")
     assert json.loads((out / MANIFEST).read_text())["flags"]["weight_format"] == "int8"
@@ -157,9 +157,9 @@ def test_a_folder_phi3nb_did_not_write_is_not_overwritten(tiny_phi3_hf, tmp_path
 def test_compress_model_compresses_an_fp16_export_once(tiny_phi3_hf, tmp_path, capsys):
     """The bench's two stages: convert once to fp16, then compress; the second call reuses the folder."""
     from phi3nb.bench.ov_export import compress_model
-    from phi3nb.export import export_done
-    from phi3nb.folder_swap import read_manifest
-    from phi3nb.model_dir import check_model_dir
+    from phi3nb.export.convert import export_done
+    from phi3nb.export.folder.swap import read_manifest
+    from phi3nb.export.folder.model_dir import check_model_dir
 
     fp16 = export_model(tiny_phi3_hf, tmp_path / "fp16", weight_format="fp16", trust_remote_code=False)
     flags = {"weight_format": "int4", "group_size": 128, "ratio": 1.0, "sym": True}

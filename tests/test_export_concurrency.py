@@ -11,14 +11,14 @@ import shutil
 import pytest
 
 from phi3nb import Phi3nbError, check_model_dir, export_model, load_model
-from phi3nb.folder_swap import MANIFEST
-from phi3nb.model_dir import sibling
+from phi3nb.export.folder.swap import MANIFEST
+from phi3nb.export.folder.model_dir import sibling
 from child_process import Proc
 
 # The first process: a real export that pauses after writing its files, until `release` exists.
 HELD_EXPORT = """
 import pathlib, sys, time
-import phi3nb.export as export
+import phi3nb.export.convert as export
 real = export.run_export
 def held(*args):
     real(*args)
@@ -81,7 +81,7 @@ def _fake_export(tiny_phi3_ov, calls):
 
 def test_another_sources_export_is_replaced_naming_both(tiny_phi3_hf, tiny_phi3_ov, tmp_path, monkeypatch, capsys):
     calls = []
-    monkeypatch.setattr("phi3nb.export.run_export", _fake_export(tiny_phi3_ov, calls))
+    monkeypatch.setattr("phi3nb.export.convert.run_export", _fake_export(tiny_phi3_ov, calls))
     other = tmp_path / "other-src"
     shutil.copytree(tiny_phi3_hf, other)
     out = export_model(other, tmp_path / "out")
@@ -99,7 +99,7 @@ def test_a_damaged_export_is_not_reused(tiny_phi3_hf, tiny_phi3_ov, tmp_path, mo
     shutil.copytree(tiny_phi3_ov, out)
     (out / "openvino_model.bin").unlink()
     calls = []
-    monkeypatch.setattr("phi3nb.export.run_export", _fake_export(tiny_phi3_ov, calls))
+    monkeypatch.setattr("phi3nb.export.convert.run_export", _fake_export(tiny_phi3_ov, calls))
     export_model(tiny_phi3_hf, out)
     assert "its export is damaged" in capsys.readouterr().out
     assert calls and check_model_dir(out) == out
@@ -111,7 +111,7 @@ def test_a_swap_cut_halfway_is_recovered_from_old(tiny_phi3_hf, tiny_phi3_ov, tm
     shutil.copytree(tiny_phi3_ov, sibling(out, "partial"))
     (sibling(out, "partial") / MANIFEST).unlink()  # not committed: the new export was not finished
     calls = []
-    monkeypatch.setattr("phi3nb.export.run_export", _fake_export(tiny_phi3_ov, calls))
+    monkeypatch.setattr("phi3nb.export.convert.run_export", _fake_export(tiny_phi3_ov, calls))
     assert export_model(tiny_phi3_hf, out) == out
     said = capsys.readouterr().out
     assert "restoring" in said and "reusing it" in said
@@ -127,7 +127,7 @@ def test_a_finished_export_cut_off_mid_swap_is_kept(tiny_phi3_hf, tiny_phi3_ov, 
     (old / MANIFEST).write_text(json.dumps({**manifest, "flags": {"weight_format": "int8"}}))  # the previous one
     shutil.copytree(tiny_phi3_ov, sibling(out, "partial"))
     calls = []
-    monkeypatch.setattr("phi3nb.export.run_export", _fake_export(tiny_phi3_ov, calls))
+    monkeypatch.setattr("phi3nb.export.convert.run_export", _fake_export(tiny_phi3_ov, calls))
     assert export_model(tiny_phi3_hf, out) == out
     said = capsys.readouterr().out
     assert "moving into place" in said and "reusing it" in said

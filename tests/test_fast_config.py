@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from phi3nb.cpu_defaults import FAST_CPU_CONFIG
-from phi3nb.genai_backend import fast_cpu_config
-from phi3nb.model_dir import int4_group_size
+from phi3nb.run.cpu_config import FAST_CPU_CONFIG
+from phi3nb.run.cpu_config import fast_cpu_config
+from phi3nb.export.folder.model_dir import int4_group_size
 
 DQ = "DYNAMIC_QUANTIZATION_GROUP_SIZE"
 
@@ -40,10 +40,11 @@ def test_real_export_records_the_group_it_was_made_with(tiny_phi3_ov):
 
 
 def test_load_genai_uses_the_fitted_config(tiny_phi3_ov, monkeypatch):
-    import phi3nb.genai_backend as gb
+    import phi3nb.run.cpu_config as cpu_config
+    import phi3nb.run.genai as gb
 
     seen = {}
-    monkeypatch.setattr(gb, "int4_group_size", lambda path: 32)
+    monkeypatch.setattr(cpu_config, "int4_group_size", lambda path: 32)
     monkeypatch.setattr(gb, "check_ov_config", lambda config, device: seen.setdefault("config", config))
 
     def stop(props, path):  # before compiling: only the config matters here

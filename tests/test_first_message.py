@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import phi3nb
-import phi3nb.genai_backend as gb
-from phi3nb.chat import chat_turn
+import phi3nb.run.genai as gb
+from phi3nb.chat.turn import chat_turn
 from pinned import SAME_WORDS
 
 

@@ -11,14 +11,14 @@ import time
 import pytest
 
 from phi3nb import Phi3nbError, export_model
-from phi3nb.folder_lock import _process_start, sibling
-from phi3nb.folder_swap import write_once
+from phi3nb.export.folder.lock import _process_start, sibling
+from phi3nb.export.folder.swap import write_once
 from child_process import Proc
 
 # Holds the lock of argv[1] while its stand-in export prints three steps, each once argv[2]/<n> exists.
 HOLDER = """
 import pathlib, sys, time
-from phi3nb.folder_swap import write_once
+from phi3nb.export.folder.swap import write_once
 out, gate = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 def write(partial):
     for step in ("1/3 converting src", "2/3 saving the model", "3/3 saving the tokenizer"):
@@ -43,7 +43,7 @@ with FileLock(sys.argv[1]):
 
 WAITER = """
 import pathlib, sys
-from phi3nb.folder_swap import write_once
+from phi3nb.export.folder.swap import write_once
 write_once(pathlib.Path(sys.argv[1]), "src", {"tag": "x"}, None, {}, check=lambda folder: None)
 """
 

@@ -12,8 +12,8 @@ import shutil
 import pytest
 
 from phi3nb import Phi3nbError
-from phi3nb.folder_lock import sibling
-from phi3nb.folder_swap import MANIFEST, read_manifest, write_once
+from phi3nb.export.folder.lock import sibling
+from phi3nb.export.folder.swap import MANIFEST, read_manifest, write_once
 
 NAMES = ("a", "b", "c")
 OPS = ("rename", "replace", "unlink", "rmdir", "mkdir")

@@ -7,8 +7,8 @@ import pytest
 
 import phi3nb
 from phi3nb import Phi3nbError, generate_answer
-from phi3nb.genai_backend import load_genai
-from phi3nb.streaming import CallbackStreamer
+from phi3nb.run.genai import load_genai
+from phi3nb.run.streaming import CallbackStreamer
 from pinned import SAME_WORDS
 
 
@@ -95,8 +95,8 @@ def test_load_genai_uses_the_tuned_config_of_this_cpu_and_says_so(tiny_phi3_ov, 
     import json
     import shutil
 
-    from phi3nb.devices import full_device_name
-    from phi3nb.genai_backend import TUNED_FILE
+    from phi3nb.run.devices import full_device_name
+    from phi3nb.run.cpu_config import TUNED_FILE
 
     model = shutil.copytree(tiny_phi3_ov, tmp_path / "m")
     tuned = {"winner": "kv-u8", "cpu": full_device_name("CPU"), "ov_config": {"KV_CACHE_PRECISION": "u8"}}

@@ -6,8 +6,8 @@ import pytest
 
 import phi3nb
 from phi3nb import Phi3nbError, generate_answer, stop_token_ids
-from phi3nb.generation import check_sampling
-from phi3nb.streaming import CallbackStreamer
+from phi3nb.run.generation import check_sampling
+from phi3nb.run.streaming import CallbackStreamer
 from pinned import SAME_WORDS
 
 
@@ -30,7 +30,7 @@ def test_phi3_end_of_turn_tags_are_stop_ids_even_if_the_config_lists_one_eos(tin
 @pytest.mark.parametrize("backend", ["optimum", "genai"])
 def test_generation_ends_at_a_stop_id_on_both_backends(member_model, member_ov, tmp_path, backend):
     """Make the token the tiny model writes third a stop id: the reply must end right before it."""
-    from phi3nb.genai_backend import load_genai
+    from phi3nb.run.genai import load_genai
 
     _, tok = member_model
     load = load_genai if backend == "genai" else phi3nb.load_model

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from phi3nb import Phi3nbError, check_model_dir, export_model, load_model
-from phi3nb.folder_swap import MANIFEST, read_manifest
-from phi3nb.model_dir import sibling
+from phi3nb.export.folder.swap import MANIFEST, read_manifest
+from phi3nb.export.folder.model_dir import sibling
 
 
 def test_sigkill_midway_then_the_next_call_finishes(tiny_phi3_hf, tmp_path):
@@ -48,7 +48,7 @@ def test_ctrl_c_between_the_two_renames_keeps_the_finished_export(tiny_phi3_hf, 
         for p in tiny_phi3_ov.iterdir():
             if p.name != MANIFEST:
                 shutil.copy(p, target / p.name)
-    monkeypatch.setattr("phi3nb.export.run_export", fake_export)
+    monkeypatch.setattr("phi3nb.export.convert.run_export", fake_export)
     cut, rename = [], os.rename
 
     def ctrl_c_once(src, dst, *args, **kwargs):  # the old export is aside in .out.old, the new one complete

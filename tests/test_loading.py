@@ -2,7 +2,7 @@
 
 import logging
 
-import phi3nb  # installs the filter (phi3nb.loading)
+import phi3nb  # installs the filter (phi3nb.run.loading)
 
 LOGGER = "optimum.intel.openvino.modeling_base"
 

@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from phi3nb import Phi3nbError, load_model
-from phi3nb.genai_backend import GenaiModel, load_genai
+from phi3nb.run.genai import GenaiModel, load_genai
 
 LOADERS = {"optimum": load_model, "genai": load_genai}
 

@@ -4,7 +4,7 @@ Tiny random Phi-3s whose boundaries fall inside a short test: a window of 16 tok
 factors that switch after 32 (original_max_position_embeddings) of 256, in a Phi-3.5-mini shape and
 a Phi-4-mini shape (partial rotary factor 0.75, grouped KV heads). The reference is PyTorch computing
 the whole sequence at every step: transformers' Phi3 drops its KV cache where the factors switch, so
-past the switch every key is rotated with the long factors (phi3nb/rope_switch.py).
+past the switch every key is rotated with the long factors (phi3nb/run/rope_switch.py).
 """
 
 import json
@@ -13,10 +13,10 @@ import shutil
 import pytest
 
 from phi3nb import Phi3nbError, export_model, generate_answer, load_model, load_tokenizer
-from phi3nb.generation import context_window, stop_token_ids
-from phi3nb.genai_backend import _tokenized, load_genai
-from phi3nb.rope_switch import chat_context
-from phi3nb.streaming import CallbackStreamer
+from phi3nb.run.generation import context_window, stop_token_ids
+from phi3nb.run.genai import _tokenized, load_genai
+from phi3nb.run.rope_switch import chat_context
+from phi3nb.run.streaming import CallbackStreamer
 from pinned import SAME_WORDS
 from tiny_phi3 import build_tokenizer
 

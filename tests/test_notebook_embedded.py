@@ -27,7 +27,7 @@ print("PROBE peak RSS MB:", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss /
 
 @pytest.fixture(scope="module")
 def embedded_env(tmp_path_factory):
-    from phi3nb.embedded import prepare_embedded_model
+    from phi3nb.export.embedded import prepare_embedded_model
 
     prepare_embedded_model()  # once, here, so the kernels below only load it
     return {**os.environ, "PHI3NB_MODEL_ID": "embedded", "PHI3NB_MAX_NEW_TOKENS": str(MAX_NEW_TOKENS),
@@ -97,7 +97,7 @@ def test_step1_prints_a_command_for_the_model_in_use(run_all):
 
 def test_step7_prints_the_prompt_that_is_sent(run_all):
     from phi3nb import build_prompt, load_tokenizer
-    from phi3nb.embedded import prepare_embedded_model
+    from phi3nb.export.embedded import prepare_embedded_model
 
     sent = build_prompt(load_tokenizer(prepare_embedded_model()), QUESTION)
     assert "<|im_start|>user" in sent  # the embedded model's own template, not Phi-3's

@@ -1,12 +1,12 @@
 """Before an export or a load that cannot fit, phi3nb says what it needs, what there is and what to do,
-instead of the kernel dying part-way. Memory and disk readings are faked (phi3nb.preflight's seams)."""
+instead of the kernel dying part-way. Memory and disk readings are faked (phi3nb.export.fit's seams)."""
 
 import warnings
 
 import pytest
 
 import phi3nb
-import phi3nb.preflight as pf
+import phi3nb.export.fit as pf
 from phi3nb import Phi3nbError
 
 
@@ -18,7 +18,7 @@ def _machine(monkeypatch, available, swap=0, disk=10 ** 15):
 def _phi3_mini_config():
     from transformers import Phi3Config
 
-    from phi3nb.bench.phi3_slice import PHI3_MINI_4K_CONFIG
+    from phi3nb.standins.phi3_random import PHI3_MINI_4K_CONFIG
 
     return Phi3Config(**PHI3_MINI_4K_CONFIG)
 

@@ -45,7 +45,7 @@ def test_inside_the_filter_only_the_known_lines_are_hidden(tmp_path):
         import logging, warnings
         from torch.jit import TracerWarning
         from transformers.utils import logging as hf_logging
-        from phi3nb.quiet import quiet_export
+        from phi3nb.export.quiet import quiet_export
 
         hf = hf_logging.get_logger("transformers.modeling_utils")
         nncf = logging.getLogger("nncf")

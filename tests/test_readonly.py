@@ -89,8 +89,8 @@ def test_everything_serves_from_a_read_only_folder(tiny_phi3_ov, tiny_model, rea
 
 def test_the_embedded_model_from_a_read_only_phi3nb_home(read_only, monkeypatch):
     """A host prepares the embedded model once (`phi3nb prepare`) and shares PHI3NB_HOME read-only."""
-    from phi3nb.embedded import prepare_embedded_model
-    from phi3nb.paths import cache_dir
+    from phi3nb.export.embedded import prepare_embedded_model
+    from phi3nb.export.paths import cache_dir
 
     prepare_embedded_model()  # the host's step, in the writable cache
     before = _stamps(cache_dir() / "embedded")

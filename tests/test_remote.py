@@ -11,9 +11,9 @@ import urllib.request
 import pytest
 
 from phi3nb import ChatBox, Phi3nbError
-from phi3nb.chat import chat_turn
+from phi3nb.chat.turn import chat_turn
 from phi3nb.cli import main
-from phi3nb.remote import RemoteChat
+from phi3nb.chat.server_client import RemoteChat
 
 KEY = "workshop-secret-7f3a"  # the server's API key in these tests; it must never be shown
 
@@ -28,7 +28,7 @@ def free_port() -> int:
 def server(tmp_path_factory):
     """llama.cpp's server on 127.0.0.1 with an API key, 2 threads, a 1024-token context, and requests queued
     rather than interrupted (its default: a new request cuts off the one streaming)."""
-    from phi3nb.embedded import gguf_path
+    from phi3nb.export.embedded import gguf_path
 
     port, log = free_port(), tmp_path_factory.mktemp("server") / "server.log"
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path()), "--host", "127.0.0.1",

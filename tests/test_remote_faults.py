@@ -10,9 +10,9 @@ import pytest
 
 from fake_server import REPLY, FakeServer
 from phi3nb import ChatBox, Phi3nbError
-from phi3nb.chat import chat_turn
+from phi3nb.chat.turn import chat_turn
 from phi3nb.cli import main
-from phi3nb.remote import HIDDEN, PlainHttpKeyWarning, RemoteChat, plain_http_host
+from phi3nb.chat.server_client import HIDDEN, PlainHttpKeyWarning, RemoteChat, plain_http_host
 
 KEY = "workshop-secret-7f3a"
 HISTORY = [("First question?", "First answer."), ("Second question?", "Second answer.")]

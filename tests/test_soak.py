@@ -12,7 +12,7 @@ QUESTIONS = ["Tell me a fact about the sea.", "Why is the sky blue?", "Name a fa
 @pytest.mark.slow
 def test_fifty_turns_with_trimming_keep_memory_flat():
     import phi3nb
-    from phi3nb.chatbox import ChatBox
+    from phi3nb.chat.box.widget import ChatBox
 
     model_dir = phi3nb.prepare_embedded_model()
     box = ChatBox(phi3nb.load_model(model_dir, device="CPU"), phi3nb.load_tokenizer(model_dir),

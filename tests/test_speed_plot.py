@@ -2,7 +2,7 @@
 
 
 def test_plot_draws_what_the_json_says():
-    from phi3nb.speed_plot import LABELS, load, plot
+    from phi3nb.speed.plot import LABELS, load, plot
 
     data = load()
     fig = plot(data)

@@ -5,7 +5,7 @@ import functools
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from phi3nb.streaming import CallbackStreamer, decode_complete
+from phi3nb.run.streaming import CallbackStreamer, decode_complete
 
 
 @functools.cache
@@ -16,7 +16,7 @@ def tokenizer(name):
         return build_tokenizer()
     from transformers import AutoTokenizer
 
-    from phi3nb.embedded import hf_model_dir
+    from phi3nb.export.embedded import hf_model_dir
 
     return AutoTokenizer.from_pretrained(hf_model_dir())  # SmolLM2's byte-level BPE
 

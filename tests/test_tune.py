@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-import phi3nb.tune as tune
-from phi3nb.genai_backend import TUNED_FILE, fast_cpu_config
+import phi3nb.speed.tune as tune
+from phi3nb.run.cpu_config import TUNED_FILE, fast_cpu_config
 
 # Candidates whose properties no_ops never skips, so the same ones run on every CPU.
 CANDIDATES = {"default": {}, "close": {"KV_CACHE_PRECISION": "f16"}, "far": {"NUM_STREAMS": "2"},
@@ -115,7 +115,7 @@ def test_phi3nb_tune_takes_a_budget(folder, monkeypatch):
 
 
 def test_tune_skips_what_changes_nothing_on_this_cpu():
-    from phi3nb.tune import CANDIDATES, no_ops
+    from phi3nb.speed.tune import CANDIDATES, no_ops
 
     avx2_only = no_ops(CANDIDATES, cpu={"flags": ["avx2"]}, capabilities=["FP32", "INT8"])
     assert sorted(n for names in avx2_only.values() for n in names) == ["bf16-default", "dq-256", "dq-32", "dq-off"]
@@ -128,8 +128,8 @@ def test_tune_skips_what_changes_nothing_on_this_cpu():
 
 def test_tune_points_an_int8_export_on_a_cpu_without_vnni_to_int4():
     import phi3nb
-    from phi3nb.tune import export_advice
-    from phi3nb.model_dir import weight_compression
+    from phi3nb.speed.tune import export_advice
+    from phi3nb.export.folder.model_dir import weight_compression
 
     int8 = weight_compression(phi3nb.prepare_embedded_model("int8"))
     assert int8 == ("int8_sym", -1)
@@ -141,8 +141,8 @@ def test_tune_points_an_int8_export_on_a_cpu_without_vnni_to_int4():
 
 def test_tune_points_an_export_with_int8_layers_to_an_all_int4_one(tiny_phi3_ov):
     """The cookbook's --ratio 0.6 leaves 40 % of the layers int8: slower on every CPU measured."""
-    from phi3nb.model_dir import int4_ratio, weight_compression
-    from phi3nb.tune import export_advice
+    from phi3nb.export.folder.model_dir import int4_ratio, weight_compression
+    from phi3nb.speed.tune import export_advice
 
     mixed = weight_compression(tiny_phi3_ov)
     assert int4_ratio(tiny_phi3_ov) == 0.6

@@ -8,7 +8,7 @@ output is noise.
 import tempfile
 from pathlib import Path
 
-from phi3nb.bench.phi3_tokens import phi3_tokenizer
+from phi3nb.standins.phi3_tokens import phi3_tokenizer
 
 
 def build_tokenizer():

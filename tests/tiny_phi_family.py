@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from phi3nb.bench.phi3_tokens import PHI3_SPECIALS
+from phi3nb.standins.phi3_tokens import PHI3_SPECIALS
 from tiny_phi3 import build_tiny_phi3
 
 # Phi-4-mini-instruct's special tokens: <|endoftext|> is GPT-4o's (o200k), the turn tags follow it.

@@ -2,10 +2,10 @@
 
 That is what the chat box runs (ids from encode_chat, the KV cache of the longest common
 prefix reused between turns, text streamed piece by piece), so the figures are the ones a user sees.
-Its decode is phi3nb tune's (phi3nb/decode_timing.py); the bench adds a chat and long prompts.
+Its decode is phi3nb tune's (phi3nb/speed/timing.py); the bench adds a chat and long prompts.
 """
 
-from phi3nb.decode_timing import TimedGenai
+from phi3nb.speed.timing import TimedGenai
 
 from .workload import CHAT_TURNS, SYSTEM
 
@@ -26,7 +26,7 @@ class GenaiBackend(TimedGenai):
 
     def chat_ttfts(self, n, turns=CHAT_TURNS):
         """TTFT of each turn of one conversation, encoded as the chat box does (encode_chat)."""
-        from phi3nb.prompts import chat_messages, encode_chat
+        from phi3nb.run.prompts import chat_messages, encode_chat
 
         history, ttfts = [], []
         for turn in turns:

@@ -7,8 +7,6 @@ from pathlib import Path
 
 BACKENDS = ("optimum", "genai", "llama.cpp")
 REFERENCE = "llama.cpp"  # every OpenVINO row's decode speed is also given as a ratio to this one's
-RATIO_CONVENTION = ("A / B: how many times faster A is than B, from the same round's runs: B's time per token "
-                    "(or per layer) / A's. > 1: A is faster. min, median, max over the rounds where both ran.")
 
 
 def add_arguments(parser):
@@ -37,7 +35,7 @@ def add_arguments(parser):
     parser.add_argument("--work-dir", default=None,
                         help="where the slice and perplexity exports (and --full-size's stand-in, exports and GGUF) "
                              "are cached (default: <phi3nb cache>/bench)")
-    from .fullsize_plan import LONG, PREFILL
+    from .full_size.plan import LONG, PREFILL
 
     full = parser.add_argument_group("--full-size: Phi-3-mini at its real size (phi3nb/bench/README.md)")
     full.add_argument("--full-size", action="store_true",
@@ -46,7 +44,7 @@ def add_arguments(parser):
     full.add_argument("--model-id", default=None,
                       help="with --full-size: the real model (hub id or Hugging Face folder) instead of the stand-in")
     full.add_argument("--presets", default="cookbook,fast",
-                      help="with --full-size: the exports to time, from phi3nb.export_presets.PRESETS and the "
+                      help="with --full-size: the exports to time, from phi3nb.export.presets.PRESETS and the "
                            "bench's SWEEP_PRESETS (g64, per-channel, int8; phi3nb/bench/presets.py) (default "
                            "cookbook,fast; fast-se adds ~18 min of export on 2 cores)")
     full.add_argument("--prefill", default=",".join(map(str, PREFILL)),
@@ -76,7 +74,7 @@ def _resolve(args):
         except (OSError, ValueError):
             pass
         return model_dir, gguf, hf_dir, str(model_dir)
-    from phi3nb.embedded import gguf_path, hf_model_dir, prepare_embedded_model
+    from phi3nb.export.embedded import gguf_path, hf_model_dir, prepare_embedded_model
 
     model_dir = prepare_embedded_model()
     return model_dir, Path(args.gguf) if args.gguf else gguf_path(), hf_model_dir(), f"embedded ({model_dir})"
@@ -95,7 +93,7 @@ def _wanted(args) -> list:
 
 
 def _backend_jobs(args, model_dir, gguf, extra_genai):
-    from phi3nb.genai_backend import fast_cpu_config
+    from phi3nb.run.cpu_config import fast_cpu_config
 
     from .backend_llamacpp import unavailable_reason
 
@@ -125,7 +123,7 @@ def _backend_jobs(args, model_dir, gguf, extra_genai):
 
 def _tuned_job(job, model_dir):
     """The genai job with load_genai's own choice, which is phi3nb_tuned.json's config when there is one."""
-    from phi3nb.genai_backend import TUNED_FILE
+    from phi3nb.run.cpu_config import TUNED_FILE
 
     if not (Path(model_dir) / TUNED_FILE).exists():
         return {"error": f"no {TUNED_FILE} beside the model: run `phi3nb tune {model_dir}` (<= 2 min), then bench again"}
@@ -165,7 +163,7 @@ def run_room(args) -> dict:
     for r in rows:
         for message in r["error_messages"]:
             print(f"[bench] room of {r['attendees']}: {message}")
-    from phi3nb.cpu import cpu_info
+    from phi3nb.speed.cpu import cpu_info
 
     result = {"room": rows, "meta": {"url": args.url, "threads": os.cpu_count(), "cpu": cpu_info()}}
     if args.json:
@@ -178,23 +176,23 @@ def run(args) -> dict:
     if getattr(args, "room", None):
         return run_room(args)
     if getattr(args, "full_size", False):
-        from .fullsize import run as run_full_size
+        from .full_size.run import run as run_full_size
 
         return run_full_size(args)
     args.runs = 3 if args.runs is None else args.runs
     args.new_tokens = 128 if args.new_tokens is None else args.new_tokens
     _wanted(args)
-    from phi3nb.cpu import cpu_info
-    from phi3nb.cpu_defaults import FAST_CPU_HINTS
-    from phi3nb.genai_backend import fast_cpu_config
+    from phi3nb.speed.cpu import cpu_info
+    from phi3nb.run.cpu_config import FAST_CPU_HINTS
+    from phi3nb.run.cpu_config import fast_cpu_config
 
     from .presets import FAST_PRESET, PERPLEXITY_PRESETS, COOKBOOK_PRESET, SLICE_PRESETS, cli_flags
     from .roofline import read_bandwidth_gb_s, roofline, weight_bytes
     from .runner import run_rounds
-    from .stats import merge_rounds
+    from .stats import RATIO_CONVENTION, merge_rounds
 
     started = time.perf_counter()
-    from phi3nb.paths import cache_dir
+    from phi3nb.export.paths import cache_dir
 
     work = Path(args.work_dir).expanduser() if args.work_dir else cache_dir() / "bench"
     model_dir, gguf, hf_dir, label = _resolve(args)

@@ -1,4 +1,4 @@
-"""The bench's OpenVINO exports, through phi3nb.export: one fp16 conversion, then a compression per preset.
+"""The bench's OpenVINO exports, through phi3nb.export.convert: one fp16 conversion, then a compression per preset.
 
 Presets are export_model's flags (weight_format, group_size, ratio, sym). Converting (tracing) is the slow
 part, so it runs once and each preset only re-compresses the fp16 IR with nncf, as optimum-cli's
@@ -20,7 +20,7 @@ def _forget_old(out):
 
 def export_fp16(hf_dir, out) -> Path:
     """HF folder -> OpenVINO fp16 IR with OpenVINO tokenizers (what genai needs)."""
-    from phi3nb.export import export_model
+    from phi3nb.export.convert import export_model
 
     _forget_old(out)
     return export_model(hf_dir, out, weight_format="fp16", trust_remote_code=False)
@@ -34,8 +34,8 @@ def compress(fp16_dir, out, preset: dict) -> Path:
 
 def compressed(fp16_dir, out, preset: dict) -> bool:
     """True if `out` already holds this compression of `fp16_dir` (which may be gone by now)."""
-    from phi3nb.export import export_done
-    from phi3nb.export_options import export_flags
+    from phi3nb.export.convert import export_done
+    from phi3nb.export.options import export_flags
 
     return export_done(out, fp16_dir, export_flags(**preset))
 
@@ -44,9 +44,9 @@ def compress_model(fp16_dir, output_dir, *, weight_format, group_size=128, ratio
                    scale_estimation=False, dataset=None, num_samples=None) -> Path:
     """Compress an fp16 export (export_model(..., weight_format="fp16")) into `output_dir`."""
     from phi3nb.cookbook import COOKBOOK_TASK
-    from phi3nb.export import export_once
-    from phi3nb.export_options import check_options, export_flags
-    from phi3nb.source_config import effective_group_size, source_name
+    from phi3nb.export.convert import export_once
+    from phi3nb.export.options import check_options, export_flags
+    from phi3nb.export.source_config import effective_group_size, source_name
 
     data_aware = {"awq": awq, "scale_estimation": scale_estimation, "dataset": dataset, "num_samples": num_samples}
     check_options(weight_format, group_size, ratio, **data_aware)
@@ -65,8 +65,8 @@ def _run_compress(fp16_dir, target, flags):
     """fp16 IR -> weight-compressed IR in `target`, with the fp16 export's tokenizers and configs beside it."""
     from optimum.intel import OVModelForCausalLM
 
-    from phi3nb.compression import quantization_config, seeded
-    from phi3nb.folder_swap import MANIFEST
+    from phi3nb.export.compression import quantization_config, seeded
+    from phi3nb.export.folder.swap import MANIFEST
 
     print(f"[phi3nb] compressing {fp16_dir} ({flags})...", flush=True)
     with seeded(flags):

@@ -1,13 +1,13 @@
 """Export presets compared by the bench, as OVWeightQuantizationConfig arguments and optimum-cli flags.
 
-The cookbook's flags live in phi3nb/cookbook.py (COOKBOOK_EXPORT), the fast presets' in phi3nb/export_presets.py.
+The cookbook's flags live in phi3nb/cookbook.py (COOKBOOK_EXPORT), the fast presets' in phi3nb/export/presets.py.
 Measured numbers (Phi-3-mini slice, embedded-model perplexity) are in phi3nb/bench/README.md.
 """
 
 from phi3nb.cookbook import COOKBOOK_EXPORT
-from phi3nb.export_presets import FAST_EXPORT, FAST_SE_EXPORT, PRESETS
+from phi3nb.export.presets import FAST_EXPORT, FAST_SE_EXPORT, PRESETS
 
-# Presets are export_model's flags (phi3nb/export.py compresses them).
+# Presets are export_model's flags (phi3nb/export/convert.py compresses them).
 # The Phi-3 Cookbook's flags: --weight-format int4 --group-size 128 --ratio 0.6 --sym
 COOKBOOK_PRESET = COOKBOOK_EXPORT
 
@@ -46,7 +46,7 @@ FULL_SIZE_PRESETS = {**PRESETS, **SWEEP_PRESETS}
 
 def cli_flags(preset) -> str:
     """The optimum-cli flags that produce `preset`."""
-    from phi3nb.export_options import export_command
+    from phi3nb.export.options import export_command
 
     line = export_command("M", "OUT", **preset, trust_remote_code=False)
     return line[line.index("--weight-format"):-len(" OUT")]

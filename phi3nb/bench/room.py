@@ -29,8 +29,8 @@ def percentile(values, q) -> float:
 
 def room_bench(url, attendees, *, turns=2, max_new_tokens=64, deadline_s=300, model=None, api_key=None) -> dict:
     """Run the room once; returns TTFT p50/p95 (ms), aggregate tokens/s, turns done and the errors seen."""
-    from phi3nb.chat import chat_turn
-    from phi3nb.remote import RemoteChat
+    from phi3nb.chat.turn import chat_turn
+    from phi3nb.chat.server_client import RemoteChat
 
     if urlparse(url).hostname not in LOOPBACK:
         raise Phi3nbError(f"The room bench only runs against a server on this machine (127.0.0.1), not {url}: "

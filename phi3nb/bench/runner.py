@@ -6,7 +6,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from phi3nb.tune import rotated  # the same order as phi3nb tune's rounds
+from phi3nb.speed.tune import rotated  # the same order as phi3nb tune's rounds
 
 
 def run_job(job: dict, timeout=900, module="phi3nb.bench.worker") -> dict:

@@ -8,7 +8,7 @@ embedding, lm_head and loop overheads the 2-layer model has.
 import shutil
 from pathlib import Path
 
-from .phi3_slice import PHI3_MINI_LAYERS, build_slices
+from ..standins.phi3_random import PHI3_MINI_LAYERS, build_slices
 from .roofline import weight_bytes
 from .runner import run_rounds
 from .stats import merge_rounds, per_round, speed_ratio

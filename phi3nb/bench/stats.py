@@ -3,6 +3,9 @@
 import math
 import sys
 
+RATIO_CONVENTION = ("A / B: how many times faster A is than B, from the same round's runs: B's time per token "
+                    "(or per layer) / A's. > 1: A is faster. min, median, max over the rounds where both ran.")
+
 
 def summarize(values) -> dict:
     """{"mean", "sd", "min", "max", "n"} of the finite values (sd is the sample deviation)."""

@@ -12,7 +12,7 @@ import time
 import traceback
 
 from .stats import aggregate, peak_rss_mb
-from phi3nb.decode_timing import WARMUP, WARMUP_TOKENS, decode_prompt
+from phi3nb.speed.timing import WARMUP, WARMUP_TOKENS, decode_prompt
 
 from .workload import CHAT_NEW_TOKENS, CHAT_TURNS, PREFILL_LENGTHS, long_prompt_ids
 
@@ -22,7 +22,7 @@ BACKENDS = {
     "llama.cpp": ("backend_llamacpp", "LlamaCppBackend"),
 }
 PRELOAD = {  # module or module:attribute, imported before the clock starts
-    "genai": ("openvino_genai", "phi3nb.genai_backend", "transformers:AutoTokenizer"),
+    "genai": ("openvino_genai", "phi3nb.run.genai", "transformers:AutoTokenizer"),
     "optimum": ("optimum.intel:OVModelForCausalLM", "transformers:AutoTokenizer"),
     "llama.cpp": ("llama_cpp", "transformers:AutoTokenizer"),
 }

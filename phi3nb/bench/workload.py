@@ -1,6 +1,6 @@
 """What every backend is asked to do: the same prompt, the same chat, the same token counts.
 
-The one-reply decode and its warm-up are phi3nb tune's (phi3nb/decode_timing.py: QUESTION, WARMUP).
+The one-reply decode and its warm-up are phi3nb tune's (phi3nb/speed/timing.py: QUESTION, WARMUP).
 """
 
 from phi3nb.cookbook import COOKBOOK_SYSTEM as SYSTEM
@@ -18,7 +18,7 @@ PREFILL_LENGTHS = (1000, 3000)  # fresh prompts (no cache to reuse) of this many
 
 def render(tokenizer, user, history=()) -> str:
     """The prompt text phi3nb itself would send: the cookbook's Phi-3 format, else the chat template."""
-    from phi3nb.prompts import build_prompt
+    from phi3nb.run.prompts import build_prompt
 
     return build_prompt(tokenizer, user, SYSTEM, history)
 

@@ -1,0 +1,61 @@
+"""One reply of the chat box, run in a worker thread so the kernel stays free for Stop.
+
+Whatever fails is shown in the transcript and the box stays usable; a typed message whose turn failed goes
+back into the input box; a reply that ends after Clear lands nowhere.
+"""
+
+import time
+
+from ..turn import chat_turn
+from ...errors import Phi3nbError
+
+RENDER_EVERY = 0.05  # seconds between re-renders while streaming: smooth, without flooding the comm
+GIVEN_BACK = "Your message is back in the box: press Enter to send it again."
+
+
+def run_reply(box, text, history, settings, epoch, stop_event, asked=None):
+    """Answer `text` after `history` into `box`'s transcript; `asked` is the user's bubble (None: regenerating)."""
+    message = None
+    try:
+        message = box.transcript.add("assistant", "")
+        message.streaming = True
+        message.render()
+        turn = chat_turn(box.model, box.tokenizer, history, text, system=box.system, context=box.context,
+                         on_text=_streamer(message), stop_event=stop_event, **settings)
+        message.text, message.streaming, message.stats = turn.reply, False, turn.stats()
+        message.render()
+        if epoch != box.epoch:
+            return  # cleared meanwhile: this reply belongs to a transcript that is gone
+        if turn.dropped:
+            s = "s" if turn.dropped > 1 else ""
+            box.transcript.add("note", f"Dropped {turn.dropped} oldest turn{s} to fit the context of {box.context} "
+                                       "tokens.", before=message)
+        box.history, box.last_reply = history, message
+    except Exception as e:  # noqa: BLE001 - any failure is shown; the box must stay usable
+        box.last_error = e
+        error = (str(e) if isinstance(e, Phi3nbError) else f"{type(e).__name__}: {e}") or type(e).__name__
+        if epoch == box.epoch and asked is not None and box.give_back(text):
+            box.transcript.remove(asked, message)  # the failed turn leaves
+            error += f" {GIVEN_BACK}"
+        elif message is not None and not message.text:
+            box.transcript.remove(message)
+        elif message is not None:
+            message.streaming = False
+            message.render()
+        if epoch == box.epoch:
+            box.transcript.add("error", error)
+    finally:
+        box.reply_ended()
+
+
+def _streamer(message):
+    """on_text for chat_turn: each piece joins the reply, re-rendered at most every RENDER_EVERY seconds."""
+    last = [0.0]
+
+    def on_piece(piece):
+        message.text += piece
+        if time.perf_counter() - last[0] >= RENDER_EVERY:
+            last[0] = time.perf_counter()
+            message.render()
+
+    return on_piece

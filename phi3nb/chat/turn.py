@@ -1,0 +1,103 @@
+"""One chat turn, shared by the chat box and `phi3nb chat`: fit the history, check, generate, append.
+
+Like openvino.genai's chat_sample, a turn is one function; the front ends only show it.
+The length check runs before any turn is dropped, so one over-long message costs nothing.
+"""
+
+import time
+from dataclasses import dataclass
+
+from ..errors import Phi3nbError
+from ..run.generation import check_not_empty, check_prompt_length, check_sampling, context_window, generate_answer
+from ..run.prompts import chat_messages, fit_history
+from ..run.streaming import CallbackStreamer
+
+ENDINGS = {"eos": "", "length": "max tokens reached", "context": "context window full", "stopped": "stopped"}
+
+
+@dataclass
+class Turn:
+    """What one reply was and how it went: the stats line reads from here (one clock for all)."""
+
+    reply: str
+    tokens: int
+    started: float
+    first_token_at: float | None  # None if no token came
+    ended: float
+    finish: str  # a key of ENDINGS: why the reply ended
+    dropped: int  # oldest turns dropped to fit the context
+
+    def stats(self) -> str:
+        """'N tokens · X tokens/s · first token Y s[ · why it ended]': decode speed excludes prefill."""
+        parts = [f"{self.tokens} token{'s' if self.tokens != 1 else ''}"]
+        if self.first_token_at is not None:
+            decode = self.ended - self.first_token_at
+            rate = ((self.tokens - 1) / decode if self.tokens > 1 and decode > 0
+                    else self.tokens / max(self.ended - self.started, 1e-9))
+            parts += [f"{rate:.1f} tokens/s", f"first token {self.first_token_at - self.started:.2f} s"]
+        if ENDINGS[self.finish]:
+            parts.append(ENDINGS[self.finish])
+        return " · ".join(parts)
+
+
+def chat_turn(model, tokenizer, history, text, *, system, max_new_tokens, context=None, on_text=None,
+              stop_event=None, **sampling) -> Turn:
+    """Answer `text` after `history` (a list of (user, assistant) pairs), then append the turn to it.
+
+    Oldest turns are dropped (in place) only once the prompt is known to fit; a failing turn
+    leaves `history` as it was.
+    """
+    check_not_empty(str(text))
+    check_sampling(max_new_tokens, sampling)
+    if hasattr(model, "stream_reply"):  # RemoteChat: the server holds the tokenizer and the context
+        turn = _remote_turn(model, history, text, system, max_new_tokens, on_text, stop_event, sampling)
+    else:
+        turn = _local_turn(model, tokenizer, history, text, system, max_new_tokens, context, on_text, stop_event,
+                           sampling)
+    del history[:turn.dropped]
+    history.append((text, turn.reply))
+    return turn
+
+
+def _local_turn(model, tokenizer, history, text, system, max_new_tokens, context, on_text, stop_event,
+                sampling) -> Turn:
+    context = context or context_window(model)
+    ids, dropped = fit_history(tokenizer, text, system, history, context - max_new_tokens)
+    check_prompt_length(len(ids), context)
+    limit = min(max_new_tokens, context - len(ids))
+    streamer = CallbackStreamer(tokenizer, on_text or (lambda piece: None))
+    started = time.perf_counter()
+    reply = generate_answer(model, tokenizer, ids, max_new_tokens=limit, streamer=streamer,
+                            stop_event=stop_event, **sampling)
+    return Turn(reply, streamer.tokens, started, streamer.first_token_at, time.perf_counter(),
+                _finish(streamer, limit, max_new_tokens, stop_event), dropped)
+
+
+def _finish(streamer, limit, asked, stop_event) -> str:
+    if streamer.stopped_at is not None:
+        return "eos"
+    if streamer.tokens >= limit:
+        return "length" if limit >= asked else "context"
+    return "stopped" if stop_event is not None and stop_event.is_set() else "eos"
+
+
+def _remote_turn(model, history, text, system, max_new_tokens, on_text, stop_event, sampling) -> Turn:
+    """The same turn on a server: it counts the tokens, so only its refusal as too long drops the oldest turn;
+    any other failure (a broken connection among them) leaves `history` whole for a retry."""
+    from .server_client import ContextTooLong
+
+    for dropped in range(len(history) + 1):
+        started = time.perf_counter()
+        try:
+            reply, tokens, first, finish = model.stream_reply(
+                chat_messages(text, system, history[dropped:]), max_new_tokens=max_new_tokens, on_text=on_text,
+                stop_event=stop_event, **sampling)
+            break
+        except ContextTooLong:
+            if dropped == len(history):
+                raise
+    if finish == "length" and tokens < max_new_tokens:
+        raise Phi3nbError(f"The chat server at {model.base_url} cut the reply after {tokens} tokens, fewer than "
+                          f"the {max_new_tokens} asked: the conversation fills its context window or its own "
+                          "token limit is lower. Clear the chat history, or ask for fewer tokens.")
+    return Turn(reply, tokens, started, first, time.perf_counter(), finish, dropped)

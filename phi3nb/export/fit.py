@@ -1,0 +1,204 @@
+"""Will it fit? Free memory and disk against measured needs, before an export or a load starts.
+
+Without this, a machine that is too small finds out mid-step: the kernel is killed and Jupyter
+loses everything the notebook held. The needs come from one measured model (Phi-3-mini, below),
+scaled to the model at hand: by its parameter count for an export, by its weight file for a load.
+
+Memory has two parts. The file-backed part (the weights OpenVINO or torch map from disk) the
+kernel can drop and read again, so running short of it only slows things down: a warning. The
+rest (the plugin's own copy of the weights, activations, libraries) cannot be dropped, only
+swapped: below that the process dies, so phi3nb refuses with a Phi3nbError. A full disk stops an
+export too, after minutes of work: also an error.
+"""
+
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+from ..errors import Phi3nbError
+from .preconverted import PHI3_PRECONVERTED
+
+GB, MB = 10 ** 9, 10 ** 6  # as phi3nb bench reports them
+SKIP = "PHI3NB_NO_FIT_CHECK"  # =1: skip these checks (the figures are from one machine)
+
+# Measured by `phi3nb bench --full-size` on 2026-12-01 (2 vCPU Intel Xeon with AVX-512 VNNI/BF16 and AMX, 24 GB):
+# microsoft/Phi-3-mini-4k-instruct's shapes with random bf16 weights, the cookbook's export flags, load_genai's
+# CPU config. Memory and sizes hardly depend on the CPU (a 2-core AMD EPYC with AVX2 only measured the same
+# export's peak at 11.1 GB, 3.27 GB of it not file-backed, and the chat at 6.1 GB, 7.7 GB at a 3,000-token
+# prompt, on 2026-12-02).
+PHI3_MINI_PARAMS = 3_821_079_552
+PHI3_MINI_EXPORT_PEAK_GB = 11.1  # peak RSS of the export...
+PHI3_MINI_EXPORT_ANON_GB = 3.27  # ...of which not file-backed (the rest: the source weights, mapped)
+PHI3_MINI_EXPORT_OUTPUT_MB = 2783  # the exported folder, cookbook flags (int4, ratio 0.6)
+PHI3_MINI_FAST_OUTPUT_MB = 2071  # the same with ratio 1.0 (phi3nb's fast preset)
+# optimum-intel first writes the model in full precision to the temp folder (TMPDIR), then compresses it:
+# the export's disk use peaked at this much more than its output.
+PHI3_MINI_EXPORT_TEMP_MB = 7643
+# RSS of the chat (load_genai, cookbook export) at its peak: a fresh 3,000-token prompt (6.5 GB over a short
+# 5-turn chat, 6.1 GB while decoding); of it, the weight file is file-backed.
+PHI3_MINI_CHAT_RSS_GB = 7.92
+# The chat's file-backed part is its weight file (openvino_model.bin), mapped and read once: OpenVINO's
+# CPU plugin repacks each layer's weights into its own memory at the first inference and leaves the
+# mapping in place (full size: 2.87 GB file-backed beside 3.2-5.0 GB anonymous).
+
+
+class MemoryWarning(UserWarning):
+    """It fits only by re-reading the model from disk or by swapping: slow, but it will not die."""
+
+
+def weights_bytes_per_param(flags) -> float:
+    """Bytes of exported folder per source parameter, for export_flags' `flags`.
+
+    int4: the two measured exports, linear in the int4 ratio (the rest is int8); int8: that line at
+    ratio 0; fp16: 2 bytes a weight. Only the two int4 points are measured.
+    """
+    low = PHI3_MINI_EXPORT_OUTPUT_MB * MB / PHI3_MINI_PARAMS  # ratio 0.6
+    high = PHI3_MINI_FAST_OUTPUT_MB * MB / PHI3_MINI_PARAMS  # ratio 1.0
+    per_ratio = (low - high) / 0.4
+    fmt = flags.get("weight_format")
+    if fmt == "fp16":
+        return 2.0
+    ratio = flags.get("ratio", 1.0) if fmt == "int4" else 0.0
+    return high + (1.0 - ratio) * per_ratio
+
+
+def count_params(config):
+    """A decoder's parameter count from its config (embeddings, attention, MLP, norms), or None."""
+    get = lambda name, default=None: getattr(config, name, None) or default  # noqa: E731
+    hidden, layers, vocab = get("hidden_size"), get("num_hidden_layers"), get("vocab_size")
+    if not (hidden and layers and vocab):
+        return None
+    heads = get("num_attention_heads", 1)
+    head_dim = get("head_dim", hidden // heads)
+    kv = get("num_key_value_heads", heads)
+    inner = get("intermediate_size", 4 * hidden)
+    attention = 2 * hidden * heads * head_dim + 2 * hidden * kv * head_dim
+    per_layer = attention + 3 * hidden * inner + 2 * hidden
+    embeddings = vocab * hidden * (1 if getattr(config, "tie_word_embeddings", False) else 2)
+    return embeddings + layers * per_layer + hidden
+
+
+def check_export_fits(source, output_dir, flags, config):
+    """Raise (or warn) before exporting `source` with `flags` to `output_dir` if this machine cannot take it."""
+    params = count_params(config)
+    if params is None or os.environ.get(SKIP) == "1":
+        return
+    scale = params / PHI3_MINI_PARAMS
+    what = f"export {source}"
+    do = [f"export nothing: the pre-converted {PHI3_PRECONVERTED} is used as it is (pass it as the model id)",
+          "close other notebooks' kernels (JupyterLab: Running Terminals and Kernels, Shut Down)"]
+    _check_memory(what, PHI3_MINI_EXPORT_ANON_GB * GB * scale, PHI3_MINI_EXPORT_PEAK_GB * GB * scale,
+                  "besides the source weights it maps from disk", do)
+    writes = [(output_dir, params * weights_bytes_per_param(flags), f"the export in {output_dir}"),
+              (tempfile.gettempdir(), PHI3_MINI_EXPORT_TEMP_MB * MB * scale,
+               f"the export's full-precision model, written to {tempfile.gettempdir()} first")]
+    download = _download_bytes(source, params, config)
+    if download:
+        from huggingface_hub import constants
+
+        writes.append((constants.HF_HUB_CACHE, download, f"the download of {source} into {constants.HF_HUB_CACHE}"))
+    int4 = params * weights_bytes_per_param({"weight_format": "int4", "ratio": 0.6})
+    smaller = [] if flags.get("weight_format") == "int4" else [f"export int4 (~{_gb(int4)})"]
+    _check_disk(what, writes, smaller + do[:1])
+
+
+def _check_disk(what, writes, do):
+    """Error if the (folder, bytes, what for) `writes` do not fit on their disks, those sharing one summed."""
+    disks = {}
+    for folder, size, why in writes:
+        folder = _disk_of(folder)
+        disk = disks.setdefault(os.stat(folder).st_dev, [folder, 0, []])
+        disk[1] += size
+        disk[2].append(f"{_gb(size)} for {why}")
+    for folder, need, why in disks.values():
+        free = _free_disk(folder)
+        if free < need:
+            raise Phi3nbError(f"Not enough disk to {what}: it needs {_gb(need)} on the disk of {folder} "
+                              f"({' and '.join(why)}), which has {_gb(free)} free. Free space there, write to "
+                              f"another disk, or " + "; or ".join(do) + f". ({SKIP}=1 skips this check.)")
+
+
+def load_needs(model_dir) -> tuple:
+    """(bytes that cannot be dropped, bytes in all) of memory to load `model_dir` and chat with it.
+
+    Phi-3-mini's measured RSS, scaled by the weight file; of it, the weight file itself is file-backed.
+    """
+    size = (Path(model_dir) / "openvino_model.bin").stat().st_size
+    total = PHI3_MINI_CHAT_RSS_GB * GB * size / (PHI3_MINI_EXPORT_OUTPUT_MB * MB)
+    return max(total - size, 0), total
+
+
+def check_load_fits(model_dir, device="CPU"):
+    """Raise (or warn) before loading `model_dir` on the CPU if this machine's free memory cannot hold it
+    answering (the figures are the CPU's; a GPU holds the weights elsewhere, in part or in whole)."""
+    if device != "CPU" or os.environ.get(SKIP) == "1" or not (Path(model_dir) / "openvino_model.bin").exists():
+        return
+    anon, total = load_needs(model_dir)
+    do = ["close other notebooks' kernels (JupyterLab: Running Terminals and Kernels, Shut Down) or other programs",
+          "free a model this kernel still holds (e.g. ov_model = None)",
+          f"use a smaller export (int4 with ratio 1.0 is ~{PHI3_MINI_FAST_OUTPUT_MB / PHI3_MINI_EXPORT_OUTPUT_MB:.0%} "
+          "the size of the cookbook's)"]
+    _check_memory(f"load {Path(model_dir).name}", anon, total, "besides its weight file, mapped from disk", do)
+
+
+def _check_memory(what, anon, total, besides, do):
+    """Error if `anon` bytes cannot be had even with swap; MemoryWarning if `total` is more than is available."""
+    available, swap = _memory()
+    needs = f"it needs ~{_gb(anon)} of memory {besides} ({_gb(total)} in all)"
+    has = f"this machine has {_gb(available)} available" + (f" and {_gb(swap)} of free swap" if swap else "")
+    fix = "; or ".join(do) + f". ({SKIP}=1 skips this check.)"
+    if available + swap < anon:
+        raise Phi3nbError(f"Not enough memory to {what}: {needs}, and {has}. It would be killed part-way. "
+                          f"What to do: {fix}")
+    if available < total:
+        how = "swapping" if available < anon else "reading the model from disk again as memory runs short"
+        warnings.warn(f"Memory is tight to {what}: {needs}, and {has}, so it will be slow ({how}). "
+                      f"What to do: {fix}", MemoryWarning, stacklevel=3)
+
+
+def _download_bytes(source, params, config) -> int:
+    """Bytes still to download for a Hugging Face `source` (0 for a folder or a cached snapshot)."""
+    if Path(str(source)).exists():
+        return 0
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        index = try_to_load_from_cache(source, "model.safetensors.index.json")
+        if isinstance(index, str):
+            import json
+
+            files = set(json.loads(Path(index).read_text()).get("weight_map", {}).values())
+        else:
+            files = {"model.safetensors"}
+        if files and all(isinstance(try_to_load_from_cache(source, f), str) for f in files):
+            return 0
+    except (OSError, ValueError):  # not a hub id (the export says so itself), or an unreadable index
+        return 0
+    dtype = str(getattr(config, "dtype", None) or getattr(config, "torch_dtype", None) or "bfloat16")
+    return int(params * (4 if "32" in dtype else 2))
+
+
+def _memory():
+    """(available, free swap) in bytes: the seam tests fake."""
+    import psutil
+
+    return psutil.virtual_memory().available, psutil.swap_memory().free
+
+
+def _free_disk(folder) -> int:
+    """Free bytes on the disk of `folder`: the seam tests fake."""
+    return shutil.disk_usage(folder).free
+
+
+def _disk_of(path) -> Path:
+    """The nearest existing folder of `path` (the one whose disk it will be written to)."""
+    path = Path(path).expanduser().absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _gb(n) -> str:
+    return f"{n / GB:.3g} GB"

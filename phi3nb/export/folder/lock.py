@@ -1,0 +1,239 @@
+"""One writer at a time for a folder: a lock beside it that says who holds it, and a wait with a limit.
+
+filelock's `.NAME.lock` does the locking (the kernel frees it when its process dies). Beside it the holder
+keeps `.NAME.holder`: its pid, host, start, what it writes, and the `[phi3nb]` lines it has printed, so a
+second notebook exporting to the same folder can say whom it waits for, follow that export's steps, and
+give up after the number of seconds its caller chose.
+"""
+
+import contextlib
+import errno
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+from ...errors import Phi3nbError
+
+POLL = 0.5  # seconds between two looks at the holder's record while waiting
+
+
+def sibling(path, kind) -> Path:
+    """`.NAME.partial` (being written), `.NAME.old` (mid-swap), `.NAME.lock` or `.NAME.holder` beside NAME."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{kind}")
+
+
+def export_running(path) -> bool:
+    """True while another process holds the lock of `path` (an export is being written now)."""
+    from filelock import FileLock, Timeout
+
+    lock = sibling(path, "lock")
+    if not lock.exists():
+        return False
+    probe = FileLock(lock)
+    try:
+        probe.acquire(timeout=0)
+    except Timeout:
+        return True
+    except OSError:  # e.g. a read-only folder: nobody can be exporting there
+        return False
+    probe.release()
+    return False
+
+
+def check_wait(wait):
+    """Reject a `wait` that is not None or a number of seconds, before any work is done."""
+    if wait is not None and (isinstance(wait, bool) or not isinstance(wait, (int, float)) or not wait >= 0):
+        raise Phi3nbError(f"wait={wait!r} is invalid: use a number of seconds (0 or more), or None to wait for "
+                          "another export to the same folder as long as it takes.")
+
+
+@contextlib.contextmanager
+def holding(folder, what: dict, wait=None, *, only_if_free=False):
+    """Hold `folder`'s lock while the body runs, recording who holds it and the `[phi3nb]` lines it prints.
+
+    `what` (e.g. the source and flags) goes into the record. `wait`: seconds to wait for another holder,
+    None as long as it takes; then a Phi3nbError names the holder. only_if_free: yield False at once,
+    holding nothing, if another process holds the lock or it cannot be created; else yields True.
+    """
+    check_wait(wait)
+    folder = Path(folder)
+    lock = _take(folder, 0 if only_if_free else wait, quiet=only_if_free)
+    if lock is None:
+        yield False
+        return
+    record = _Record(sibling(folder, "holder"), what)
+    tee = _Tee(sys.stdout, record.add)
+    try:
+        record.save()
+        with contextlib.redirect_stdout(tee):
+            yield True
+    finally:
+        tee.note = None  # a stream that kept the tee (a library's console) must not write a record later
+        try:
+            record.remove()  # under the lock, so no later holder's record is removed
+        finally:
+            lock.release()
+
+
+def _take(folder, wait, quiet):
+    """The acquired FileLock; None if `quiet` and it is taken or cannot be made; else waits up to `wait`."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(sibling(folder, "lock"))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            lock.acquire(timeout=0)
+            return lock
+        except Timeout:
+            if quiet:
+                return None
+        watch = _Watch(folder)
+        deadline = None if wait is None else time.monotonic() + wait
+        while True:
+            watch.show()
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise Phi3nbError(watch.gave_up(wait))
+            try:
+                lock.acquire(timeout=POLL if left is None else min(POLL, left))
+                return lock
+            except Timeout:
+                pass
+    except OSError as e:
+        if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        if quiet:
+            return None
+        raise Phi3nbError(
+            f"Cannot write next to {folder} ({e.strerror}): export to a folder you can write to. A folder "
+            "that already holds an OpenVINO model is used as it is: pass it as the model id.") from None
+
+
+class _Record:
+    """The holder's `.NAME.holder`, replaced whole at each change so a reader never sees half of it."""
+
+    def __init__(self, path, what):
+        self.path = path
+        self.data = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
+                     "process_start": _process_start(os.getpid()), **what, "progress": []}
+
+    def add(self, line):
+        self.data["progress"].append(line)
+        self.save()
+
+    def save(self):
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with contextlib.suppress(OSError):  # a record that cannot be written must not stop the export
+            tmp.write_text(json.dumps(self.data))
+            os.replace(tmp, self.path)
+
+    def remove(self):
+        for path in (self.path, self.path.with_name(self.path.name + ".tmp")):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+class _Tee:
+    """sys.stdout as it was, which also hands each complete `[phi3nb]` line to `note`."""
+
+    def __init__(self, out, note):
+        self._out, self.note, self._line = out, note, ""
+
+    def write(self, text):
+        written = self._out.write(text)
+        *done, self._line = (self._line + text).split("\n")
+        for line in done:
+            line = line.rsplit("\r", 1)[-1]  # a progress bar redraws its line after "\r"
+            if line.startswith("[phi3nb]") and self.note:
+                self.note(line)
+        self._line = self._line.rsplit("\r", 1)[-1]
+        return written
+
+    def __getattr__(self, name):
+        return getattr(self._out, name)
+
+
+def _process_start(pid):
+    """When `pid` started (clock ticks since boot, Linux), so a reused pid is not taken for the holder."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _alive(record) -> bool:
+    """Whether the process a record names still runs (one on another host is taken to: it cannot be checked)."""
+    if record.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(record["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        pass
+    start = record.get("process_start")
+    return start is None or _process_start(record["pid"]) in (start, None)
+
+
+def _read(path):
+    try:
+        record = json.loads(path.read_text())
+        return record if isinstance(record.get("pid"), int) else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+class _Watch:
+    """What a waiting caller prints: whom it waits for, then each new line of the holder's progress."""
+
+    def __init__(self, folder):
+        self.folder, self.path = folder, sibling(folder, "holder")
+        self.said_wait, self.holder, self.shown = False, None, 0
+
+    def _live_record(self):
+        record = _read(self.path)
+        return record, (record if record is not None and _alive(record) else None)
+
+    def show(self):
+        _, live = self._live_record()
+        key = None if live is None else (live["pid"], live["host"], live["started"])
+        if not self.said_wait:
+            who = f" ({_describe(live)})" if live else ""
+            print(f"[phi3nb] another export to {self.folder} is running{who}; waiting for it to finish...",
+                  flush=True)
+            self.said_wait = True
+        elif key is not None and key != self.holder:
+            print(f"[phi3nb] the export to {self.folder} is now run by {_describe(live)}", flush=True)
+        if key != self.holder:
+            self.holder, self.shown = key, 0
+        if live is not None:
+            for line in live.get("progress", [])[self.shown:]:
+                print(f"[phi3nb]   the other export: {line.removeprefix('[phi3nb] ')}", flush=True)
+            self.shown = max(self.shown, len(live.get("progress", [])))
+
+    def gave_up(self, wait):
+        record, live = self._live_record()
+        if live is not None:
+            last = live.get("progress") or ["(no progress line yet)"]
+            return (f"Gave up after waiting {wait:g} s for the export to {self.folder}: {_describe(live)} is "
+                    f"writing it (last step: {last[-1].removeprefix('[phi3nb] ')}). Wait longer (wait=None waits "
+                    "until it ends), or export to another folder; if that export is stuck, stop it "
+                    f"(`kill {live['pid']}` on {live['host']}) and run this again.")
+        stale = ""
+        if record is not None:
+            stale = (f" (the record beside it names pid {record['pid']} on {record.get('host')}, which has ended, "
+                     "so it is not that one)")
+        return (f"Gave up after waiting {wait:g} s for the export to {self.folder}: another process holds its lock "
+                f"{sibling(self.folder, 'lock')} but has not said who it is{stale}. Wait longer (wait=None waits "
+                "until it ends), or export to another folder; `fuser -v` on the lock file shows the process.")
+
+
+def _describe(record):
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record["started"]))
+    what = f", exporting {record['source']} with {record.get('flags')}" if "source" in record else ""
+    return f"pid {record['pid']} on {record['host']}, since {since}{what}"

@@ -1,0 +1,192 @@
+"""The fast backend: openvino_genai.LLMPipeline on the same exported folder as the cookbook's path.
+
+It takes token ids (from encode_chat, so typed text cannot forge turns) and keeps the KV
+cache of its previous call, reusing the longest common prefix: a chat turn prefills only
+what is new, and a trimmed history simply prefills again once.
+"""
+
+import functools
+import json
+import time
+import types
+from pathlib import Path
+
+from ..cookbook import COOKBOOK_DEVICE, OV_CONFIG
+from ..export.fit import check_load_fits
+from ..export.folder.model_dir import check_model_dir
+from .compile_cache import (CACHE_MODE, CACHED_DEVICES, cache_files, cache_outcome, compiled_cache_dir,
+                            writable_cache)
+from .cpu_config import cpu_config
+from .devices import resolve_device
+from .loading import check_ov_config, load_failed
+from .rope_switch import chat_context
+
+WARM_UP_ROWS = 16  # the warm-up prompt's length (GenaiModel.warm_up)
+
+
+class GenaiModel:
+    """An LLMPipeline plus the config facts generate_answer needs (context window, stop ids).
+
+    The context window is the model's own, except for a LongRoPE model: its chats stop where it switches
+    rotary factors, which genai's KV cache cannot follow (rope_switch.py); `context_note` says so.
+    """
+
+    def __init__(self, pipe, model_dir):
+        self.pipe, self.model_dir = pipe, Path(model_dir)
+        config = json.loads((self.model_dir / "config.json").read_text())
+        gen_path = self.model_dir / "generation_config.json"
+        gen = json.loads(gen_path.read_text()) if gen_path.exists() else {}
+        window, self.context_note = chat_context(config)
+        self.config = types.SimpleNamespace(max_position_embeddings=window)
+        self.generation_config = types.SimpleNamespace(eos_token_id=gen.get("eos_token_id", config.get("eos_token_id")))
+        self._seen, self._prompt_len = [], 0  # the last call's prompt + generated ids: what genai's KV cache holds
+        self._asked, self._sent = [], []  # the last call's prompt as asked, and as sent (see _as_generated)
+
+    def warm_up(self):
+        """Two tokens for a 16-token prompt, so OpenVINO's first-inference work is done before the first message.
+
+        The CPU plugin lays out each layer's weights for its kernels at a model's first inference, not when
+        compiling (its oneDNN FullyConnected executors are made with the real input shapes): on the 4-layer
+        Phi-3-mini slice those weight reorders were most of a fresh pipeline's wait for its first token, and
+        they grow with the model. A layout can depend on the rows of a step: int8
+        layers with f32 activations take a second one from 7 rows up (OpenVINO 2026.4, the embedded model), so
+        this runs a 16-row prompt step and a one-row decode step; from 2 to 1,024 rows nothing more was laid
+        out. The prompt is end-of-text ids, which no chat starts with, so genai's prefix cache never serves a
+        conversation from it.
+        """
+        eos = self.generation_config.eos_token_id
+        first = eos[0] if isinstance(eos, (list, tuple)) and eos else eos
+        config = self.pipe.get_generation_config()
+        config.max_new_tokens, config.ignore_eos, config.do_sample = 2, True, False  # ignore_eos: both steps run
+        self.pipe.generate(_tokenized([first or 0] * WARM_UP_ROWS), config)
+        self._seen, self._prompt_len, self._asked, self._sent = [], 0, [], []
+
+    def generate_ids(self, ids, stops, settings, streamer=None, stop_event=None) -> list:
+        """New token ids for prompt `ids`; `streamer` is a CallbackStreamer fed token by token."""
+        asked = list(ids)
+        ids = self._as_generated(asked, settings["max_new_tokens"])
+        config = self.pipe.get_generation_config()
+        config.max_new_tokens = settings["max_new_tokens"]
+        if "repetition_penalty" in settings:  # else generation_config.json's, as for the optimum path
+            config.repetition_penalty = settings["repetition_penalty"]
+        config.do_sample = settings["do_sample"]
+        if config.do_sample:
+            config.temperature, config.top_p = settings["temperature"], settings["top_p"]
+            if settings["top_k"]:
+                config.top_k = settings["top_k"]
+        config.stop_token_ids = set(stops)  # eos_token_id stays the model's own, from its folder
+        feed = _feed_class()(streamer, stop_event) if (streamer or stop_event) else None
+        self._seen, self._asked, self._sent = [], [], []
+        result = self.pipe.generate(_tokenized(ids), config, feed)
+        self._seen, self._prompt_len = list(ids) + list(result.tokens[0]), len(ids)
+        self._asked, self._sent = asked, list(ids)
+        return [t for t in result.tokens[0] if t not in stops]
+
+    def _as_generated(self, ids, max_new_tokens) -> list:
+        """`ids` with the previous reply as the tokens genai generated, where the history re-encoded it otherwise.
+
+        A reply's text, encoded again for the next turn's history, can split into other tokens than
+        the model generated; the KV cache then matches only up to the first difference and genai
+        prefills the rest again (the bench's chat, turn 5: 29 -> 44 ms). The text is the same.
+        Earlier replies are respelled again in every later turn, so the last prompt as it was asked is
+        first replaced by the prompt as it was sent: else a respelled reply costs a full prefill two turns on.
+        """
+        window = self.config.max_position_embeddings or float("inf")
+        asked = ids
+        if self._asked and ids[:len(self._asked)] == self._asked:
+            ids = self._sent + ids[len(self._asked):]
+            if len(ids) + max_new_tokens > window:
+                return asked
+        seen = self._seen
+        n = next((i for i, (a, b) in enumerate(zip(ids, seen)) if a != b), min(len(ids), len(seen)))
+        if not seen or n < self._prompt_len or ids[:len(seen)] == seen:
+            return ids  # a new conversation, an edited history, or the cache already covers it
+        decode = functools.partial(self.pipe.get_tokenizer().decode, skip_special_tokens=False)
+        tail = decode(seen[n:])
+        lo, hi = n, len(ids)  # the shortest ids[n:k] whose text is as long as the tail's
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (mid + 1, hi) if len(decode(ids[n:mid])) < len(tail) else (lo, mid)
+        spliced = seen + ids[lo:]
+        if decode(ids[n:lo]) != tail or len(spliced) + max_new_tokens > window:
+            return ids
+        return spliced
+
+
+def _tokenized(ids):
+    """One prompt of token ids, as LLMPipeline.generate takes it (all of it attended to)."""
+    import numpy as np
+    import openvino as ov
+    import openvino_genai as ov_genai
+
+    array = np.array([list(ids)], dtype=np.int64)
+    return ov_genai.TokenizedInputs(ov.Tensor(array), ov.Tensor(np.ones_like(array)))
+
+
+@functools.cache
+def _feed_class():
+    """Defined on first use, so importing phi3nb does not import openvino_genai."""
+    import openvino_genai as ov_genai
+
+    class Feed(ov_genai.StreamerBase):
+        """Passes genai's tokens to a CallbackStreamer; a set stop_event stops after this token."""
+
+        def __init__(self, streamer, stop_event):
+            super().__init__()
+            self.streamer, self.stop_event = streamer, stop_event
+
+        def write(self, token):
+            if self.streamer is not None:
+                self.streamer.add(token if isinstance(token, list) else [token])
+            stop = self.stop_event is not None and self.stop_event.is_set()
+            return ov_genai.StreamingStatus.STOP if stop else ov_genai.StreamingStatus.RUNNING
+
+        def end(self):
+            if self.streamer is not None:
+                self.streamer.end()
+
+    return Feed
+
+
+def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None) -> GenaiModel:
+    """The exported folder as an LLMPipeline, with the same checks and device fallback as load_model, warmed up.
+
+    ov_config=None: on the CPU, the config `phi3nb tune` measured fastest for this model on this CPU
+    (phi3nb_tuned.json beside the model), else the cookbook's config plus the f32 hint (faster int4
+    decoding, see cpu_config.py); elsewhere the cookbook's config.
+    Before it returns, one tiny reply (GenaiModel.warm_up) does OpenVINO's first-inference work, so the
+    first message answers as fast as later ones. On a GPU or NPU the compiled model is kept in
+    compiled_cache_dir (~/.cache/phi3nb/compiled/...); an ov_config with "CACHE_DIR": "" turns that off,
+    one with a folder puts it there. The last line says what the load did.
+    """
+    import openvino_genai as ov_genai
+
+    path = check_model_dir(model_dir)
+    device = resolve_device(device)
+    check_load_fits(path, device)
+    chosen_cache = isinstance(ov_config, dict) and "CACHE_DIR" in ov_config
+    note = ""
+    if ov_config is None and device == "CPU":
+        ov_config, note = cpu_config(path)
+    elif ov_config is None:
+        ov_config = OV_CONFIG
+    props = writable_cache(check_ov_config(dict(ov_config), device), path)
+    if not chosen_cache and device.split(".")[0] in CACHED_DEVICES:
+        props = {**props, "CACHE_DIR": str(compiled_cache_dir(path)), **CACHE_MODE}
+    if not props.get("CACHE_DIR"):
+        props.pop("CACHE_DIR", None)  # genai reads "" as a folder name
+    before = cache_files(props.get("CACHE_DIR"))
+    print(f"[phi3nb] loading {path.name} with openvino_genai on {device}{note}, then warming it up...", flush=True)
+    start = time.perf_counter()
+    try:
+        model = GenaiModel(ov_genai.LLMPipeline(str(path), device, **props), path)
+        compiled = time.perf_counter()
+        model.warm_up()
+    except RuntimeError as e:
+        raise load_failed(path, e) from None
+    done = time.perf_counter()
+    if model.context_note:
+        print(f"[phi3nb] {model.context_note}", flush=True)
+    print(f"[phi3nb] loaded in {done - start:.1f} s ({cache_outcome(props.get('CACHE_DIR'), before)}: "
+          f"{compiled - start:.1f} s; warmed up: {done - compiled:.1f} s)", flush=True)
+    return model
