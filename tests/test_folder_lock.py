@@ -84,7 +84,7 @@ def test_a_bounded_wait_gives_up_naming_the_holder_and_what_to_do(tiny_phi3_hf, 
         export_model(tiny_phi3_hf, out, wait=0.2)
     said = str(gave_up.value)
     assert f"pid {holder.pid} on {socket.gethostname()}" in said and "last step: 1/3 converting src" in said
-    assert f"kill {holder.pid}" in said and "wait=None" in said
+    assert f"kill {holder.pid}" in said and "Task Manager" in said and "wait=None" in said
     assert holder.proc.poll() is None  # giving up left the other export alone
     for step in "123":
         (gate / step).touch()
@@ -108,6 +108,7 @@ def test_a_record_left_by_an_ended_process_is_not_named_as_the_exporter(tmp_path
         write_once(out, "src", {"tag": "x"}, None, {}, check=lambda folder: None, wait=0.2)
     said = str(gave_up.value)
     assert f"pid {dead}" in said and "has ended" in said and "ghost" not in said
+    assert f"it is open in pid {bare.pid} (" in said  # psutil finds who holds the lock file, as fuser would
     printed = capsys.readouterr().out
     assert "waiting for it to finish" in printed and f"pid {dead}" not in printed and "ghost" not in printed
 
@@ -142,3 +143,27 @@ def test_a_wait_that_is_not_seconds_is_refused(tmp_path, wait):
     with pytest.raises(Phi3nbError, match=f"wait={wait!r} is invalid: use a number of seconds"):
         write_once(tmp_path / "out", "src", {}, None, {}, check=lambda folder: None, wait=wait)
     assert not any(tmp_path.iterdir())
+
+
+def windows_kill(real):
+    """os.kill as phi3nb's lock would meet it on Windows: signal 0 is CTRL_C_EVENT, refused (WinError 87) for a
+    pid that is no console group. psutil's own POSIX code, which uses os.kill, keeps the real one."""
+    def kill(pid, sig):
+        if sys._getframe(1).f_globals.get("__name__", "").startswith("phi3nb."):
+            raise OSError(22, "The parameter is incorrect", None, 87)
+        return real(pid, sig)
+    return kill
+
+
+def test_liveness_needs_no_os_kill_and_tells_a_reused_pid(monkeypatch):
+    """A holder's liveness comes from psutil on every OS: os.kill(pid, 0) would raise on Windows (or send Ctrl-C)."""
+    from phi3nb.export.folder.lock import _alive
+
+    monkeypatch.setattr(os, "kill", windows_kill(os.kill))
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    here, me = socket.gethostname(), os.getpid()
+    assert _alive({"pid": me, "host": here, "process_start": _process_start(me)})
+    assert _alive({"pid": me, "host": here})  # a record without a start time: the pid is enough
+    assert not _alive({"pid": me, "host": here, "process_start": _process_start(me) - 1})  # pid reused
+    assert not _alive({"pid": int(ended.stdout), "host": here})
+    assert _alive({"pid": int(ended.stdout), "host": here + "-elsewhere"})  # another host's: cannot be checked

@@ -159,25 +159,70 @@ class _Tee:
 
 
 def _process_start(pid):
-    """When `pid` started (clock ticks since boot, Linux), so a reused pid is not taken for the holder."""
+    """When `pid` started (psutil's create_time, seconds since the epoch on every OS), so a reused pid is not
+    taken for the holder; None if it cannot be read (no such process, or one the OS will not describe)."""
+    import psutil
+
     try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
+        return psutil.Process(pid).create_time()
+    except (psutil.Error, OSError):
         return None
 
 
 def _alive(record) -> bool:
-    """Whether the process a record names still runs (one on another host is taken to: it cannot be checked)."""
+    """Whether the process a record names still runs (one on another host is taken to: it cannot be checked).
+
+    psutil, not os.kill(pid, 0): on Windows signal 0 is CTRL_C_EVENT, which fails (WinError 87) or sends a
+    Ctrl-C to another console's processes."""
+    import psutil
+
     if record.get("host") != socket.gethostname():
         return True
-    try:
-        os.kill(record["pid"], 0)
-    except ProcessLookupError:
+    pid = record["pid"]
+    if not psutil.pid_exists(pid):
         return False
-    except PermissionError:  # another user's process: it exists
-        pass
     start = record.get("process_start")
-    return start is None or _process_start(record["pid"]) in (start, None)
+    if not isinstance(start, (int, float)):
+        return True
+    try:
+        now = psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:
+        return False
+    except (psutil.Error, OSError):  # another user's process the OS will not describe: it exists
+        return True
+    return abs(now - start) < 0.01  # create_time is the same reading each time for one process
+
+
+def _lock_holders(lock):
+    """The processes (psutil.Process) other than this one that have `lock` open, as `fuser` would list them,
+    from those the OS lets this user see (another user's stay hidden)."""
+    import psutil
+
+    try:
+        target = os.path.normcase(os.path.realpath(lock))
+    except OSError:
+        return []
+    found = []
+    for proc in psutil.process_iter():
+        if proc.pid == os.getpid():
+            continue
+        try:
+            if any(os.path.normcase(os.path.realpath(f.path)) == target for f in proc.open_files()):
+                found.append(proc)
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+def _describe_process(proc):
+    """"pid N (name, since ...)" for a psutil.Process, as much as the OS tells."""
+    import psutil
+
+    try:
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(proc.create_time()))
+        return f"pid {proc.pid} ({proc.name()}, since {since})"
+    except (psutil.Error, OSError):  # it may end or hide itself meanwhile
+        return f"pid {proc.pid}"
 
 
 def _read(path):
@@ -222,15 +267,23 @@ class _Watch:
             last = live.get("progress") or ["(no progress line yet)"]
             return (f"Gave up after waiting {wait:g} s for the export to {self.folder}: {_describe(live)} is "
                     f"writing it (last step: {last[-1].removeprefix('[phi3nb] ')}). Wait longer (wait=None waits "
-                    "until it ends), or export to another folder; if that export is stuck, stop it "
-                    f"(`kill {live['pid']}` on {live['host']}) and run this again.")
+                    "until it ends), or export to another folder; if that export is stuck, stop it (interrupt "
+                    f"or restart the kernel that runs it, or end process {live['pid']} on {live['host']}: "
+                    f"`kill {live['pid']}`, or Task Manager on Windows) and run this again.")
         stale = ""
         if record is not None:
             stale = (f" (the record beside it names pid {record['pid']} on {record.get('host')}, which has ended, "
                      "so it is not that one)")
+        lock = sibling(self.folder, "lock")
+        holders = _lock_holders(lock)
+        if holders:
+            who = ("; it is open in " + ", ".join(_describe_process(p) for p in holders) +
+                   ": if that is stuck, end it (`kill PID`, or Task Manager on Windows) and run this again")
+        else:
+            who = "; no process this user can see has it open (it may be another user's, or on another host)"
         return (f"Gave up after waiting {wait:g} s for the export to {self.folder}: another process holds its lock "
-                f"{sibling(self.folder, 'lock')} but has not said who it is{stale}. Wait longer (wait=None waits "
-                "until it ends), or export to another folder; `fuser -v` on the lock file shows the process.")
+                f"{lock} but has not said who it is{stale}. Wait longer (wait=None waits until it ends), or export "
+                f"to another folder{who}.")
 
 
 def _describe(record):
