@@ -148,7 +148,7 @@ def _feed_class():
     return Feed
 
 
-def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None) -> GenaiModel:
+def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None, *, report=None) -> GenaiModel:
     """The exported folder as an LLMPipeline, with the same checks and device fallback as load_model, warmed up.
 
     ov_config=None: on the CPU, the config `phi3nb tune` measured fastest for this model on this CPU
@@ -158,8 +158,12 @@ def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None) -> GenaiModel:
     first message answers as fast as later ones. On a GPU or NPU the compiled model is kept in
     compiled_cache_dir (~/.cache/phi3nb/compiled/...); an ov_config with "CACHE_DIR": "" turns that off,
     one with a folder puts it there. The last line says what the load did.
+    report: called with each of those lines (no "[phi3nb] ") instead of printing them, as they come: the chat
+    box shows them while it loads the model in the background (chat/box/loading.py).
     """
     import openvino_genai as ov_genai
+
+    report = report or (lambda line: print(f"[phi3nb] {line}", flush=True))
 
     path = check_model_dir(model_dir)
     device = resolve_device(device)
@@ -176,17 +180,18 @@ def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None) -> GenaiModel:
     if not props.get("CACHE_DIR"):
         props.pop("CACHE_DIR", None)  # genai reads "" as a folder name
     before = cache_files(props.get("CACHE_DIR"))
-    print(f"[phi3nb] loading {path.name} with openvino_genai on {device}{note}, then warming it up...", flush=True)
+    report(f"loading {path.name} with openvino_genai on {device}{note}, then warming it up...")
     start = time.perf_counter()
     try:
         model = GenaiModel(ov_genai.LLMPipeline(str(path), device, **props), path)
         compiled = time.perf_counter()
+        report(f"pipeline built in {compiled - start:.1f} s; warming up...")
         model.warm_up()
     except RuntimeError as e:
         raise load_failed(path, e) from None
     done = time.perf_counter()
     if model.context_note:
-        print(f"[phi3nb] {model.context_note}", flush=True)
-    print(f"[phi3nb] loaded in {done - start:.1f} s ({cache_outcome(props.get('CACHE_DIR'), before)}: "
-          f"{compiled - start:.1f} s; warmed up: {done - compiled:.1f} s)", flush=True)
+        report(model.context_note)
+    report(f"loaded in {done - start:.1f} s ({cache_outcome(props.get('CACHE_DIR'), before)}: "
+           f"{compiled - start:.1f} s; warmed up: {done - compiled:.1f} s)")
     return model
