@@ -188,9 +188,60 @@ def test_bad_full_size_options_are_phi3nb_errors_before_anything_runs(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_default_plan_fits_45_minutes_by_the_issues_epyc_figures(tmp_path):
-    """Nothing cached: the stand-in, two exports, the GGUF and 2 rounds, added up from the figures measured on a
-    2-core AMD EPYC; with the exports and GGUF there, those steps are reused and cost nothing."""
+# The full-size run the plan's figures come from: a 2-core AMD EPYC, AVX2 only, 2026-12-02.
+EPYC_RUN = Path(__file__).resolve().parent.parent / "phi3nb" / "speed" / "measurements" / "full-size-epyc-avx2.json"
+
+
+def _plan_of(run, root, monkeypatch, cached=True):
+    """fullsize.planned() for the options `run` (a full-size JSON) recorded, its one-off steps cached or not,
+    with llama.cpp taking part as it did there."""
+    import phi3nb.bench.backend_llamacpp as backend_llamacpp
+    from phi3nb.bench.full_size import run as fullsize
+    from phi3nb.standins.phi3_random import PHI3_MINI_LAYERS
+
+    meta = run["meta"]
+    monkeypatch.setattr(backend_llamacpp, "unavailable_reason", lambda: None)
+    args = _args("--work-dir", str(root), "--presets", ",".join(run["exports"]), "--runs", str(meta["rounds"]),
+                 "--new-tokens", str(meta["new_tokens"]), "--chat-tokens", str(meta["chat_tokens"]),
+                 "--prefill", ",".join(map(str, meta["prefill_lengths"])))
+    where = fullsize.work_root(args)
+    if cached:
+        for name in [f"hf-{PHI3_MINI_LAYERS}l", *(f"ov-{n}" for n in run["exports"])]:
+            (where / name).mkdir(parents=True)
+        (where / f"hf-{PHI3_MINI_LAYERS}l" / "config.json").write_text("{}")
+        (where / "q4_k_m.gguf").write_bytes(b"")
+    return fullsize.planned(args, where, fullsize.options(args))
+
+
+def test_the_plan_of_the_epyc_run_is_within_15_percent_of_its_clock(tmp_path, monkeypatch):
+    """That run reused its stand-in, exports and GGUF, so its clock (elapsed_s) is its rounds: the plan, made
+    for the same options, adds up to the same within 15 %. A plan that ran the long prompts in every round,
+    left out the warm-up or a round, or took another CPU's figures, is off by more."""
+    run = json.loads(EPYC_RUN.read_text())
+    assert all(e["reused"] for e in run["exports"].values()) and run["gguf"]["reused"] and run["standin"]["reused"]
+    p = _plan_of(run, tmp_path, monkeypatch)
+    assert [s for w, s in p["steps"] if not w.startswith("round ")] == [None] * (1 + len(run["exports"]) + 1)
+    rounds = [w for w, _ in p["steps"] if w.startswith("round ")]
+    assert len(rounds) == run["meta"]["rounds"] and all(len(w.split(", ")) == len(run["engines"]) + 1
+                                                        for w in rounds), rounds  # each engine, and the loads
+    assert p["estimate_s"] == pytest.approx(run["meta"]["elapsed_s"], rel=0.15), p
+
+
+def test_the_plans_one_off_steps_are_that_runs_measurements(tmp_path, monkeypatch):
+    """The stand-in, the exports and the GGUF cost in the plan what that run (or the one before it, whose
+    figures it kept) measured, to the second."""
+    run = json.loads(EPYC_RUN.read_text())
+    p = _plan_of(run, tmp_path, monkeypatch, cached=False)
+    one_off = {w: s for w, s in p["steps"] if not w.startswith("round ")}
+    measured = {"stand-in": run["standin"]["wall_s"], "GGUF + Q4_K_M": run["gguf"]["wall_s"],
+                **{f"export, {n} flags": e["wall_s"] for n, e in run["exports"].items()}}
+    assert one_off.keys() == measured.keys()
+    assert {w: round(s) for w, s in one_off.items()} == {w: round(s) for w, s in measured.items()}
+
+
+def test_the_default_plan_fits_45_minutes_from_scratch(tmp_path):
+    """Nothing cached: the stand-in, two exports, the GGUF and 2 rounds, by the figures the two tests above
+    check against that EPYC run; with the exports and GGUF there, those steps are reused and cost nothing."""
     from phi3nb.bench.full_size import run as fullsize
 
     args = _args("--work-dir", str(tmp_path))
