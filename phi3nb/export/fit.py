@@ -11,6 +11,7 @@ swapped: below that the process dies, so phi3nb refuses with a Phi3nbError. A fu
 export too, after minutes of work: also an error.
 """
 
+import json
 import os
 import shutil
 import tempfile
@@ -21,27 +22,73 @@ from ..errors import Phi3nbError
 from .preconverted import PHI3_PRECONVERTED
 
 GB, MB = 10 ** 9, 10 ** 6  # as phi3nb bench reports them
-SKIP = "PHI3NB_NO_FIT_CHECK"  # =1: skip these checks (the figures are from one machine)
+SKIP = "PHI3NB_NO_FIT_CHECK"  # =1: skip these checks (the figures are from one model on a few machines)
+# `phi3nb bench --full-size` runs, shipped as package data: microsoft/Phi-3-mini-4k-instruct's shapes with random
+# bf16 weights, the cookbook's export flags, load_genai's CPU config. Every need below is read from them, the
+# largest over the runs (memory and sizes hardly depend on the CPU), so re-measuring is the only way to change one.
+MEASUREMENTS = Path(__file__).resolve().parent.parent / "speed" / "measurements"
+FULL_SIZE_RUNS = ("full-size-xeon-amx.json", "full-size-epyc-avx2.json", "full-size-epyc-zen4.json")
 
-# Measured by `phi3nb bench --full-size` on 2026-12-01 (2 vCPU Intel Xeon with AVX-512 VNNI/BF16 and AMX, 24 GB):
-# microsoft/Phi-3-mini-4k-instruct's shapes with random bf16 weights, the cookbook's export flags, load_genai's
-# CPU config. Memory and sizes hardly depend on the CPU (a 2-core AMD EPYC with AVX2 only measured the same
-# export's peak at 11.1 GB, 3.27 GB of it not file-backed, and the chat at 6.1 GB, 7.7 GB at a 3,000-token
-# prompt, on 2026-12-02).
-PHI3_MINI_PARAMS = 3_821_079_552
-PHI3_MINI_EXPORT_PEAK_GB = 11.1  # peak RSS of the export...
-PHI3_MINI_EXPORT_ANON_GB = 3.27  # ...of which not file-backed (the rest: the source weights, mapped)
-PHI3_MINI_EXPORT_OUTPUT_MB = 2783  # the exported folder, cookbook flags (int4, ratio 0.6)
-PHI3_MINI_FAST_OUTPUT_MB = 2071  # the same with ratio 1.0 (phi3nb's fast preset)
-# optimum-intel first writes the model in full precision to the temp folder (TMPDIR), then compresses it:
-# the export's disk use peaked at this much more than its output.
-PHI3_MINI_EXPORT_TEMP_MB = 7643
-# RSS of the chat (load_genai, cookbook export) at its peak: a fresh 3,000-token prompt (6.5 GB over a short
-# 5-turn chat, 6.1 GB while decoding); of it, the weight file is file-backed.
-PHI3_MINI_CHAT_RSS_GB = 7.92
-# The chat's file-backed part is its weight file (openvino_model.bin), mapped and read once: OpenVINO's
-# CPU plugin repacks each layer's weights into its own memory at the first inference and leaves the
-# mapping in place (full size: 2.87 GB file-backed beside 3.2-5.0 GB anonymous).
+
+def _measured(names=FULL_SIZE_RUNS, folder=MEASUREMENTS) -> dict:
+    """The needs, each the largest over the runs that measured it, and `source`: which runs, on what, when."""
+    runs = []
+    for name in names:
+        try:
+            runs.append((name, json.loads((folder / name).read_text(encoding="utf-8"))))
+        except (OSError, ValueError) as e:
+            raise Phi3nbError(f"phi3nb's measurement {folder / name} is missing or unreadable ({e}): the fit check "
+                              f"needs it. Reinstall phi3nb (pip install -e .), or set {SKIP}=1 to skip the check.")
+
+    def most(get):
+        values = []
+        for _, run in runs:
+            try:
+                value = get(run)
+            except (KeyError, TypeError):
+                continue
+            if value is not None:
+                values.append(value)
+        return max(values)
+
+    cookbook = lambda run: run["exports"]["cookbook"]  # noqa: E731
+    return {
+        "params": most(lambda r: r["meta"]["model"]["parameters"]),
+        # peak RSS of the export, and of it not file-backed (the rest: the source weights, mapped)
+        "export_peak_mb": most(lambda r: cookbook(r)["memory"]["rss_mb"]),
+        "export_anon_mb": most(lambda r: cookbook(r)["memory"]["rss_anon_mb"]),
+        # the exported folder: the cookbook's flags (int4, ratio 0.6), and ratio 1.0 (the fast preset)
+        "output_mb": most(lambda r: cookbook(r)["final_mb"]),
+        "fast_output_mb": most(lambda r: r["exports"]["fast"]["final_mb"]),
+        # optimum-intel first writes the model in full precision to the temp folder (TMPDIR), then compresses it:
+        # the export's disk use peaked at this much more than its output.
+        "temp_mb": most(lambda r: cookbook(r)["disk"]["peak_added_mb"] - cookbook(r)["final_mb"]),
+        # RSS of the chat (load_genai, cookbook export) at its peak, a fresh long prompt; of it, the weight file
+        # (openvino_model.bin, mapped and read once) is file-backed.
+        "chat_rss_mb": most(lambda r: r["engines"]["genai-chat"]["memory"]["prefill"]["rss_mb"]),
+        "source": _source(run for _, run in runs),
+    }
+
+
+def _source(runs) -> str:
+    """"phi3nb bench --full-size on Intel Xeon, AMD EPYC, 2026-12-02 to 2026-12-07 (...)": the runs, short."""
+    runs = list(runs)
+    cpus = [" ".join(run["meta"]["cpu"]["model"].replace("(R)", "").replace(" Processor", "").split()) for run in runs]
+    days = sorted(run["meta"]["date"][:10] for run in runs)
+    when = days[0] if days[0] == days[-1] else f"{days[0]} to {days[-1]}"
+    return (f"the largest of {len(runs)} phi3nb bench --full-size runs on {', '.join(dict.fromkeys(cpus))}, {when} "
+            "(phi3nb/speed/measurements/)")
+
+
+_MEASURED = _measured()
+SOURCE = _MEASURED["source"]  # said in every message, so a reader knows where a figure comes from
+PHI3_MINI_PARAMS = _MEASURED["params"]
+PHI3_MINI_EXPORT_PEAK_GB = _MEASURED["export_peak_mb"] * MB / GB
+PHI3_MINI_EXPORT_ANON_GB = _MEASURED["export_anon_mb"] * MB / GB
+PHI3_MINI_EXPORT_OUTPUT_MB = _MEASURED["output_mb"]
+PHI3_MINI_FAST_OUTPUT_MB = _MEASURED["fast_output_mb"]
+PHI3_MINI_EXPORT_TEMP_MB = _MEASURED["temp_mb"]
+PHI3_MINI_CHAT_RSS_GB = _MEASURED["chat_rss_mb"] * MB / GB
 
 
 class MemoryWarning(UserWarning):
@@ -117,7 +164,8 @@ def _check_disk(what, writes, do):
         if free < need:
             raise Phi3nbError(f"Not enough disk to {what}: it needs {_gb(need)} on the disk of {folder} "
                               f"({' and '.join(why)}), which has {_gb(free)} free. Free space there, write to "
-                              f"another disk, or " + "; or ".join(do) + f". ({SKIP}=1 skips this check.)")
+                              f"another disk, or " + "; or ".join(do) + f". ({SKIP}=1 skips this check; its figures: Phi-3-mini "
+                              f"scaled to this model, {SOURCE}.)")
 
 
 def load_needs(model_dir) -> tuple:
@@ -148,7 +196,7 @@ def _check_memory(what, anon, total, besides, do):
     available, swap = _memory()
     needs = f"it needs ~{_gb(anon)} of memory {besides} ({_gb(total)} in all)"
     has = f"this machine has {_gb(available)} available" + (f" and {_gb(swap)} of free swap" if swap else "")
-    fix = "; or ".join(do) + f". ({SKIP}=1 skips this check.)"
+    fix = "; or ".join(do) + f". ({SKIP}=1 skips this check; its figures: Phi-3-mini scaled to this model, {SOURCE}.)"
     if available + swap < anon:
         raise Phi3nbError(f"Not enough memory to {what}: {needs}, and {has}. It would be killed part-way. "
                           f"What to do: {fix}")
