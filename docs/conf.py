@@ -7,10 +7,8 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path[:0] = [str(ROOT), str(DOCS)]  # this tree's phi3nb for the API reference
-
-from readme_sections import PAGES, write_pages  # noqa: E402
-
-write_pages(ROOT / "README.md", DOCS / "_generated" / "readme", PAGES, DOCS)  # the pages {include} these
+# The pages are the docs/*.md files themselves (the README links to them); their figures are rendered into them
+# from phi3nb/speed/measurements/ by docs/figures.py and checked by tests/test_figures.py, not at build time.
 
 
 def write_parameters_cell(notebook: Path, out: Path):
@@ -22,6 +20,7 @@ def write_parameters_cell(notebook: Path, out: Path):
     out.write_text("".join(tagged[0]["source"]) + "\n", encoding="utf-8")
 
 
+(DOCS / "_generated").mkdir(exist_ok=True)
 write_parameters_cell(ROOT / "notebooks" / "phi3_openvino_chat.ipynb", DOCS / "_generated" / "parameters_cell.py")
 if not (DOCS / "tutorial.ipynb").is_file():
     raise RuntimeError("docs/tutorial.ipynb is missing: build with `bash docs/build.sh`, which runs the notebook first")
