@@ -15,7 +15,8 @@ from .cookbook import (OV_CONFIG, COOKBOOK_MAX_NEW_TOKENS, COOKBOOK_MODEL_DIR, C
                    COOKBOOK_QUESTION, COOKBOOK_SYSTEM, TOKENIZER_KWARGS)
 
 _LAZY = {"prepare_embedded_model": "export.embedded", "ChatBox": "chat.box.widget", "load_genai": "run.genai",
-         "chat_turn": "chat.turn", "RemoteChat": "chat.server_client"}
+         "chat_turn": "chat.turn", "RemoteChat": "chat.server_client",
+         "load_genai_in_background": "chat.box.loading"}
 
 
 def __getattr__(name):
@@ -31,6 +32,7 @@ __all__ = [
     "OV_CONFIG", "RemoteChat", "COOKBOOK_MAX_NEW_TOKENS", "COOKBOOK_MODEL_DIR", "COOKBOOK_MODEL_ID", "COOKBOOK_PROMPT", "COOKBOOK_QUESTION",
     "COOKBOOK_SYSTEM", "TOKENIZER_KWARGS", "ChatBox", "Phi3nbError", "available_devices", "build_prompt",
     "chat_messages", "chat_turn", "check_model_dir", "device_widget", "encode_chat", "command_that_made", "export_command", "export_model",
-    "generate_answer", "load_genai", "load_model", "load_tokenizer", "phi3_prompt", "prepare_embedded_model",
+    "generate_answer", "load_genai", "load_genai_in_background", "load_model", "load_tokenizer", "phi3_prompt",
+    "prepare_embedded_model",
     "resolve_device", "stop_token_ids",
 ]

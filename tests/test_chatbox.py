@@ -352,3 +352,28 @@ def test_korean_streams_without_replacement_characters(embedded_model, monkeypat
     assert any("\uac00" <= c <= "\ud7a3" for c in reply), f"no Hangul to check: {reply!r}"
     assert "\ufffd" not in shown(box) and not any("\ufffd" in p for p in calls.pieces)
     assert "안녕하세요 😀" in shown(box)
+
+
+def test_a_failed_regenerate_puts_the_reply_back_and_keeps_the_buttons(tiny_model, monkeypatch):
+    """The transcript keeps showing what the model sees: box.history still holds the turn a failed Regenerate
+    was to replace, so its reply comes back, with Regenerate to try again."""
+    box = ChatBox(*tiny_model, max_new_tokens=4)
+    say(box, "hello")
+    reply = box.history[0][1]
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("device lost")
+
+    with monkeypatch.context() as m:
+        m.setattr(phi3nb.chat.turn, "generate_answer", boom)
+        box.regenerate.click()
+        assert box.wait(WAIT)
+    assert box.history == [("hello", reply)]
+    assert [m.role for m in box.messages] == ["user", "assistant", "error"]
+    assert box.messages[1].text == reply and "tokens/s" in box.messages[1].stats
+    assert "RuntimeError: device lost" in shown(box)
+    assert not box.regenerate.disabled and not box.send.disabled and box.stop.disabled
+    box.regenerate.click()  # and it works again once the device is back
+    assert box.wait(WAIT)
+    assert [m.role for m in box.messages] == ["user", "error", "assistant"]
+    assert box.messages[-1].text == box.history[0][1] and len(box.history) == 1

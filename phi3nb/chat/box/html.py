@@ -22,6 +22,12 @@ CSS = """<style>
 .phi3nb-msg pre{white-space:pre-wrap;background:var(--jp-layout-color3,#ccc);padding:6px;border-radius:4px}
 .phi3nb-msg a{color:inherit;text-decoration:underline}
 .phi3nb-chat{border:1px solid var(--jp-border-color2,#ddd);border-radius:6px;padding:4px 8px}
+.phi3nb-load{color:var(--jp-content-font-color2,#555);font-size:var(--jp-ui-font-size1,13px);line-height:1.4;
+  margin:2px 0 4px;overflow-wrap:anywhere}
+.phi3nb-load-now::after{content:"";display:inline-block;width:.7em;height:.7em;margin-left:.4em;
+  border:2px solid currentColor;border-right-color:transparent;border-radius:50%;vertical-align:-1px;
+  animation:phi3nb-spin 1s linear infinite}
+@keyframes phi3nb-spin{to{transform:rotate(360deg)}}
 </style>"""
 EMPTY = "Ask me anything. Enter sends."
 CURSOR = " ▌"  # shown at the end of a reply while it streams
@@ -55,6 +61,17 @@ def message_html(md, role, text, *, streaming=False):
 def stats_html(stats):
     """The line beside a reply's Copy button: length, speed, and why it ended."""
     return f'<div class="phi3nb-stats">{html.escape(stats)}</div>' if stats else ""
+
+
+def load_html(lines, elapsed, state):
+    """The load's lines over the transcript; while `state` is "loading" the last one runs a clock."""
+    lines = [line[:1].upper() + line[1:] for line in lines] or ["Loading the model..."]
+    if state == "failed":
+        lines.append(f"The model did not load ({elapsed:.1f} s): the error is below.")
+    rows = [f"<div>{html.escape(line)}</div>" for line in lines]
+    if state == "loading":
+        rows[-1] = f'<div class="phi3nb-load-now">{html.escape(lines[-1])} {elapsed:.0f} s</div>'
+    return f'<div class="phi3nb-load">{"".join(rows)}</div>'
 
 
 def status_html(text):

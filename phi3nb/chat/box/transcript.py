@@ -60,6 +60,11 @@ class Transcript:
     def remove(self, *gone):
         self.show([m for m in self.messages if m not in gone])
 
+    def replace(self, old, new):
+        """`new` where `old` is (at the end if `old` is not shown)."""
+        messages = [new if m is old else m for m in self.messages]
+        self.show(messages if new in messages else messages + [new])
+
     def show(self, messages):
         """Set the column's children: existing messages keep their views, only new ones render."""
         self.messages = messages

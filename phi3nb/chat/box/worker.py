@@ -1,7 +1,8 @@
 """One reply of the chat box, run in a worker thread so the kernel stays free for Stop.
 
 Whatever fails is shown in the transcript and the box stays usable; a typed message whose turn failed goes
-back into the input box; a reply that ends after Clear lands nowhere.
+back into the input box; a failed Regenerate puts back the reply it was to replace (the history still holds
+it); a reply that ends after Clear lands nowhere.
 """
 
 import time
@@ -13,8 +14,9 @@ RENDER_EVERY = 0.05  # seconds between re-renders while streaming: smooth, witho
 GIVEN_BACK = "Your message is back in the box: press Enter to send it again."
 
 
-def run_reply(box, text, history, settings, epoch, stop_event, asked=None):
-    """Answer `text` after `history` into `box`'s transcript; `asked` is the user's bubble (None: regenerating)."""
+def run_reply(box, text, history, settings, epoch, stop_event, asked=None, *, replaced=None, waited=None):
+    """Answer `text` after `history` into `box`'s transcript; `asked` is the user's bubble (None: regenerating
+    `replaced`); `waited`: seconds the message waited for the model to load, for its stats line."""
     message = None
     try:
         message = box.transcript.add("assistant", "")
@@ -23,6 +25,8 @@ def run_reply(box, text, history, settings, epoch, stop_event, asked=None):
         turn = chat_turn(box.model, box.tokenizer, history, text, system=box.system, context=box.context,
                          on_text=_streamer(message), stop_event=stop_event, **settings)
         message.text, message.streaming, message.stats = turn.reply, False, turn.stats()
+        if waited is not None:
+            message.stats += f" · waited {waited:.1f} s for the model to load"
         message.render()
         if epoch != box.epoch:
             return  # cleared meanwhile: this reply belongs to a transcript that is gone
@@ -33,8 +37,11 @@ def run_reply(box, text, history, settings, epoch, stop_event, asked=None):
         box.history, box.last_reply = history, message
     except Exception as e:  # noqa: BLE001 - any failure is shown; the box must stay usable
         box.last_error = e
-        error = (str(e) if isinstance(e, Phi3nbError) else f"{type(e).__name__}: {e}") or type(e).__name__
-        if epoch == box.epoch and asked is not None and box.give_back(text):
+        error = describe(e)
+        if epoch == box.epoch and replaced is not None:
+            box.transcript.replace(message, replaced)  # the turn the history still holds, shown again
+            box.last_reply = replaced
+        elif epoch == box.epoch and asked is not None and box.give_back(text):
             box.transcript.remove(asked, message)  # the failed turn leaves
             error += f" {GIVEN_BACK}"
         elif message is not None and not message.text:
@@ -46,6 +53,11 @@ def run_reply(box, text, history, settings, epoch, stop_event, asked=None):
             box.transcript.add("error", error)
     finally:
         box.reply_ended()
+
+
+def describe(e) -> str:
+    """An error as the transcript shows it: a Phi3nbError's own words, anything else with its type."""
+    return (str(e) if isinstance(e, Phi3nbError) else f"{type(e).__name__}: {e}") or type(e).__name__
 
 
 def _streamer(message):
