@@ -29,15 +29,52 @@ def test_demo_prints_a_coherent_streamed_answer_with_timings(embedded_dir):
     assert re.search(r"load [\d.]+ s \| \d+ tokens · [\d.]+ tokens/s · first token [\d.]+ s", out)
 
 
-def test_demo_takes_each_family_member_from_a_local_folder(member, member_ov, capsys):
-    """`phi3nb demo --model-id FOLDER` on each stand-in: no export, and the prompt printed is the one sent."""
+def test_demo_takes_each_family_member_from_a_local_folder_and_sends_its_own_prompt(member, member_ov, monkeypatch,
+                                                                                     capsys):
+    """`phi3nb demo --model-id FOLDER` on each stand-in: no export, and the prompt printed and the token ids sent
+    are that model's. Phi-3 and Phi-3.5: the cookbook's prompt byte for byte (not their chat template's, which
+    puts a newline after each tag). Phi-4-mini: what its published chat template renders (no newline after the
+    tags, as tiny_phi_family.PHI4_CHAT_TEMPLATE copies it from the model's tokenizer_config.json), in its own
+    ids (<|system|> 200022, <|end|> 200020, <|user|> 200021, <|assistant|> 200019)."""
+    import phi3nb.run.loading as loading
     from phi3nb import COOKBOOK_PROMPT
+    from phi3nb.cookbook import COOKBOOK_QUESTION, COOKBOOK_SYSTEM
+    from tiny_phi_family import PHI4_CHAT_TEMPLATE
 
+    name, entry = member
+    sent, real_load = [], loading.load_model
+
+    def load_model(*a, **kw):  # the demo's model, recording the ids each generate() is given
+        model = real_load(*a, **kw)
+        real_generate = model.generate
+        model.generate = lambda **kwargs: sent.append(kwargs["input_ids"][0].tolist()) or real_generate(**kwargs)
+        return model
+
+    monkeypatch.setattr(loading, "load_model", load_model)
     assert main(["demo", "--model-id", str(member_ov), "--device", "CPU", "--max-new-tokens", "4"]) == 0
     out = capsys.readouterr().out
     assert f"{member_ov} is already an OpenVINO model" in out
-    assert f"Prompt:\n{COOKBOOK_PROMPT}\n\nAnswer:" in out  # Phi-4-mini's template writes the same layout
     assert re.search(r"load [\d.]+ s \| \d+ tokens · [\d.]+ tokens/s · first token [\d.]+ s", out)
+    printed = out.split("Prompt:\n", 1)[1].split("\n\nAnswer:", 1)[0]
+
+    tok = loading.load_tokenizer(member_ov)
+    messages = [{"role": "system", "content": COOKBOOK_SYSTEM}, {"role": "user", "content": COOKBOOK_QUESTION}]
+    if name == "phi-4-mini":
+        assert tok.chat_template == PHI4_CHAT_TEMPLATE  # the export kept the published template
+        assert printed == tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        assert printed == ("<|system|>You are a helpful AI assistant.<|end|>"
+                           "<|user|>can you introduce yourself?<|end|><|assistant|>")
+    else:
+        assert printed == COOKBOOK_PROMPT
+        assert "<|system|>\n" in tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    tags = entry.specials  # the family table's ids, from each model's published tokenizer
+    words = lambda text: tok(text, add_special_tokens=False)["input_ids"]  # noqa: E731  (plain text, no tags)
+    assert sent == [[tags["<|system|>"], *words(COOKBOOK_SYSTEM), tags["<|end|>"],
+                     tags["<|user|>"], *words(COOKBOOK_QUESTION), tags["<|end|>"], tags["<|assistant|>"]]]
+    if name == "phi-4-mini":
+        assert (tags["<|end|>"], tags["<|assistant|>"]) == (200020, 200019)
+        assert not set(sent[0]) & {32000, 32001, 32006, 32007, 32010}  # no Phi-3 id anywhere
 
 
 def test_export_command_runs_the_cookbook_flags(tiny_phi3_hf, tmp_path, capsys):
