@@ -7,7 +7,7 @@ with its headers. The behaviours are what real servers and networks do:
 - "packed": 8 tokens in 2 chunks (as servers that batch their output send them), then the usage report;
 - "empty": llama-cpp-python's answer to a streamed prompt over its context: 200, then an empty event stream;
 - "bad-400": a 400 about something else than the length; "echo-500": a 500 that echoes the Authorization header.
-With `max_messages` set, a longer conversation is refused as llama.cpp's server refuses it (400,
+With `usage = False` it never sends a usage report, even when asked (as some servers do). With `max_messages` set, a longer conversation is refused as llama.cpp's server refuses it (400,
 exceed_context_size_error) or, with `refusal="llama-cpp-python"`, as llama-cpp-python's does (the empty stream,
 and its 400 context_length_exceeded when asked unstreamed).
 """
@@ -27,6 +27,7 @@ class FakeServer:
         self.plan, self.requests, self.model_headers = [], [], []
         self.otherwise = "ok"  # the behaviour once the plan is used up
         self.max_messages, self.refusal = None, "llama.cpp"
+        self.usage = True  # False: no usage report, even when asked for one
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -64,7 +65,7 @@ class FakeServer:
                 self.end_headers()
                 if mode == "drop-before":
                     return self._drop()
-                usage = (body.get("stream_options") or {}).get("include_usage")
+                usage = server.usage and (body.get("stream_options") or {}).get("include_usage")
                 if mode == "packed":
                     self._event(["one two three four", " five six seven eight"], "length", usage and 8)
                 elif mode == "drop-after":

@@ -96,6 +96,20 @@ def test_tokens_packed_several_per_chunk_are_counted_from_the_usage_report(serve
     assert history == [("Count to eight.", "one two three four five six seven eight")]
 
 
+def test_tokens_packed_several_per_chunk_without_a_usage_report_keep_the_reply_and_count_chunks(server):
+    """A reply that ended at the max_tokens phi3nb asked for is kept, however the server packed it; without the
+    server's count, the stats line says chunks, not tokens."""
+    server.plan, server.usage = ["packed"], False
+    history = []
+    turn = chat_turn(RemoteChat(server.url), None, history, "Count to eight.", system="", max_new_tokens=8)
+    assert turn.finish == "length" and turn.reply == "one two three four five six seven eight"
+    assert history == [("Count to eight.", turn.reply)]
+    stats = turn.stats()
+    assert stats.startswith("2 chunks (the server sent no token count)") and "chunks/s" in stats
+    assert "8 tokens" not in stats and "2 tokens" not in stats and "tokens/s" not in stats
+    assert stats.endswith("max tokens reached")
+
+
 def typing(*lines):
     """A stand-in for input(): these lines, then Ctrl-D."""
     lines = iter(lines)

@@ -30,6 +30,11 @@ CONTEXT_MESSAGE = re.compile(r"context (length|size|window)[^.]*(exceed|too long
                              r"(exceed|maximum|larger than)[^.]*context (length|size|window)", re.IGNORECASE)
 
 
+class Chunks(int):
+    """The number of streamed chunks, standing in for the token count a server did not report: a chunk holds one
+    token or more (servers that batch their output pack several), so it is no token count."""
+
+
 class ContextTooLong(Phi3nbError):
     """The server refused the conversation as too long: chat_turn drops the oldest turn and retries."""
 
@@ -81,8 +86,9 @@ class RemoteChat:
         """(reply, tokens, first-chunk time, finish) for `messages`; Stop ends the reply at once, even
         before a busy server's first word, and the stream is closed as soon as the server answers.
 
-        `tokens` is the server's own count when it reports usage, else the number of chunks. A stream that
-        breaks raises Phi3nbError; only a refusal the server states as too long raises ContextTooLong.
+        `tokens` is the server's own count when it reports usage, else the number of chunks as Chunks (an int
+        that says it is no token count). A stream that breaks raises Phi3nbError; only a refusal the server
+        states as too long raises ContextTooLong.
         """
         settings = check_sampling(max_new_tokens, sampling)
         body = {"max_tokens": settings["max_new_tokens"],
@@ -125,9 +131,10 @@ class RemoteChat:
                     finish = "length" if reason == "length" else "eos"
         finally:
             cancel.set()  # however the reply ended here, the reader lets go of the stream
-        tokens = counted if counted is not None else chunks
+        tokens = counted if counted is not None else Chunks(chunks)
         if finish is None:
-            raise Phi3nbError(f"The chat server at {self.base_url} ended the reply after {tokens} tokens without "
+            so_far = f"{tokens} tokens" if counted is not None else f"{chunks} chunks"
+            raise Phi3nbError(f"The chat server at {self.base_url} ended the reply after {so_far} without "
                               f"saying why (its log says more). {KEPT}")
         return "".join(parts), tokens, first, finish
 

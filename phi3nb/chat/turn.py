@@ -26,15 +26,19 @@ class Turn:
     ended: float
     finish: str  # a key of ENDINGS: why the reply ended
     dropped: int  # oldest turns dropped to fit the context
+    counted: bool = True  # False: `tokens` counts a server's streamed chunks (it reported no token count)
 
     def stats(self) -> str:
-        """'N tokens · X tokens/s · first token Y s[ · why it ended]': decode speed excludes prefill."""
-        parts = [f"{self.tokens} token{'s' if self.tokens != 1 else ''}"]
+        """'N tokens · X tokens/s · first token Y s[ · why it ended]': decode speed excludes prefill.
+        Chunks instead of tokens where a server sent no token count: a chunk may hold several."""
+        unit = "token" if self.counted else "chunk"
+        parts = [f"{self.tokens} {unit}{'s' if self.tokens != 1 else ''}"
+                 + ("" if self.counted else " (the server sent no token count)")]
         if self.first_token_at is not None:
             decode = self.ended - self.first_token_at
             rate = ((self.tokens - 1) / decode if self.tokens > 1 and decode > 0
                     else self.tokens / max(self.ended - self.started, 1e-9))
-            parts += [f"{rate:.1f} tokens/s", f"first token {self.first_token_at - self.started:.2f} s"]
+            parts += [f"{rate:.1f} {unit}s/s", f"first token {self.first_token_at - self.started:.2f} s"]
         if ENDINGS[self.finish]:
             parts.append(ENDINGS[self.finish])
         return " · ".join(parts)
@@ -84,7 +88,7 @@ def _finish(streamer, limit, asked, stop_event) -> str:
 def _remote_turn(model, history, text, system, max_new_tokens, on_text, stop_event, sampling) -> Turn:
     """The same turn on a server: it counts the tokens, so only its refusal as too long drops the oldest turn;
     any other failure (a broken connection among them) leaves `history` whole for a retry."""
-    from .server_client import ContextTooLong
+    from .server_client import Chunks, ContextTooLong
 
     for dropped in range(len(history) + 1):
         started = time.perf_counter()
@@ -96,8 +100,9 @@ def _remote_turn(model, history, text, system, max_new_tokens, on_text, stop_eve
         except ContextTooLong:
             if dropped == len(history):
                 raise
-    if finish == "length" and tokens < max_new_tokens:
+    counted = not isinstance(tokens, Chunks)  # else chunks: fewer than the tokens when a server packs several
+    if finish == "length" and counted and tokens < max_new_tokens:
         raise Phi3nbError(f"The chat server at {model.base_url} cut the reply after {tokens} tokens, fewer than "
                           f"the {max_new_tokens} asked: the conversation fills its context window or its own "
                           "token limit is lower. Clear the chat history, or ask for fewer tokens.")
-    return Turn(reply, tokens, started, first, time.perf_counter(), finish, dropped)
+    return Turn(reply, int(tokens), started, first, time.perf_counter(), finish, dropped, counted)
