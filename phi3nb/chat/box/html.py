@@ -16,7 +16,7 @@ CSS = """<style>
 .phi3nb-assistant{align-self:flex-start;background:var(--jp-layout-color2,#eee)}
 .phi3nb-error{align-self:stretch;max-width:100%;border-left:4px solid var(--jp-error-color1,#d32f2f);
   background:color-mix(in srgb,var(--jp-error-color1,#d32f2f) 15%,var(--jp-layout-color1,#fff))}
-.phi3nb-note,.phi3nb-stats{color:var(--jp-content-font-color2,#555);font-size:var(--jp-ui-font-size1,13px)}
+.phi3nb-note,.phi3nb-stats{color:var(--jp-content-font-color2,#555);font-size:var(--jp-ui-font-size1,13px);line-height:1.4}
 .phi3nb-note{align-self:center;font-style:italic;margin:4px 0}
 .phi3nb-msg p,.phi3nb-msg ul,.phi3nb-msg ol,.phi3nb-msg pre{margin:6px 0}
 .phi3nb-msg pre{white-space:pre-wrap;background:var(--jp-layout-color3,#ccc);padding:6px;border-radius:4px}
@@ -64,7 +64,13 @@ def stats_html(stats):
 
 
 def load_html(lines, elapsed, state):
-    """The load's lines over the transcript; while `state` is "loading" the last one runs a clock."""
+    """The load's lines over the transcript; while `state` is "loading" the last one runs a clock.
+
+    Once loaded, a line after the first that ends in "..." (a step under way) has had its outcome told by
+    the lines after it, so only the first (what loads, where) and the outcomes stay, as load_genai printed.
+    """
+    if state == "ready":
+        lines = lines[:1] + [line for line in lines[1:] if not line.endswith("...")]
     lines = [line[:1].upper() + line[1:] for line in lines] or ["Loading the model..."]
     if state == "failed":
         lines.append(f"The model did not load ({elapsed:.1f} s): the error is below.")

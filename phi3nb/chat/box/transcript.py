@@ -20,7 +20,7 @@ class Message:
                                  layout=w.Layout(width="32px", height="24px", padding="0"))
             self.copy.add_class("phi3nb-copy")
             self.copy.on_click(lambda _: on_copy(self.text))
-            children.append(w.HBox([self.copy, self.stats_line], layout=w.Layout(align_items="center")))
+            children.append(w.HBox([self.copy, self.stats_line], layout=w.Layout(align_items="baseline")))
         self.widget = w.VBox(children, layout=w.Layout(flex="0 0 auto"))  # flex items shrink by default
         self.render()
 
