@@ -9,7 +9,8 @@ with its headers. The behaviours are what real servers and networks do:
 - "bad-400": a 400 about something else than the length; "echo-500": a 500 that echoes the Authorization header.
 With `usage = False` it never sends a usage report, even when asked (as some servers do). With `max_messages` set, a longer conversation is refused as llama.cpp's server refuses it (400,
 exceed_context_size_error) or, with `refusal="llama-cpp-python"`, as llama-cpp-python's does (the empty stream,
-and its 400 context_length_exceeded when asked unstreamed).
+and its 400 context_length_exceeded when asked unstreamed), or with `refusal="unsized"` by a 400 that names no
+size. `model_fields` adds fields to the model list's entry (e.g. vLLM's max_model_len).
 """
 
 import http.server
@@ -28,6 +29,7 @@ class FakeServer:
         self.otherwise = "ok"  # the behaviour once the plan is used up
         self.max_messages, self.refusal = None, "llama.cpp"
         self.usage = True  # False: no usage report, even when asked for one
+        self.model_fields = {}  # more fields for the model list's one entry
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -38,14 +40,18 @@ class FakeServer:
 
             def do_GET(self):
                 server.model_headers.append({k.lower(): v for k, v in self.headers.items()})
-                self._json(200, {"object": "list", "data": [{"id": "fake", "object": "model", "owned_by": "test"}]})
+                self._json(200, {"object": "list", "data": [{"id": "fake", "object": "model", "owned_by": "test",
+                                                             **server.model_fields}]})
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 mode = server.plan.pop(0) if server.plan else server.otherwise
                 if server.max_messages is not None and len(body["messages"]) > server.max_messages:
-                    mode = "empty" if server.refusal == "llama-cpp-python" else "too-long"
+                    mode = {"llama-cpp-python": "empty", "unsized": "unsized"}.get(server.refusal, "too-long")
+                if mode == "unsized":
+                    return self._json(400, {"error": {"code": "context_length_exceeded", "type": "invalid_request_error",
+                                                      "message": "The prompt is too long for this model."}})
                 if mode == "too-long":
                     return self._json(400, {"error": {
                         "code": 400, "type": "exceed_context_size_error", "n_prompt_tokens": 900, "n_ctx": 512,

@@ -1,6 +1,7 @@
 """RemoteChat against a server that misbehaves on purpose (fake_server.py): for each fault, what the attendee
 keeps (the history, the typed text) and what they are told; and the API key, which never shows."""
 
+import html
 import json
 import logging
 import socket
@@ -75,8 +76,30 @@ def test_a_refusal_as_too_long_drops_the_oldest_turns(server, box, refusal):
     send(box, "Fourth question?")
     assert box.last_error is None, box.last_error
     assert box.history == history[2:] + [("Fourth question?", "".join(REPLY))]
-    assert "Dropped 2 oldest turns" in box.transcript_html()
+    shown = html.unescape(box.transcript_html())
+    assert "Dropped 2 oldest turns to fit the chat server's context window (512 tokens, as the server says)" in shown
+    assert "4096" not in shown  # not the model's window: the server's is what counted
     assert len(server.chat_messages()) == 4
+
+
+@pytest.mark.parametrize("listed", [None, 2048], ids=["no size anywhere", "size in the model list"])
+def test_a_refusal_that_names_no_size_is_said_to_be_the_servers(listed):
+    s = FakeServer()
+    try:
+        s.max_messages, s.refusal = 4, "unsized"
+        s.model_fields = {"max_model_len": listed} if listed else {}
+        box = ChatBox(RemoteChat(s.url), max_new_tokens=16)
+        box.history = HISTORY + [("Third question?", "Third answer.")]
+        send(box, "Fourth question?")
+        assert box.last_error is None, box.last_error
+        shown = html.unescape(box.transcript_html())
+        if listed:
+            assert f"to fit the chat server's context window ({listed} tokens, as the server says)" in shown
+        else:
+            assert "Dropped 2 oldest turns: the chat server refused the longer conversation as over its context" in shown
+        assert "4096" not in shown
+    finally:
+        s.close()
 
 
 def test_a_refusal_about_something_else_drops_nothing(server):

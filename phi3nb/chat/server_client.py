@@ -28,6 +28,9 @@ KEPT = "Your conversation is kept: send the message again."
 CONTEXT_CODES = ("exceed_context_size_error", "context_length_exceeded")
 CONTEXT_MESSAGE = re.compile(r"context (length|size|window)[^.]*(exceed|too long|larger than)|"
                              r"(exceed|maximum|larger than)[^.]*context (length|size|window)", re.IGNORECASE)
+# The window's size in such a message: llama.cpp's "the available context size (512 tokens)", the OpenAI style
+# "maximum context length is 512 tokens" (llama-cpp-python, vLLM).
+CONTEXT_SIZE = re.compile(r"context (?:length|size|window)\D{0,20}?(\d[\d,]*) tokens", re.IGNORECASE)
 
 
 class Chunks(int):
@@ -36,7 +39,10 @@ class Chunks(int):
 
 
 class ContextTooLong(Phi3nbError):
-    """The server refused the conversation as too long: chat_turn drops the oldest turn and retries."""
+    """The server refused the conversation as too long: chat_turn drops the oldest turn and retries.
+    `window`: the server's context window in tokens where its refusal says it, else None."""
+
+    window = None
 
 
 class PlainHttpKeyWarning(UserWarning):
@@ -63,6 +69,7 @@ class RemoteChat:
                           PlainHttpKeyWarning, stacklevel=2)
         self.timeout = timeout
         self.model = None  # until the server has said what it serves
+        self.context_window = None  # the server's window, where its model list says it (vLLM's max_model_len)
         self.model = self._served_model(model)
 
     def __repr__(self):
@@ -72,11 +79,13 @@ class RemoteChat:
         """Ask the server once what it serves: a wrong URL, key or name fails here, not mid-workshop.
         (Some servers, llama.cpp's among them, answer any name with their one model.)"""
         with self._errors():
-            names = [m.id for m in self._client.models.list()]
-        if wanted is None and len(names) == 1:
-            return names[0]
-        if wanted in names:
-            return wanted
+            served = list(self._client.models.list())
+        names = [m.id for m in served]
+        chosen = names[0] if wanted is None and len(names) == 1 else wanted if wanted in names else None
+        if chosen is not None:
+            window = getattr(served[names.index(chosen)], "max_model_len", None)  # the serving window, not training's
+            self.context_window = window if isinstance(window, int) and window > 0 else None
+            return chosen
         ask = f"has no model {wanted!r}" if wanted else f"serves {len(names)} models"
         raise Phi3nbError(self._hide(f"The chat server at {self.base_url} {ask}; it serves: "
                                      f"{', '.join(names) or 'nothing'}. Pass model=NAME (or --model NAME) with one "
@@ -213,8 +222,20 @@ class RemoteChat:
 
     def _refused_as_too_long(self, error, status="") -> ContextTooLong:
         """The one error that lets chat_turn drop the oldest turns: the server said the conversation is too long."""
-        return ContextTooLong(f"The chat server at {self.base_url} refused the conversation as longer than its "
-                              f"context window{status}: {self._detail(error)}. If it is, clear the chat history.")
+        refused = ContextTooLong(f"The chat server at {self.base_url} refused the conversation as longer than its "
+                                 f"context window{status}: {self._detail(error)}. If it is, clear the chat history.")
+        refused.window = self._stated_window(error)
+        return refused
+
+    @staticmethod
+    def _stated_window(error):
+        """The context window a server's refusal states (llama.cpp's n_ctx field, or its words), else None."""
+        body = getattr(error, "body", None)
+        n_ctx = body.get("n_ctx") if isinstance(body, dict) else None
+        if isinstance(n_ctx, int) and not isinstance(n_ctx, bool) and n_ctx > 0:
+            return n_ctx
+        found = CONTEXT_SIZE.search(str(getattr(error, "message", "") or error))
+        return int(found.group(1).replace(",", "")) if found else None
 
     def _hide(self, text) -> str:
         """`text` with the API key replaced, should a server echo it back (some put headers in their errors)."""

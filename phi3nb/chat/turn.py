@@ -27,6 +27,19 @@ class Turn:
     finish: str  # a key of ENDINGS: why the reply ended
     dropped: int  # oldest turns dropped to fit the context
     counted: bool = True  # False: `tokens` counts a server's streamed chunks (it reported no token count)
+    window: int | None = None  # the context window the prompt was fitted to, if known
+    server: str | None = None  # a chat server's URL: the window is that server's, not the model's
+
+    def drop_note(self) -> str:
+        """The note for the turns dropped to fit the context ("" if none): whose window, and its size where known."""
+        if not self.dropped:
+            return ""
+        turns = f"Dropped {self.dropped} oldest turn{'s' if self.dropped > 1 else ''}"
+        if self.server is None:
+            return f"{turns} to fit the context of {self.window} tokens."
+        if self.window:
+            return f"{turns} to fit the chat server's context window ({self.window} tokens, as the server says)."
+        return f"{turns}: the chat server refused the longer conversation as over its context window."
 
     def stats(self) -> str:
         """'N tokens · X tokens/s · first token Y s[ · why it ended]': decode speed excludes prefill.
@@ -74,7 +87,7 @@ def _local_turn(model, tokenizer, history, text, system, max_new_tokens, context
     reply = generate_answer(model, tokenizer, ids, max_new_tokens=limit, streamer=streamer,
                             stop_event=stop_event, **sampling)
     return Turn(reply, streamer.tokens, started, streamer.first_token_at, time.perf_counter(),
-                _finish(streamer, limit, max_new_tokens, stop_event), dropped)
+                _finish(streamer, limit, max_new_tokens, stop_event), dropped, window=context)
 
 
 def _finish(streamer, limit, asked, stop_event) -> str:
@@ -90,6 +103,7 @@ def _remote_turn(model, history, text, system, max_new_tokens, on_text, stop_eve
     any other failure (a broken connection among them) leaves `history` whole for a retry."""
     from .server_client import Chunks, ContextTooLong
 
+    window = getattr(model, "context_window", None)  # as the server's model list says it, if it does
     for dropped in range(len(history) + 1):
         started = time.perf_counter()
         try:
@@ -97,12 +111,14 @@ def _remote_turn(model, history, text, system, max_new_tokens, on_text, stop_eve
                 chat_messages(text, system, history[dropped:]), max_new_tokens=max_new_tokens, on_text=on_text,
                 stop_event=stop_event, **sampling)
             break
-        except ContextTooLong:
+        except ContextTooLong as refused:
             if dropped == len(history):
                 raise
+            window = refused.window or window  # the refusal's own figure first
     counted = not isinstance(tokens, Chunks)  # else chunks: fewer than the tokens when a server packs several
     if finish == "length" and counted and tokens < max_new_tokens:
         raise Phi3nbError(f"The chat server at {model.base_url} cut the reply after {tokens} tokens, fewer than "
                           f"the {max_new_tokens} asked: the conversation fills its context window or its own "
                           "token limit is lower. Clear the chat history, or ask for fewer tokens.")
-    return Turn(reply, int(tokens), started, first, time.perf_counter(), finish, dropped, counted)
+    return Turn(reply, int(tokens), started, first, time.perf_counter(), finish, dropped, counted, window,
+                model.base_url)

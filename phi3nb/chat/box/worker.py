@@ -30,10 +30,8 @@ def run_reply(box, text, history, settings, epoch, stop_event, asked=None, *, re
         message.render()
         if epoch != box.epoch:
             return  # cleared meanwhile: this reply belongs to a transcript that is gone
-        if turn.dropped:
-            s = "s" if turn.dropped > 1 else ""
-            box.transcript.add("note", f"Dropped {turn.dropped} oldest turn{s} to fit the context of {box.context} "
-                                       "tokens.", before=message)
+        if turn.dropped:  # the note names whose window it was: the model's, or a chat server's
+            box.transcript.add("note", turn.drop_note(), before=message)
         box.history, box.last_reply = history, message
     except Exception as e:  # noqa: BLE001 - any failure is shown; the box must stay usable
         box.last_error = e
