@@ -8,7 +8,7 @@ DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path[:0] = [str(ROOT), str(DOCS)]  # this tree's phi3nb for the API reference
 # The pages are the docs/*.md files themselves (the README links to them); their figures are rendered into them
-# from phi3nb/speed/measurements/ by docs/figures.py and checked by tests/test_figures.py, not at build time.
+# from phi3nb/measurements/ by docs/figures.py and checked by tests/test_figures.py, not at build time.
 
 
 def write_parameters_cell(notebook: Path, out: Path):

@@ -1,4 +1,4 @@
-"""Every measured figure a reader sees, rendered from the committed bench JSONs (phi3nb/speed/measurements/).
+"""Every measured figure a reader sees, rendered from the committed bench JSONs (phi3nb/measurements/).
 
     .venv/bin/python docs/figures.py          # re-render every block in place
     .venv/bin/python docs/figures.py --check  # exit 1, naming them, if a committed block differs
@@ -19,7 +19,7 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
-MEASUREMENTS = ROOT / "phi3nb" / "speed" / "measurements"
+MEASUREMENTS = ROOT / "phi3nb" / "measurements"
 NOTEBOOK = ROOT / "notebooks" / "phi3_openvino_chat.ipynb"
 FULL_SIZE = ("full-size-xeon-amx.json", "full-size-epyc-avx2.json", "full-size-epyc-zen4.json")
 EMBEDDED = "this-machine.json"

@@ -189,7 +189,7 @@ def test_bad_full_size_options_are_phi3nb_errors_before_anything_runs(tmp_path):
 
 
 # The full-size run the plan's figures come from: a 2-core AMD EPYC, AVX2 only, 2026-12-02.
-EPYC_RUN = Path(__file__).resolve().parent.parent / "phi3nb" / "speed" / "measurements" / "full-size-epyc-avx2.json"
+EPYC_RUN = Path(__file__).resolve().parent.parent / "phi3nb" / "measurements" / "full-size-epyc-avx2.json"
 
 
 def _plan_of(run, root, monkeypatch, cached=True):

@@ -102,7 +102,7 @@ def test_fit_checks_needs_are_the_measurements_largest():
     assert fit.PHI3_MINI_CHAT_RSS_GB == pytest.approx(
         max(r["engines"]["genai-chat"]["memory"]["prefill"]["rss_mb"] for r in runs) / 1000)
     assert fit.PHI3_MINI_PARAMS == runs[0]["meta"]["model"]["parameters"]
-    assert "2026-12-02 to 2026-12-07" in fit.SOURCE and "phi3nb/speed/measurements/" in fit.SOURCE
+    assert "2026-12-02 to 2026-12-07" in fit.SOURCE and "phi3nb/measurements/" in fit.SOURCE
     with pytest.raises(Phi3nbError, match="missing or unreadable"):
         fit._measured(("no-such-run.json",))
 

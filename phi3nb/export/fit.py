@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import Phi3nbError
+from ..measurements import FOLDER, FULL_SIZE_RUNS
 from .preconverted import PHI3_PRECONVERTED
 
 GB, MB = 10 ** 9, 10 ** 6  # as phi3nb bench reports them
@@ -26,8 +27,7 @@ SKIP = "PHI3NB_NO_FIT_CHECK"  # =1: skip these checks (the figures are from one 
 # `phi3nb bench --full-size` runs, shipped as package data: microsoft/Phi-3-mini-4k-instruct's shapes with random
 # bf16 weights, the cookbook's export flags, load_genai's CPU config. Every need below is read from them, the
 # largest over the runs (memory and sizes hardly depend on the CPU), so re-measuring is the only way to change one.
-MEASUREMENTS = Path(__file__).resolve().parent.parent / "speed" / "measurements"
-FULL_SIZE_RUNS = ("full-size-xeon-amx.json", "full-size-epyc-avx2.json", "full-size-epyc-zen4.json")
+MEASUREMENTS = FOLDER
 
 
 def _measured(names=FULL_SIZE_RUNS, folder=MEASUREMENTS) -> dict:
@@ -77,7 +77,7 @@ def _source(runs) -> str:
     days = sorted(run["meta"]["date"][:10] for run in runs)
     when = days[0] if days[0] == days[-1] else f"{days[0]} to {days[-1]}"
     return (f"the largest of {len(runs)} phi3nb bench --full-size runs on {', '.join(dict.fromkeys(cpus))}, {when} "
-            "(phi3nb/speed/measurements/)")
+            "(phi3nb/measurements/)")
 
 
 _MEASURED = _measured()
@@ -168,27 +168,99 @@ def _check_disk(what, writes, do):
                               f"scaled to this model, {SOURCE}.)")
 
 
-def load_needs(model_dir) -> tuple:
+def load_needs(model_dir, kv_bytes=0) -> tuple:
     """(bytes that cannot be dropped, bytes in all) of memory to load `model_dir` and chat with it.
 
     Phi-3-mini's measured RSS, scaled by the weight file; of it, the weight file itself is file-backed.
+    `kv_bytes`: the KV cache of the context the chat will hold, beyond the measured chat's (kv_cache_bytes).
     """
     size = (Path(model_dir) / "openvino_model.bin").stat().st_size
-    total = PHI3_MINI_CHAT_RSS_GB * GB * size / (PHI3_MINI_EXPORT_OUTPUT_MB * MB)
+    total = PHI3_MINI_CHAT_RSS_GB * GB * size / (PHI3_MINI_EXPORT_OUTPUT_MB * MB) + kv_bytes
     return max(total - size, 0), total
 
 
-def check_load_fits(model_dir, device="CPU"):
+def check_load_fits(model_dir, device="CPU", kv_bytes=0):
     """Raise (or warn) before loading `model_dir` on the CPU if this machine's free memory cannot hold it
-    answering (the figures are the CPU's; a GPU holds the weights elsewhere, in part or in whole)."""
+    answering (the figures are the CPU's; a GPU holds the weights elsewhere, in part or in whole); `kv_bytes`:
+    the KV cache's share for the context the chat will hold (load_genai's, from memory_context)."""
     if device != "CPU" or os.environ.get(SKIP) == "1" or not (Path(model_dir) / "openvino_model.bin").exists():
         return
-    anon, total = load_needs(model_dir)
+    anon, total = load_needs(model_dir, kv_bytes)
     do = ["close other notebooks' kernels (JupyterLab: Running Terminals and Kernels, Shut Down) or other programs",
           "free a model this kernel still holds (e.g. ov_model = None)",
           f"use a smaller export (int4 with ratio 1.0 is ~{PHI3_MINI_FAST_OUTPUT_MB / PHI3_MINI_EXPORT_OUTPUT_MB:.0%} "
           "the size of the cookbook's)"]
-    _check_memory(f"load {Path(model_dir).name}", anon, total, "besides its weight file, mapped from disk", do)
+    besides = "besides its weight file, mapped from disk" + (
+        f"; of it ~{_gb(kv_bytes)} for the chat's KV cache" if kv_bytes else "")
+    _check_memory(f"load {Path(model_dir).name}", anon, total, besides, do)
+
+
+# Bytes of one cached key or value element; u8/u4 add a scale and a zero point (2 x f32) per head and token
+# (OpenVINO's CPU plugin, KEY/VALUE_CACHE_GROUP_SIZE 0: one group a head).
+KV_ELEMENT_BYTES = {"u8": 1, "i8": 1, "u4": 0.5, "f16": 2, "bf16": 2, "f32": 4}
+KV_QUANT_PARAMS_BYTES = {"u8": 8, "i8": 8, "u4": 8}
+KV_MEASURED_TOKENS = 4096  # the context within which the measured chat RSS (Phi-3-mini-4k's) was taken
+
+
+def kv_cache_precision(model_dir, device="CPU", ov_config=None) -> str:
+    """The KV cache's element type ("u8", "f16", ...) as OpenVINO chooses it: ov_config's KV_CACHE_PRECISION,
+    else the model's rt_info runtime_options (optimum-intel writes f16 into an export it did not quantize),
+    else the device's default (u8 on x86 CPUs, OpenVINO 2026.4). The compiled model's KV_CACHE_PRECISION
+    agrees; it is read here without compiling the model twice."""
+    import re
+
+    chosen = (ov_config or {}).get("KV_CACHE_PRECISION")
+    if chosen is not None:
+        return _type_name(chosen)
+    xml = Path(model_dir) / "openvino_model.xml"
+    try:
+        with open(xml, "rb") as f:
+            f.seek(max(xml.stat().st_size - 65536, 0))
+            tail = f.read().decode("utf-8", "replace")
+    except OSError:
+        tail = ""
+    options = re.search(r"<runtime_options>(.*?)</runtime_options>", tail, re.S)
+    found = options and re.search(r'<KV_CACHE_PRECISION value="([^"]+)"', options.group(1))
+    if found:
+        return _type_name(found.group(1))
+    try:
+        import openvino as ov
+
+        return _type_name(ov.Core().get_property(device, "KV_CACHE_PRECISION"))
+    except (RuntimeError, TypeError):
+        return "f16"
+
+
+def _type_name(value) -> str:
+    name = value.get_type_name() if hasattr(value, "get_type_name") else str(value).lower()
+    return {"uint8_t": "u8", "float16": "f16", "bfloat16": "bf16", "float32": "f32"}.get(name, name)
+
+
+def kv_bytes_per_token(config, precision) -> float:
+    """Bytes the KV cache grows by with each token: layers x KV heads x (K and V) x head dim x the precision's
+    bytes (+ u8's scale and zero point per head). `config`: config.json as a dict."""
+    heads = config.get("num_attention_heads") or 1
+    kv_heads = config.get("num_key_value_heads") or heads
+    head_dim = config.get("head_dim") or config["hidden_size"] // heads
+    per_head = head_dim * KV_ELEMENT_BYTES.get(precision, 2) + KV_QUANT_PARAMS_BYTES.get(precision, 0)
+    return config["num_hidden_layers"] * kv_heads * 2 * per_head
+
+
+def memory_context(model_dir, per_token, device="CPU") -> int | None:
+    """Tokens of conversation whose KV cache this machine's available memory holds once the model is loaded:
+    the measured chat's KV_MEASURED_TOKENS plus what the memory left over holds, in multiples of 1,024 (below
+    that the load check speaks), or None where phi3nb does not count it (another device, or the fit check
+    skipped). Swap is left out: a KV cache read from swap at every token would crawl."""
+    if device != "CPU" or os.environ.get(SKIP) == "1" or not (Path(model_dir) / "openvino_model.bin").exists():
+        return None
+    available, _ = _memory()
+    spare = max(available - load_needs(model_dir)[1], 0)
+    return KV_MEASURED_TOKENS + int(spare // per_token) // 1024 * 1024
+
+
+def kv_cache_bytes(tokens, per_token) -> float:
+    """The KV cache's share of a chat holding `tokens`, beyond the measured chat's (KV_MEASURED_TOKENS)."""
+    return max(tokens - KV_MEASURED_TOKENS, 0) * per_token
 
 
 def _check_memory(what, anon, total, besides, do):

@@ -5,10 +5,10 @@ import json
 import re
 from pathlib import Path
 
-MEASUREMENTS = Path(__file__).with_name("measurements")
+from ..measurements import FOLDER as MEASUREMENTS, FULL_SIZE_RUNS
+
 # The full-size runs the notebook shows, one per CPU class: what users care about is Phi-3-mini itself.
-SHIPPED = tuple(MEASUREMENTS / name for name in
-                ("full-size-xeon-amx.json", "full-size-epyc-avx2.json", "full-size-epyc-zen4.json"))
+SHIPPED = tuple(MEASUREMENTS / name for name in FULL_SIZE_RUNS)
 HOW_TO_MEASURE = 'Yours: run `phi3nb bench --json out.json`, then plot("out.json").'
 # Bench keys in plain words, for readers who have not read the bench's README.
 LABELS = {
