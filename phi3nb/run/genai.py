@@ -187,8 +187,8 @@ def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None, *, report=None
         compiled = time.perf_counter()
         report(f"pipeline built in {compiled - start:.1f} s; warming up...")
         model.warm_up()
-    except RuntimeError as e:
-        raise load_failed(path, e) from None
+    except (RuntimeError, MemoryError) as e:  # memory and device failures keep the export; only unreadable files not
+        raise load_failed(path, e, device, tokenizer_ir=True) from None
     done = time.perf_counter()
     if model.context_note:
         report(model.context_note)

@@ -2,7 +2,9 @@
 
 import difflib
 import logging
+import re
 import time
+from pathlib import Path
 
 from .compile_cache import cache_files, cache_outcome, writable_cache
 from .devices import resolve_device
@@ -83,10 +85,74 @@ def openvino_message(error) -> str:
     return (useful or lines or [type(error).__name__])[-1][:300]
 
 
-def load_failed(path, error) -> Phi3nbError:
-    """OpenVINO failed on a checked folder with checked settings: the files are what is left."""
-    return Phi3nbError(f"OpenVINO could not load {path}: {openvino_message(error)}. The files may be corrupt: "
-                       "delete the folder and export again.")
+# How OpenVINO (and the C++ under it) says it ran out of memory: std::bad_alloc (which pybind11 also raises as
+# MemoryError), the OS's ENOMEM, oneDNN's and OpenCL's (a GPU's) allocation failures.
+OUT_OF_MEMORY = re.compile(r"bad_alloc|out of (device |host )?memory|cannot allocate|failed to allocate|"
+                           r"not enough memory|insufficient memory|ENOMEM|OUT_OF_RESOURCES|"
+                           r"MEM_OBJECT_ALLOCATION_FAILURE|OUT_OF_HOST_MEMORY", re.IGNORECASE)
+
+
+def load_failed(path, error, device="CPU", *, tokenizer_ir=False) -> Phi3nbError:
+    """OpenVINO failed on a checked folder with checked settings: say what failed.
+
+    Only files OpenVINO cannot read are blamed (delete the folder and export again): running out of memory or a
+    device's failure, during the load or the warm-up, says so and keeps the export, which deleting would not
+    mend and would cost a new export. tokenizer_ir: the loader also needs the OpenVINO tokenizer's IRs (genai).
+    """
+    path, said = Path(path), openvino_message(error)
+    if isinstance(error, MemoryError) or OUT_OF_MEMORY.search(str(error)):
+        return _out_of_memory(path, device, said)
+    broken = unreadable_files(path, tokenizer_ir)
+    if broken:
+        return Phi3nbError(f"OpenVINO could not load {path}: {said}. Its files are damaged ({broken}): delete the "
+                           "folder and export again.")
+    if device.split(".")[0].split(":")[0] == "CPU":
+        what = ("Restart the kernel and load it again; if it fails again, load it with the cookbook's settings "
+                f"(ov_config={OV_CONFIG}) or on another device, and report this message with your OpenVINO version.")
+    else:
+        what = (f"Load it on the CPU (device=\"CPU\"), or update the {device}'s driver (OpenVINO's {device} support "
+                "comes with it) and restart the kernel.")
+    return Phi3nbError(f"OpenVINO could not load or run {path.name} on {device}: {said}. The export's files read "
+                       f"whole, so this is a failure of the {device} or of OpenVINO, not of the files: keep them. "
+                       f"{what}")
+
+
+def unreadable_files(path, tokenizer_ir=False) -> str | None:
+    """What of an export OpenVINO cannot read (a file and OpenVINO's words), or None if its IRs read whole: the
+    proof that deleting and exporting again is the remedy."""
+    import openvino as ov
+
+    core = ov.Core()
+    names = ["openvino_model.xml"] + (["openvino_tokenizer.xml", "openvino_detokenizer.xml"] if tokenizer_ir else [])
+    for name in names:
+        if not (Path(path) / name).exists():
+            return f"{name} is missing"
+        try:
+            if name != "openvino_model.xml":
+                import openvino_tokenizers  # noqa: F401 - registers the tokenizer's operations with OpenVINO
+            core.read_model(Path(path) / name)
+        except (RuntimeError, ImportError) as e:
+            return f"{name}: {openvino_message(e)}"
+    return None
+
+
+def _out_of_memory(path, device, said) -> Phi3nbError:
+    """Memory ran out while loading or warming up: the fit check's figures, and what frees memory; the export is fine."""
+    from ..export.fit import _gb, _memory, load_needs
+
+    keep = "The export is fine: keep it."
+    if device.split(".")[0].split(":")[0] != "CPU":
+        return Phi3nbError(f"The {device} ran out of memory loading or running {path.name}: {said}. {keep} Load it "
+                           f"on the CPU (device=\"CPU\"), close what else uses the {device}, or use a smaller export.")
+    anon, total = load_needs(path)
+    available, swap = _memory()
+    free_swap = f" and {_gb(swap)} of free swap" if swap else ""
+    return Phi3nbError(
+        f"Not enough memory to load and warm up {path.name} on the CPU: {said}. phi3nb's fit check puts what it "
+        f"needs at ~{_gb(anon)} besides its weight file ({_gb(total)} in all), and this machine has {_gb(available)} "
+        f"available now{free_swap}. {keep} What to do: close other notebooks' kernels (JupyterLab: Running "
+        "Terminals and Kernels, Shut Down) or other programs, free a model this kernel still holds "
+        "(`ov_model = None`), or use a smaller export (phi3nb export MODEL OUT --preset fast); then load it again.")
 
 
 def load_model(model_dir, device=COOKBOOK_DEVICE, ov_config=None, trust_remote_code=False):
@@ -107,8 +173,8 @@ def load_model(model_dir, device=COOKBOOK_DEVICE, ov_config=None, trust_remote_c
             str(path), device=device, ov_config=ov_config,
             config=AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code),
             trust_remote_code=trust_remote_code)
-    except RuntimeError as e:
-        raise load_failed(path, e) from None
+    except (RuntimeError, MemoryError) as e:
+        raise load_failed(path, e, device) from None
     except ValueError as e:
         if refuses_remote_code(e):
             raise remote_code_error(path) from None
