@@ -17,11 +17,11 @@ import re
 import sys
 from pathlib import Path
 
+from phi3nb.measurements import FOLDER as MEASUREMENTS, FULL_SIZE_RUNS as FULL_SIZE, cpu_class, cpu_name, date, machine
+
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
-MEASUREMENTS = ROOT / "phi3nb" / "measurements"
 NOTEBOOK = ROOT / "notebooks" / "phi3_openvino_chat.ipynb"
-FULL_SIZE = ("full-size-xeon-amx.json", "full-size-epyc-avx2.json", "full-size-epyc-zen4.json")
 EMBEDDED = "this-machine.json"
 # Where each file came from, for the reader (the JSON itself holds the CPU, its flags and the date).
 PROVENANCE = {
@@ -52,37 +52,6 @@ LLAMA = "llama.cpp-Q4_K_M"
 
 def load(name) -> dict:
     return json.loads((MEASUREMENTS / name).read_text(encoding="utf-8"))
-
-
-def date(meta) -> str:
-    """The day of a run: `meta.date`, or the day written in `meta.machine` (this-machine.json has only that)."""
-    if meta.get("date"):
-        return meta["date"][:10]
-    found = re.search(r"\d{4}-\d\d-\d\d", meta.get("machine", ""))
-    return found.group(0) if found else "date not recorded"
-
-
-def cpu_name(cpu) -> str:
-    model = re.sub(r"\(R\)|\(TM\)| Processor| CPU", "", (cpu or {}).get("model") or "unknown CPU").strip()
-    return re.sub(r"\s+", " ", model)
-
-
-def cpu_class(cpu) -> str:
-    """What decides OpenVINO's int4 path on a CPU, in words."""
-    flags = set((cpu or {}).get("flags") or ())
-    if "amx_tile" in flags:
-        return "AVX-512 VNNI/BF16 + AMX"
-    if "avx512_vnni" in flags:
-        return "AVX-512 VNNI/BF16, no AMX" if "avx512_bf16" in flags else "AVX-512 VNNI"
-    if "avx_vnni" in flags:
-        return "AVX-VNNI"
-    return "AVX2 only, no VNNI" if "avx2" in flags else "no AVX2"
-
-
-def machine(meta, cores=True) -> str:
-    """"2-core Intel Xeon (AVX-512 VNNI/BF16 + AMX), 2026-12-02": the CPU and the day, for any figure."""
-    cpus = (meta.get("cpu") or {}).get("logical_cpus") if cores else None
-    return f"{f'{cpus}-core ' if cpus else ''}{cpu_name(meta.get('cpu'))} ({cpu_class(meta.get('cpu'))}), {date(meta)}"
 
 
 def llama_build(meta) -> str:

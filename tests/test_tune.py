@@ -151,3 +151,25 @@ def test_tune_points_an_export_with_int8_layers_to_an_all_int4_one(tiny_phi3_ov)
         assert "60% of this export's layers are int4" in advice and "--preset fast" in advice
     assert export_advice({"flags": ["avx2"]}, mixed, 1.0) is None
     assert int4_ratio(tiny_phi3_ov.parent) is None  # no IR there: nothing recorded
+
+
+def test_the_export_advice_quotes_the_committed_full_size_runs(monkeypatch):
+    """The speed-up the advice quotes is each full-size run's, with its CPU and day: change a run, the words follow."""
+    import phi3nb.measurements as measurements
+    from phi3nb.speed.tune import export_advice
+
+    real = measurements.read
+
+    def doubled(name):
+        run = real(name)
+        fast = run["engines"]["genai-fast"]["decode_tok_s"]
+        run["engines"]["genai-chat"]["decode_tok_s"] = {**fast, "median": fast["median"] / 2}
+        return run
+
+    advice = export_advice({"flags": ["avx2"]}, ("int4_sym", 128), 0.6)
+    for name in measurements.FULL_SIZE_RUNS:
+        run = real(name)
+        speedup = measurements.decode_speed(run, "genai-fast") / measurements.decode_speed(run, "genai-chat")
+        assert f"{speedup:.2f}x on {measurements.machine(run['meta'])}" in advice
+    monkeypatch.setattr(measurements, "read", doubled)
+    assert export_advice({"flags": ["avx2"]}, ("int4_sym", 128), 0.6).count("2.00x on ") == 3

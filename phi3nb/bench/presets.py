@@ -20,7 +20,7 @@ COOKBOOK_PRESET = COOKBOOK_EXPORT
 FAST_PRESET = FAST_EXPORT
 
 # FAST_PRESET's format and graph (so its speed), with the int4 scales chosen by nncf's scale estimation on
-# phi3nb/calibration.txt (not on paragraph.txt, which the perplexity is measured on). Not AWQ: on Phi-3's fused
+# phi3nb/export/calibration.txt (not on paragraph.txt, which the perplexity is measured on). Not AWQ: on Phi-3's fused
 # gate_up_proj it adds a Multiply per layer. Time it with F32_HINT, as FAST_PRESET.
 FAST_SE_PRESET = FAST_SE_EXPORT
 

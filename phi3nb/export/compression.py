@@ -4,7 +4,7 @@ data the data-aware methods (awq, scale_estimation) read, offline."""
 import contextlib
 
 # Calibration data for awq/scale_estimation (and data-aware ratio < 1): both work offline.
-# "auto": the model's own generations (optimum-cli --dataset auto); CALIBRATION_TEXT: phi3nb/calibration.txt,
+# "auto": the model's own generations (optimum-cli --dataset auto); CALIBRATION_TEXT: phi3nb/export/calibration.txt,
 # plain prose and chat turns written for phi3nb (not the bench's evaluation paragraph), one sample per sentence.
 CALIBRATION_TEXT = "phi3nb-calibration"  # export_presets.FAST_SE_EXPORT reads it
 DATASETS = ("auto", CALIBRATION_TEXT)
@@ -29,7 +29,7 @@ def quantization_config(flags):
 
 
 def calibration_samples() -> list:
-    """phi3nb/calibration.txt as one sample per sentence (nncf's statistics count samples, not tokens)."""
+    """phi3nb/export/calibration.txt as one sample per sentence (nncf's statistics count samples, not tokens)."""
     import re
     from importlib import resources
 

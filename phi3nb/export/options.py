@@ -46,7 +46,7 @@ def export_command(model_id, output_dir, *, weight_format=COOKBOOK_EXPORT["weigh
     args.append(str(output_dir))
     line = shlex.join(args)
     if dataset == CALIBRATION_TEXT:
-        return (f"# no optimum-cli equivalent: calibrated on phi3nb's packaged text (phi3nb/calibration.txt), which "
+        return (f"# no optimum-cli equivalent: calibrated on phi3nb's packaged text (phi3nb/export/calibration.txt), which "
                 f"optimum-cli cannot read; phi3nb.export_model(..., dataset={CALIBRATION_TEXT!r}) makes it. Nearest "
                 f"line, calibrating on the model's own generations instead: {line}")
     return line

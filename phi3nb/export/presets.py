@@ -1,6 +1,7 @@
 """`phi3nb export --preset NAME`: the cookbook's flags and phi3nb's two faster all-int4 exports.
 
-Their speed and perplexity, each with the CPU it was measured on: phi3nb/bench/README.md.
+Their speed at full size, per CPU: docs/how-fast.md (from phi3nb/measurements/); their perplexity on the
+embedded model: phi3nb/bench/README.md.
 """
 
 from .compression import CALIBRATION_TEXT
@@ -10,9 +11,9 @@ from ..cookbook import COOKBOOK_EXPORT
 # slice: every decoder layer int4 (ratio 1.0), decoded with the f32 hint (cpu_config.F32_HINT), which on
 # bf16-capable CPUs turns on OpenVINO's dynamic int8 activations for int4 weights. It costs perplexity (the
 # embedded model's, vs the cookbook's flags); the same format with scale estimation on
-# phi3nb/calibration.txt (FAST_SE_EXPORT) wins most of it back for a slower export.
+# phi3nb/export/calibration.txt (FAST_SE_EXPORT) wins most of it back for a slower export.
 FAST_EXPORT = {"weight_format": "int4", "group_size": 128, "ratio": 1.0, "sym": True}
-# FAST_EXPORT's format with scale estimation on phi3nb/calibration.txt (offline): the embedded model's
+# FAST_EXPORT's format with scale estimation on phi3nb/export/calibration.txt (offline): the embedded model's
 # perplexity within 5 % of the cookbook's flags, the fast preset's speed, a slower export (bench preset fast-se).
 FAST_SE_EXPORT = {**FAST_EXPORT, "scale_estimation": True, "dataset": CALIBRATION_TEXT}
 PRESETS = {"cookbook": COOKBOOK_EXPORT, "fast": FAST_EXPORT, "fast-se": FAST_SE_EXPORT}
