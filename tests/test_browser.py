@@ -186,15 +186,21 @@ class Lab:
         self.page.screenshot(path=str(ARTIFACTS / name))
 
 
-@pytest.fixture(scope="module")
-def lab(chat_model, tmp_path_factory):
-    """One JupyterLab and one page for every test here: the notebook runs once (the slow part)."""
+def playwright_or_skip():
+    """Playwright's sync_playwright, or a skip that names what is missing (Debian's chromium, playwright)."""
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as e:
         pytest.skip(f"playwright is not installed: {e}")
+    return sync_playwright
+
+
+@pytest.fixture(scope="module")
+def lab(chat_model, tmp_path_factory):
+    """One JupyterLab and one page for every test here: the notebook runs once (the slow part)."""
+    sync_playwright = playwright_or_skip()
     model_id, real = chat_model
     tmp = tmp_path_factory.mktemp("browser")
     root = tmp / "lab"

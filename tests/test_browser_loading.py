@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from test_browser import (ARTIFACTS, BUBBLES, CHROMIUM, CHROMIUM_ARGS, CLIPPED_JS, CONTRAST_JS, SLOW, Lab,
-                          free_port, run_all_cells, screenshot_on_failure, start_lab, stop_lab)
+from test_browser import (BUBBLES, CHROMIUM, CHROMIUM_ARGS, CLIPPED_JS, CONTRAST_JS, SLOW, Lab,
+                          free_port, playwright_or_skip, run_all_cells, screenshot_on_failure, start_lab, stop_lab)
 
 pytestmark = pytest.mark.browser
 
@@ -59,12 +59,7 @@ def loading_lab(request, tmp_path_factory):
     """(Lab, the gate file): the small notebook run in one JupyterLab page, its model's load held."""
     import phi3nb
 
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as e:
-        pytest.skip(f"playwright is not installed: {e}")
+    sync_playwright = playwright_or_skip()
     try:
         phi3nb.prepare_embedded_model()
         model_id, real = "embedded", True
