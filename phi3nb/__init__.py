@@ -16,7 +16,7 @@ from .cookbook import (OV_CONFIG, COOKBOOK_MAX_NEW_TOKENS, COOKBOOK_MODEL_DIR, C
 
 _LAZY = {"prepare_embedded_model": "export.embedded", "ChatBox": "chat.box.widget", "load_genai": "run.genai",
          "chat_turn": "chat.turn", "RemoteChat": "chat.server_client",
-         "load_genai_in_background": "chat.box.loading"}
+         "load_genai_in_background": "run.background"}
 
 
 def __getattr__(name):

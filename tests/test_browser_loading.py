@@ -22,7 +22,7 @@ pytestmark = pytest.mark.browser
 LOADING_NOTEBOOK = '''
 import json, os, pathlib, time
 import phi3nb
-from phi3nb.chat.box.loading import ModelLoad
+from phi3nb.run.background import ModelLoad
 
 GATE = pathlib.Path(os.environ["PHI3NB_TEST_GATE"])
 MODEL = os.environ["PHI3NB_MODEL_ID"]

@@ -12,7 +12,7 @@ import phi3nb
 import phi3nb.chat.turn
 import phi3nb.chat.box.widget as chatbox
 from phi3nb import ChatBox, Phi3nbError, load_genai_in_background
-from phi3nb.chat.box.loading import ModelLoad
+from phi3nb.run.background import ModelLoad
 from phi3nb.run.genai import GenaiModel
 from test_chatbox import WAIT, enter, shown, until
 

@@ -13,7 +13,7 @@ from .transcript import Transcript
 from .controls import NAMES as CONTROLS, Controls
 from .settings import NAMES as SETTINGS, SAMPLING_DEFAULTS, Settings
 from .worker import describe, run_reply, GIVEN_BACK
-from .loading import ModelLoad
+from ...run.background import ModelLoad
 from .clipboard import Clipboard
 from ...cookbook import COOKBOOK_SYSTEM
 from .enter_key import EnterKey

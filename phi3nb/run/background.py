@@ -8,7 +8,7 @@ the model is ready. load_genai itself stays blocking, for scripts and the CLI.
 import threading
 import time
 
-from ...cookbook import COOKBOOK_DEVICE
+from ..cookbook import COOKBOOK_DEVICE
 
 
 class ModelLoad:
@@ -82,7 +82,7 @@ def load_genai_in_background(model_dir, device=COOKBOOK_DEVICE, ov_config=None) 
     The box shows the load's lines as they come and answers a message typed meanwhile once the model is
     ready; `.result()` blocks for the model, as load_genai would.
     """
-    from ...run.genai import load_genai
+    from .genai import load_genai
 
     return ModelLoad(lambda report: load_genai(model_dir, device, ov_config, report=report),
                      name=f"the model in {model_dir}")
