@@ -193,3 +193,52 @@ def test_without_llama_cpp_the_server_tests_skip_saying_why():
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "llama.cpp's server (llama-cpp-python) is not installed" in done.stdout
     assert " skipped" in done.stdout and " passed" not in done.stdout and " failed" not in done.stdout
+
+
+# The OS x Python workflow: the same set-up and test commands as .ci/run, on the Pythons phi3nb ran on.
+WORKFLOW = SCRIPT.parent / ".github" / "workflows" / "ci.yml"
+CI_RUN = SCRIPT.parent / ".ci" / "run"
+
+
+def workflow_runs(job) -> list:
+    return [step["run"] for step in job["steps"] if "run" in step]
+
+
+def ci_run_commands() -> list:
+    """.ci/run's commands, one per line (comments, `set` and `cd` left out)."""
+    return [line for line in CI_RUN.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith(("#", "set ", "cd "))]
+
+
+def test_the_workflows_linux_leg_runs_exactly_what_ci_run_runs():
+    import yaml
+
+    linux = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))["jobs"]["linux"]
+    assert linux["runs-on"].startswith("ubuntu")
+    assert workflow_runs(linux) == ["bash .ci/run"]
+    assert "bash setup.sh --test && .venv/bin/python -m pytest --nbval-lax" in ci_run_commands()
+
+
+def test_the_windows_and_macos_legs_run_ci_runs_set_up_and_tests_through_setup_env():
+    import yaml
+
+    job = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))["jobs"]["windows-macos"]
+    matrix = job["strategy"]["matrix"]
+    assert set(matrix["os"]) == {"windows-latest", "macos-14"}  # macos-14: Apple Silicon, which has the wheels
+    bins = {leg["os"]: leg["bin"] for leg in matrix["include"]}
+    assert bins == {"windows-latest": ".venv/Scripts", "macos-14": ".venv/bin"}
+    assert 'setup_env.py "$@"' in (SCRIPT.parent / "setup.sh").read_text(encoding="utf-8")  # setup.sh is setup_env.py
+    for os_name, bin_dir in bins.items():
+        commands = [run.replace("${{ matrix.bin }}", bin_dir) for run in workflow_runs(job)]
+        as_on_linux = [c.replace("python setup_env.py", "bash setup.sh").replace(bin_dir, ".venv/bin") for c in commands]
+        assert " && ".join(as_on_linux) == ci_run_commands()[0], os_name
+
+
+def test_the_workflow_and_requires_python_are_the_pythons_that_ran(setup_env):
+    import yaml
+
+    jobs = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))["jobs"]
+    for job in jobs.values():
+        assert tuple(job["strategy"]["matrix"]["python"]) == setup_env.TESTED_PYTHONS
+    oldest = min(setup_env.TESTED_PYTHONS, key=lambda v: tuple(map(int, v.split("."))))
+    assert f'requires-python = ">={oldest}"' in PYPROJECT.read_text(encoding="utf-8")
