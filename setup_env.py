@@ -187,7 +187,7 @@ def main(argv=None, root: Path = ROOT) -> int:
     print(f"[setup] phi3nb set-up{mode}: {where()}, {sys.executable}{note}", flush=True)
     system = platform.system()
     if args.test:
-        print(f"[setup] the test tools include llama.cpp's server, built from source: its first build takes 5-17 "
+        print(f"[setup] the test tools include llama.cpp's server, built from source: its first build takes 5-25 "
               f"minutes on 2 cores (pip keeps the wheel).", flush=True)
         if system in LLAMA_CPP_NEEDS:
             print(f"[setup] on {'Windows' if system == 'Windows' else 'macOS'} that build needs "
