@@ -36,7 +36,7 @@ def test_chatbox_keeps_its_history_after_an_over_long_message(member_model):
 def test_terminal_chat_keeps_its_history_after_an_over_long_message(member_ov, monkeypatch, capsys):
     import phi3nb.chat.turn as chat
 
-    asked = iter(["hello", "too long " * 5000, "and again"])
+    asked = iter(["hello", "too long " * 70000, "and again"])  # over 131,072 tokens: Phi-3.5/4-mini's context
     seen = []
     real = chat.generate_answer
 

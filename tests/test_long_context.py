@@ -4,15 +4,18 @@ Tiny random Phi-3s whose boundaries fall inside a short test: a window of 16 tok
 factors that switch after 32 (original_max_position_embeddings) of 256, in a Phi-3.5-mini shape and
 a Phi-4-mini shape (partial rotary factor 0.75, grouped KV heads). The reference is PyTorch computing
 the whole sequence at every step: transformers' Phi3 drops its KV cache where the factors switch, so
-past the switch every key is rotated with the long factors (phi3nb/run/rope_switch.py).
+past the switch every key is rotated with the long factors; phi3nb recomputes there too, on both
+backends (phi3nb/run/rope_switch.py).
 """
 
 import json
 import shutil
+import threading
 
 import pytest
 
-from phi3nb import Phi3nbError, export_model, generate_answer, load_model, load_tokenizer
+from phi3nb import export_model, generate_answer, load_model, load_tokenizer
+from phi3nb.chat.turn import chat_turn
 from phi3nb.run.generation import context_window, stop_token_ids
 from phi3nb.run.genai import _tokenized, load_genai
 from phi3nb.run.rope_switch import chat_context
@@ -55,18 +58,19 @@ def build(path, *, sliding_window=None, **shape):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """name -> (PyTorch model, phi3nb's fp16 export, the export as optimum-cli writes its config.json)."""
+    """name -> (PyTorch model, phi3nb's fp16 export, the export as optimum-intel's from_pretrained writes its
+    config.json: max_position_embeddings = the switch)."""
     base, made = tmp_path_factory.mktemp("long"), {}
 
     def make(name):
         if name not in made:
             hf = build(base / name, **({"sliding_window": WINDOW} if name == "sliding" else SHAPES[name]))
             ov = export_model(base / name, base / f"{name}-ov", weight_format="fp16")
-            cli = shutil.copytree(ov, base / f"{name}-cli-ov")
-            config = json.loads((cli / "config.json").read_text())
-            config["max_position_embeddings"] = LONGEST  # optimum's own export writes SWITCH here; the CLI does not
-            (cli / "config.json").write_text(json.dumps(config))
-            made[name] = hf, ov, cli
+            old = shutil.copytree(ov, base / f"{name}-switch-ov")
+            config = json.loads((old / "config.json").read_text())
+            config["max_position_embeddings"] = SWITCH  # phi3nb's export writes the model's own (LONGEST) back
+            (old / "config.json").write_text(json.dumps(config))
+            made[name] = hf, ov, old
         return made[name]
 
     return make
@@ -111,22 +115,47 @@ def carried_cache(hf, ids, n):
     return out
 
 
-def reply(model, tok, ids, n):
+def reply(model, tok, ids, n, **kw):
     """The token ids generate_answer (the chat's call) produces for prompt `ids`."""
     streamer = CallbackStreamer(tok, lambda piece: None)
-    generate_answer(model, tok, ids, max_new_tokens=n, streamer=streamer)
+    generate_answer(model, tok, ids, max_new_tokens=n, streamer=streamer, **kw)
     return streamer.ids
+
+
+BACKENDS = ("genai", "optimum")
+
+
+def load(backend, folder):
+    """The model of the chat's backend (openvino_genai) or the cookbook's (OVModelForCausalLM), words pinned."""
+    loader = load_genai if backend == "genai" else load_model
+    return loader(folder, device="CPU", ov_config=SAME_WORDS)
+
+
+class Sent:
+    """Wraps an LLMPipeline: how many ids each generate() call was given (what genai had to prefill)."""
+
+    def __init__(self, pipe):
+        self.pipe, self.sizes = pipe, []
+
+    def __getattr__(self, name):
+        return getattr(self.pipe, name)
+
+    def generate(self, inputs, *args):
+        self.sizes.append(inputs.input_ids.get_shape()[1])
+        return self.pipe.generate(inputs, *args)
 
 
 def test_the_switch_is_read_from_either_spelling_of_config_json():
     """The hub's Phi-3.5-mini writes rope_scaling and a top-level original length, transformers 5 writes
-    rope_parameters; a model without LongRoPE keeps its whole window (Phi-3-mini-4k: its sliding window too)."""
+    rope_parameters; either way a chat holds the model's own context, and a folder whose config.json gives
+    the switch as its length (optimum-intel's export) says to export it again; a model without LongRoPE keeps
+    its whole window (Phi-3-mini-4k: its sliding window too)."""
     hub = {"max_position_embeddings": 131072, "original_max_position_embeddings": 4096,
            "rope_scaling": {"type": "longrope", "short_factor": [1.0], "long_factor": [2.0]}}
     ours = {"max_position_embeddings": 4096, "rope_parameters": {"rope_type": "longrope",
                                                                   "original_max_position_embeddings": 4096}}
-    assert [chat_context(c)[0] for c in (hub, ours)] == [4096, 4096]
-    assert all("LongRoPE" in chat_context(c)[1] for c in (hub, ours))
+    assert [chat_context(c)[0] for c in (hub, ours)] == [131072, 4096]
+    assert "model's own context" in chat_context(hub)[1] and "export it again" in chat_context(ours)[1]
     assert chat_context({"max_position_embeddings": 4096, "sliding_window": 2047, "rope_scaling": None}) == (4096, "")
 
 
@@ -139,44 +168,103 @@ def test_the_tiny_models_tell_short_from_long_factors(tiny, name):
     assert first_unlike_pytorch(hf, ids, carried_cache(hf, ids, 30), 30) == SWITCH - len(ids) + 1
 
 
+def test_phi3nbs_export_keeps_the_models_length(tiny):
+    """optimum-intel's export writes the LongRoPE switch as max_position_embeddings; phi3nb's writes the
+    model's own back, so a chat on it is not cut at the switch."""
+    _, ov, _ = tiny("phi3.5-mini")
+    config = json.loads((ov / "config.json").read_text())
+    assert (config["max_position_embeddings"], config["original_max_position_embeddings"]) == (LONGEST, SWITCH)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", SHAPES)
-def test_a_genai_chat_stops_at_the_switch_and_follows_pytorch(tiny, name, capsys):
-    """A conversation that grows towards the switch, genai's KV cache reused across turns: every reply is
-    PyTorch's, the last one ends where the factors would switch, and a prompt past it is refused, though
-    config.json allows 256 tokens."""
-    hf, _, cli = tiny(name)
-    model, tok = load_genai(cli, device="CPU", ov_config=SAME_WORDS), load_tokenizer(cli)
-    load_lines = capsys.readouterr().out
-    stops, conversation = stop_token_ids(model, tok), []
-    for turn in range(6):
-        conversation += prompt(8 if turn == 0 else 6, turn)
-        room = SWITCH - len(conversation)
-        if room <= 0:
-            with pytest.raises(Phi3nbError, match="over"):
-                reply(model, tok, conversation, 10)
-            break
-        got = reply(model, tok, conversation, 10)
-        assert first_unlike_pytorch(hf, conversation, got, min(10, room), stops) is None, turn
-        assert len(got) <= room
+def test_a_reply_that_crosses_the_switch_follows_pytorch(tiny, name, backend):
+    """A reply decoded across the switch goes on past it with PyTorch's tokens: the sequence is computed again
+    with the long factors once, where transformers does it (at SWITCH + 1 tokens), and said as it happens."""
+    hf, ov, _ = tiny(name)
+    model, tok = load(backend, ov), load_tokenizer(ov)
+    ids, said = prompt(8, 1), []
+    got = reply(model, tok, ids, 40, on_status=lambda work: said.append((work.tokens, work.ended is not None)))
+    assert first_unlike_pytorch(hf, ids, got, 40, stop_token_ids(model, tok)) is None
+    assert len(got) > SWITCH + 1 - len(ids)  # it went on past the switch
+    assert said == [(SWITCH + 1, False), (SWITCH + 1, True)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", SHAPES)
+def test_a_chat_past_the_switch_follows_pytorch(tiny, name, backend):
+    """Turns up to the switch, a turn whose prompt crosses it, turns after it, then a shorter conversation
+    that starts with the same ids in the same model (a cache of long-factor keys must not serve it): each
+    greedy reply is PyTorch's for the same prompt ids. On genai, turns after the crossing prefill only their
+    new ids (the recomputed cache is carried on), and the shorter conversation is prefilled whole."""
+    hf, ov, _ = tiny(name)
+    model, tok = load(backend, ov), load_tokenizer(ov)
+    stops = stop_token_ids(model, tok)
+    if backend == "genai":
+        model.pipe = Sent(model.pipe)
+    conversation, lengths = [], []
+    for turn, (asked, n) in enumerate([(8, 8), (6, 6), (8, 10), (6, 10), (6, 10)]):
+        conversation += prompt(asked, turn)
+        lengths.append(len(conversation))
+        got = reply(model, tok, conversation, n)
+        assert first_unlike_pytorch(hf, conversation, got, n, stops) is None, (turn, len(conversation))
         conversation += got
-    else:
-        pytest.fail("the conversation never reached the switch")
-    assert turn >= 2  # at least one turn prefilled on the cache of the one before
-    assert f"chats stop at {SWITCH} tokens" in load_lines  # and the load said why
+    assert lengths[1] + 6 <= SWITCH < lengths[2]  # turn 2's prompt crossed the switch, no reply before it did
+    shorter = conversation[:10] + prompt(5, 9)
+    got = reply(model, tok, shorter, 10)
+    assert first_unlike_pytorch(hf, shorter, got, 10, stops) is None
+    if backend == "genai":
+        sent = model.pipe.sizes
+        assert sent[2] == lengths[2] and sent[-1] == len(shorter)  # computed again whole
+        assert sent[3] < lengths[3] - SWITCH and sent[4] < lengths[4] - SWITCH  # only what is new
 
 
-@pytest.mark.parametrize("name", SHAPES)
-def test_the_cookbook_path_stops_at_the_switch_and_follows_pytorch(tiny, name):
-    """OVModelForCausalLM.generate (whose Phi-3 cache reset fails on transformers 5 past the switch) is kept
-    short of it, on phi3nb's export (optimum writes the switch as the model's context) and on a folder whose
-    config.json keeps the full length (optimum-cli's, a pre-converted one); up to it, the tokens are PyTorch's."""
-    hf, ov, cli = tiny(name)
-    assert context_window(load_model(cli, device="CPU", ov_config=SAME_WORDS)) == SWITCH
-    model, tok = load_model(ov, device="CPU", ov_config=SAME_WORDS), load_tokenizer(ov)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_stop_during_the_recompute_stops_the_reply(tiny, backend):
+    """Stop pressed while the conversation is read again with the long factors: the reply ends with at most
+    the token that recompute yields (one prefill cannot be cut short), and a chat turn's stats line counts
+    the recompute."""
+    hf, ov, _ = tiny("phi4-mini")
+    model, tok = load(backend, ov), load_tokenizer(ov)
+    stop, ids = threading.Event(), prompt(8, 1)
+    got = reply(model, tok, ids, 40, stop_event=stop, on_status=lambda work: stop.set())
+    assert SWITCH + 1 - len(ids) <= len(got) <= SWITCH + 2 - len(ids)
+    history, said = [], []
+    turn = chat_turn(model, tok, history, "hi", system="", max_new_tokens=60, on_status=said.append)
+    assert turn.tokens > SWITCH  # it crossed the switch
+    assert said and said[0] is said[-1] is turn.recompute and turn.recompute.ended is not None
+    assert f"re-read {turn.recompute.tokens} tokens with the long rotary factors in" in turn.stats()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_folder_that_gives_the_switch_as_its_length_stops_there(tiny, backend, capsys):
+    """A folder exported before phi3nb wrote the model's length back (or by optimum-intel's from_pretrained)
+    says max_position_embeddings = the switch: the chat stops there, and the load line says to export again."""
+    _, _, old = tiny("phi3.5-mini")
+    model = load(backend, old)
     assert context_window(model) == SWITCH
-    ids = prompt(8, 1)
-    got = reply(model, tok, ids, 40)
-    assert first_unlike_pytorch(hf, ids, got, SWITCH - len(ids), stop_token_ids(model, tok)) is None
+    if backend == "genai":
+        assert "export it again" in capsys.readouterr().out
+
+
+def test_a_chat_bounded_by_memory_drops_its_oldest_turns(tiny, monkeypatch, capsys):
+    """Where this machine's memory holds fewer tokens of KV cache than the model's context, the load line says
+    so and the chat keeps to it, dropping its oldest turns as it does at the model's own limit."""
+    from phi3nb.run import genai
+
+    monkeypatch.setattr(genai, "memory_context", lambda path, per_token, device: 100)
+    _, ov, _ = tiny("phi3.5-mini")
+    model, tok = load("genai", ov), load_tokenizer(ov)
+    assert context_window(model) == 100
+    assert "chats can hold 100 tokens: what this machine's available memory holds" in capsys.readouterr().out
+    history = []
+    for i in range(10):
+        turn = chat_turn(model, tok, history, f"question {i} " * 4, system="", max_new_tokens=12)
+        if turn.dropped:
+            break
+    else:
+        pytest.fail("no turn was dropped")
+    assert i >= 1 and turn.drop_note().endswith("to fit the context of 100 tokens.")
 
 
 def test_past_the_sliding_window_both_backends_follow_pytorch(tiny):
@@ -205,14 +293,15 @@ def test_past_the_sliding_window_both_backends_follow_pytorch(tiny):
 
 
 @pytest.mark.xfail(strict=True, reason="openvino_genai keeps short-factor keys past a LongRoPE switch; once this "
-                                       "passes, rope_switch.chat_context can let chats run to the model's full length")
+                                       "passes, GenaiModel's own recompute (rope_switch.py) can go")
 def test_genai_computes_the_keys_again_past_the_switch(tiny):
-    """What the chat's limit works around, on the pipeline itself: a reply decoded across the switch, and the
-    same conversation sent again, are PyTorch's only if genai computes the earlier keys again."""
+    """What phi3nb's recompute works around, on the pipeline itself (the default paged-attention backend): a
+    reply decoded across the switch, and the same conversation sent again (its prefix cache), are PyTorch's
+    only if genai computes the earlier keys again."""
     import openvino_genai as ov_genai
 
-    hf, _, cli = tiny("phi3.5-mini")
-    pipe = ov_genai.LLMPipeline(str(cli), "CPU", **SAME_WORDS)
+    hf, ov, _ = tiny("phi3.5-mini")
+    pipe = ov_genai.LLMPipeline(str(ov), "CPU", **SAME_WORDS)
     config = pipe.get_generation_config()
     config.max_new_tokens, config.ignore_eos, config.do_sample = 30, True, False
     ids = prompt(8, 1)

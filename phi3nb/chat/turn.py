@@ -29,6 +29,7 @@ class Turn:
     counted: bool = True  # False: `tokens` counts a server's streamed chunks (it reported no token count)
     window: int | None = None  # the context window the prompt was fitted to, if known
     server: str | None = None  # a chat server's URL: the window is that server's, not the model's
+    recompute: object = None  # a LongRoPE model's recompute at its switch in this turn (rope_switch.Recompute)
 
     def drop_note(self) -> str:
         """The note for the turns dropped to fit the context ("" if none): whose window, and its size where known."""
@@ -42,27 +43,34 @@ class Turn:
         return f"{turns}: the chat server refused the longer conversation as over its context window."
 
     def stats(self) -> str:
-        """'N tokens · X tokens/s · first token Y s[ · why it ended]': decode speed excludes prefill.
-        Chunks instead of tokens where a server sent no token count: a chunk may hold several."""
+        """'N tokens · X tokens/s · first token Y s[ · re-read ...][ · why it ended]': decode speed excludes
+        prefill, and the recompute at a LongRoPE switch (counted on its own). Chunks instead of tokens where
+        a server sent no token count: a chunk may hold several."""
         unit = "token" if self.counted else "chunk"
         parts = [f"{self.tokens} {unit}{'s' if self.tokens != 1 else ''}"
                  + ("" if self.counted else " (the server sent no token count)")]
         if self.first_token_at is not None:
             decode = self.ended - self.first_token_at
+            if self.recompute is not None and self.recompute.ended is not None:
+                decode -= self.recompute.ended - self.recompute.started
             rate = ((self.tokens - 1) / decode if self.tokens > 1 and decode > 0
                     else self.tokens / max(self.ended - self.started, 1e-9))
             parts += [f"{rate:.1f} {unit}s/s", f"first token {self.first_token_at - self.started:.2f} s"]
+        if self.recompute is not None:
+            parts.append(self.recompute.status())
         if ENDINGS[self.finish]:
             parts.append(ENDINGS[self.finish])
         return " · ".join(parts)
 
 
 def chat_turn(model, tokenizer, history, text, *, system, max_new_tokens, context=None, on_text=None,
-              stop_event=None, **sampling) -> Turn:
+              stop_event=None, on_status=None, **sampling) -> Turn:
     """Answer `text` after `history` (a list of (user, assistant) pairs), then append the turn to it.
 
     Oldest turns are dropped (in place) only once the prompt is known to fit; a failing turn
-    leaves `history` as it was.
+    leaves `history` as it was. `on_status` is given a rope_switch.Recompute when a LongRoPE model
+    re-reads the conversation at its switch (as it starts, then once more when it is done; its
+    status() says what it is doing and for how long), so a front end can say why this turn is slow.
     """
     check_not_empty(str(text))
     check_sampling(max_new_tokens, sampling)
@@ -70,24 +78,32 @@ def chat_turn(model, tokenizer, history, text, *, system, max_new_tokens, contex
         turn = _remote_turn(model, history, text, system, max_new_tokens, on_text, stop_event, sampling)
     else:
         turn = _local_turn(model, tokenizer, history, text, system, max_new_tokens, context, on_text, stop_event,
-                           sampling)
+                           sampling, on_status)
     del history[:turn.dropped]
     history.append((text, turn.reply))
     return turn
 
 
 def _local_turn(model, tokenizer, history, text, system, max_new_tokens, context, on_text, stop_event,
-                sampling) -> Turn:
+                sampling, on_status=None) -> Turn:
     context = context or context_window(model)
     ids, dropped = fit_history(tokenizer, text, system, history, context - max_new_tokens)
     check_prompt_length(len(ids), context)
     limit = min(max_new_tokens, context - len(ids))
     streamer = CallbackStreamer(tokenizer, on_text or (lambda piece: None))
+    recomputed = []
+
+    def status(work):
+        recomputed[:] = [work]
+        if on_status is not None:
+            on_status(work)
+
     started = time.perf_counter()
     reply = generate_answer(model, tokenizer, ids, max_new_tokens=limit, streamer=streamer,
-                            stop_event=stop_event, **sampling)
+                            stop_event=stop_event, on_status=status, **sampling)
     return Turn(reply, streamer.tokens, started, streamer.first_token_at, time.perf_counter(),
-                _finish(streamer, limit, max_new_tokens, stop_event), dropped, window=context)
+                _finish(streamer, limit, max_new_tokens, stop_event), dropped, window=context,
+                recompute=recomputed[0] if recomputed else None)
 
 
 def _finish(streamer, limit, asked, stop_event) -> str:

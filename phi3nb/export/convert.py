@@ -21,6 +21,7 @@ from .preconverted import openvino_source
 from .fit import check_export_fits
 from .quiet import quiet_export
 from .source_config import effective_group_size, load_source_config, source_name
+from ..run.rope_switch import keep_model_length
 
 _VERSIONED = ("optimum-intel", "openvino", "openvino-tokenizers", "nncf", "transformers", "torch")
 
@@ -91,6 +92,7 @@ def run_export(source, target, flags, trust_remote_code, task):
             source, export=True, compile=False, trust_remote_code=trust_remote_code, **quant)
     print("[phi3nb] 2/3 saving the model...", flush=True)
     model.save_pretrained(target)
+    keep_model_length(target, load_source_config(source, trust_remote_code))  # not LongRoPE's switch
     if flags["weight_format"] == "fp16":  # optimum keeps the source dtype (often fp32); store fp16 as the CLI does
         import openvino as ov
 

@@ -9,17 +9,19 @@ import functools
 import json
 import time
 import types
+import warnings
 from pathlib import Path
 
 from ..cookbook import COOKBOOK_DEVICE, OV_CONFIG
-from ..export.fit import check_load_fits
+from ..export.fit import (check_load_fits, kv_bytes_per_token, kv_cache_bytes, kv_cache_precision,
+                          memory_context)
 from ..export.folder.model_dir import check_model_dir
 from .compile_cache import (CACHE_MODE, CACHED_DEVICES, cache_files, cache_outcome, compiled_cache_dir,
                             writable_cache)
 from .cpu_config import cpu_config
 from .devices import resolve_device
 from .loading import check_ov_config, load_failed
-from .rope_switch import chat_context
+from .rope_switch import chat_context, finish_recompute, longrope_switch, recompute_at, report_recompute
 
 WARM_UP_ROWS = 16  # the warm-up prompt's length (GenaiModel.warm_up)
 
@@ -27,20 +29,33 @@ WARM_UP_ROWS = 16  # the warm-up prompt's length (GenaiModel.warm_up)
 class GenaiModel:
     """An LLMPipeline plus the config facts generate_answer needs (context window, stop ids).
 
-    The context window is the model's own, except for a LongRoPE model: its chats stop where it switches
-    rotary factors, which genai's KV cache cannot follow (rope_switch.py); `context_note` says so.
+    The context window is the model's own, or `context` (load_genai's, bounded by the KV cache's memory);
+    `context_note` says which and why. A LongRoPE model crosses its switch as the reference does only on
+    the stateful SDPA backend (`stateful=True`, load_genai's choice for it; rope_switch.py); on a pipeline
+    without it, its chats stop at the switch.
     """
 
-    def __init__(self, pipe, model_dir):
+    def __init__(self, pipe, model_dir, *, context=None, context_note="", stateful=False):
         self.pipe, self.model_dir = pipe, Path(model_dir)
         config = json.loads((self.model_dir / "config.json").read_text())
         gen_path = self.model_dir / "generation_config.json"
         gen = json.loads(gen_path.read_text()) if gen_path.exists() else {}
+        self.switch = longrope_switch(config)
         window, self.context_note = chat_context(config)
+        if context is not None:
+            window, self.context_note = context, context_note
+        self.stateful = stateful and self.switch is not None
+        if self.switch is not None and not self.stateful:
+            window = min(window or self.switch, self.switch)
+            self.context_note = (f"chats stop at {self.switch} tokens: there this model's LongRoPE switches to its "
+                                 "long factors, and this pipeline's KV cache would keep the keys of the short ones "
+                                 "(phi3nb/run/rope_switch.py)")
         self.config = types.SimpleNamespace(max_position_embeddings=window)
         self.generation_config = types.SimpleNamespace(eos_token_id=gen.get("eos_token_id", config.get("eos_token_id")))
         self._seen, self._prompt_len = [], 0  # the last call's prompt + generated ids: what genai's KV cache holds
         self._asked, self._sent = [], []  # the last call's prompt as asked, and as sent (see _as_generated)
+        self._long = False  # stateful: the KV cache was computed with the long rotary factors
+        self._prefill_rate = None  # stateful: tokens/s of this chat's last prefill, for the recompute's estimate
 
     def warm_up(self):
         """Two tokens for a 16-token prompt, so OpenVINO's first-inference work is done before the first message.
@@ -61,8 +76,9 @@ class GenaiModel:
         self.pipe.generate(_tokenized([first or 0] * WARM_UP_ROWS), config)
         self._seen, self._prompt_len, self._asked, self._sent = [], 0, [], []
 
-    def generate_ids(self, ids, stops, settings, streamer=None, stop_event=None) -> list:
-        """New token ids for prompt `ids`; `streamer` is a CallbackStreamer fed token by token."""
+    def generate_ids(self, ids, stops, settings, streamer=None, stop_event=None, on_status=None) -> list:
+        """New token ids for prompt `ids`; `streamer` is a CallbackStreamer fed token by token; `on_status`
+        is given a rope_switch.Recompute as the crossing turn's recompute starts and ends."""
         asked = list(ids)
         ids = self._as_generated(asked, settings["max_new_tokens"])
         config = self.pipe.get_generation_config()
@@ -75,12 +91,74 @@ class GenaiModel:
             if settings["top_k"]:
                 config.top_k = settings["top_k"]
         config.stop_token_ids = set(stops)  # eos_token_id stays the model's own, from its folder
-        feed = _feed_class()(streamer, stop_event) if (streamer or stop_event) else None
-        self._seen, self._asked, self._sent = [], [], []
-        result = self.pipe.generate(_tokenized(ids), config, feed)
-        self._seen, self._prompt_len = list(ids) + list(result.tokens[0]), len(ids)
+        self._asked, self._sent = [], []
+        if self.stateful:
+            new = self._generate_stateful(ids, config, stops, streamer, stop_event, on_status)
+        else:
+            feed = _feed_class()(streamer, stop_event) if (streamer or stop_event) else None
+            self._seen = []
+            result = self.pipe.generate(_tokenized(ids), config, feed)
+            new = list(result.tokens[0])
+            self._seen, self._prompt_len = list(ids) + new, len(ids)
         self._asked, self._sent = asked, list(ids)
-        return [t for t in result.tokens[0] if t not in stops]
+        return [t for t in new if t not in stops]
+
+    def _generate_stateful(self, ids, config, stops, streamer, stop_event, on_status) -> list:
+        """A LongRoPE model's reply: where the sequence first passes the switch (recompute_at), the reply
+        stops, the KV cache is dropped and the whole sequence is prefilled again with the long factors,
+        as transformers' Phi3 does; then decoding carries on. Stop pressed before that skips it; pressed
+        during it, the reply stops at the first token after it (one prefill cannot be cut short)."""
+        asked = config.max_new_tokens
+        first = recompute_at(self.switch, len(ids), asked)
+        feed = _feed_class()(streamer, stop_event)
+        if first is None:
+            return self._stateful_call(ids, config, feed)
+        config.max_new_tokens, feed.final = first, False
+        new = self._stateful_call(ids, config, feed)
+        if len(new) < first or new[-1] in stops or (stop_event is not None and stop_event.is_set()):
+            feed.end_stream()
+            return new
+        sequence = list(ids) + new
+        estimate = len(sequence) / self._prefill_rate if self._prefill_rate else None
+        work = report_recompute(on_status, len(sequence), estimate)
+        config.max_new_tokens, feed.final = asked - first, True
+        feed.on_first = lambda: finish_recompute(on_status, work)
+        more = self._stateful_call(sequence, config, feed)
+        if work.ended is None:  # no token came (an error, or nothing to write)
+            finish_recompute(on_status, work)
+        return new + more
+
+    def _stateful_call(self, sequence, config, feed) -> list:
+        """One genai call in chat mode: only what the KV cache lacks is sent when `sequence` extends what it
+        holds with the same factors; else the cache is dropped first (a new, edited or shorter conversation,
+        or the first prompt past the switch) and the whole sequence is prefilled."""
+        seen = self._seen
+        keep = (self._chat_mode() and len(sequence) > len(seen) > 0 and sequence[:len(seen)] == seen
+                and (self._long or len(sequence) <= self.switch))
+        if not keep:
+            self._restart()
+            self._long = len(sequence) > self.switch
+        send = sequence[len(seen):] if keep else sequence
+        self._seen, self._prompt_len = [], 0  # a call that fails leaves a cache nobody can trust
+        started, feed.first_at = time.perf_counter(), None
+        result = self.pipe.generate(_tokenized(send), config, feed)
+        new = list(result.tokens[0])
+        if feed.first_at is not None and len(send) >= WARM_UP_ROWS:
+            self._prefill_rate = len(send) / max(feed.first_at - started, 1e-6)
+        self._seen, self._prompt_len = list(sequence) + new, len(sequence)
+        return new
+
+    def _chat_mode(self) -> bool:
+        """genai keeps the KV cache across calls only in chat mode (start_chat, deprecated in 2026.4 for
+        ChatHistory, which takes text, not encode_chat's ids); without it each call prefills everything."""
+        return hasattr(self.pipe, "start_chat")
+
+    def _restart(self):
+        """An empty KV cache, in chat mode: genai's start_chat resets the request's state (finish_chat)."""
+        if self._chat_mode():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.pipe.start_chat()
 
     def _as_generated(self, ids, max_new_tokens) -> list:
         """`ids` with the previous reply as the tokens genai generated, where the history re-encoded it otherwise.
@@ -113,6 +191,24 @@ class GenaiModel:
         return spliced
 
 
+def chat_plan(path, device, props) -> dict:
+    """What a chat on the folder `path` will hold: `context` tokens (the model's own, or fewer where this
+    machine's memory cannot hold its KV cache), `note` (the load line saying which and why), `kv_bytes` (the
+    KV cache's share for the fit check), `stateful` (a LongRoPE model runs on the SDPA backend, whose KV
+    cache phi3nb can drop where the factors switch; NPUs run genai's static pipeline: their chats stop there)."""
+    config = json.loads((Path(path) / "config.json").read_text())
+    stateful = longrope_switch(config) is not None and device.split(".")[0] != "NPU"
+    precision = kv_cache_precision(path, device, props)
+    per_token = kv_bytes_per_token(config, precision)
+    memory = memory_context(path, per_token, device)
+    own = config.get("max_position_embeddings")
+    why = (f"what this machine's available memory holds of the KV cache beside the model ({precision}, "
+           f"{per_token:,.0f} bytes a token; the model's own context is {own:,} tokens)" if own else "")
+    context, note = chat_context(config, memory, why)
+    return {"context": context, "note": note, "stateful": stateful,
+            "kv_bytes": kv_cache_bytes(context, per_token) if context else 0}
+
+
 def _tokenized(ids):
     """One prompt of token ids, as LLMPipeline.generate takes it (all of it attended to)."""
     import numpy as np
@@ -134,14 +230,24 @@ def _feed_class():
         def __init__(self, streamer, stop_event):
             super().__init__()
             self.streamer, self.stop_event = streamer, stop_event
+            self.final = True  # False: a call the reply goes on after (GenaiModel._generate_stateful)
+            self.first_at, self.on_first = None, None  # this call's first token: when, and who to tell
 
         def write(self, token):
+            if self.first_at is None:
+                self.first_at = time.perf_counter()
+                if self.on_first is not None:
+                    self.on_first()
             if self.streamer is not None:
                 self.streamer.add(token if isinstance(token, list) else [token])
             stop = self.stop_event is not None and self.stop_event.is_set()
             return ov_genai.StreamingStatus.STOP if stop else ov_genai.StreamingStatus.RUNNING
 
         def end(self):
+            if self.final:
+                self.end_stream()
+
+        def end_stream(self):
             if self.streamer is not None:
                 self.streamer.end()
 
@@ -167,7 +273,6 @@ def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None, *, report=None
 
     path = check_model_dir(model_dir)
     device = resolve_device(device)
-    check_load_fits(path, device)
     chosen_cache = isinstance(ov_config, dict) and "CACHE_DIR" in ov_config
     note = ""
     if ov_config is None and device == "CPU":
@@ -179,11 +284,16 @@ def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None, *, report=None
         props = {**props, "CACHE_DIR": str(compiled_cache_dir(path)), **CACHE_MODE}
     if not props.get("CACHE_DIR"):
         props.pop("CACHE_DIR", None)  # genai reads "" as a folder name
+    plan = chat_plan(path, device, props)
+    check_load_fits(path, device, plan["kv_bytes"])
+    if plan["stateful"]:
+        props = {**props, "ATTENTION_BACKEND": "SDPA"}
     before = cache_files(props.get("CACHE_DIR"))
     report(f"loading {path.name} with openvino_genai on {device}{note}, then warming it up...")
     start = time.perf_counter()
     try:
-        model = GenaiModel(ov_genai.LLMPipeline(str(path), device, **props), path)
+        model = GenaiModel(ov_genai.LLMPipeline(str(path), device, **props), path, context=plan["context"],
+                           context_note=plan["note"], stateful=plan["stateful"])
         compiled = time.perf_counter()
         report(f"pipeline built in {compiled - start:.1f} s; warming up...")
         model.warm_up()

@@ -11,7 +11,7 @@ import weakref
 from contextlib import contextmanager
 
 from ..errors import Phi3nbError
-from .rope_switch import chat_context
+from .rope_switch import chat_context, finish_recompute, longrope_switch, report_recompute
 from ..cookbook import TOKENIZER_KWARGS
 from .prompts import has_token
 
@@ -62,9 +62,8 @@ def stop_token_ids(model, tokenizer) -> list:
 
 
 def context_window(model) -> int:
-    """How many tokens (prompt + reply) the model attends to: 4096 for Phi-3-mini-4k. A LongRoPE model on
-    OVModelForCausalLM stops at its switch: past it, optimum's Phi-3 cache reset fails on transformers 5
-    (rope_switch.py)."""
+    """How many tokens (prompt + reply) the model attends to: 4096 for Phi-3-mini-4k, 131072 for Phi-3.5-mini
+    (past its LongRoPE switch too: _generate_optimum recomputes there as the reference does, rope_switch.py)."""
     config = getattr(model, "config", None)
     if hasattr(config, "to_dict"):  # a transformers config; GenaiModel's is chat_context's already
         return int(chat_context(config.to_dict())[0] or 4096)
@@ -102,12 +101,14 @@ def exclusive(model):
 
 
 def generate_answer(model, tokenizer, prompt, *, max_new_tokens=1024, streamer=None, stop_event=None,
-                    **sampling) -> str:
+                    on_status=None, **sampling) -> str:
     """The model's reply to `prompt` (text, or token ids from encode_chat): only the new text.
 
     `streamer` is a callable that receives text pieces as they are generated (or a
     CallbackStreamer, to read its token count and first-token time afterwards);
     setting `stop_event` (a threading.Event) ends generation after the current token.
+    `on_status` is given a rope_switch.Recompute when a LongRoPE model's reply recomputes its KV cache
+    at the switch (it starts and when it ends): a crossing turn's slow step, for a status line.
     """
     from .streaming import CallbackStreamer, decode_complete
 
@@ -124,24 +125,59 @@ def generate_answer(model, tokenizer, prompt, *, max_new_tokens=1024, streamer=N
         streamer.stops = set(stops)
     with exclusive(model):
         if hasattr(model, "generate_ids"):  # GenaiModel: openvino_genai's LLMPipeline
-            new_ids = model.generate_ids(ids, stops, kwargs, streamer, stop_event)
+            extra = {"on_status": on_status} if on_status is not None else {}
+            new_ids = model.generate_ids(ids, stops, kwargs, streamer, stop_event, **extra)
         else:
-            new_ids = _generate_optimum(model, ids, stops, kwargs, streamer, stop_event)
+            new_ids = _generate_optimum(model, ids, stops, kwargs, streamer, stop_event, on_status)
     return decode_complete(tokenizer, new_ids)
 
 
-def _generate_optimum(model, ids, stops, kwargs, streamer, stop_event) -> list:
+def _generate_optimum(model, ids, stops, kwargs, streamer, stop_event, on_status=None) -> list:
     """The cookbook's path: OVModelForCausalLM.generate, with every stop token and a Stop button."""
     import torch
     from transformers import StoppingCriteriaList
 
     from .streaming import StopOnEvent
 
+    recompute = recompute_past_switch(model, on_status)
     extra = {"streamer": streamer} if streamer is not None else {}
     if stop_event is not None:
         extra["stopping_criteria"] = StoppingCriteriaList([StopOnEvent(stop_event)])
     inputs = torch.tensor([ids], dtype=torch.long)
     out = model.generate(input_ids=inputs, attention_mask=torch.ones_like(inputs), eos_token_id=stops,
                          pad_token_id=stops[0], **kwargs, **extra)
+    if recompute and recompute["work"] is not None and recompute["work"].ended is None:
+        finish_recompute(on_status, recompute["work"])  # the reply's last token came from the recompute
     new = out[0, len(ids):].tolist()
     return new[:-1] if new and new[-1] in stops else new
+
+
+def recompute_past_switch(model, on_status=None):
+    """Install on an OVModelForCausalLM the reference's rule for a LongRoPE model (transformers' Phi3
+    prepare_inputs_for_generation): the first time the sequence passes the switch, the KV cache is dropped
+    and the whole sequence prefilled again, so every key past it has the long factors. optimum-intel's
+    OVPhi3ForCausalLM has the same rule but reads `cache_position`, which transformers 5 no longer passes
+    (TypeError past the switch); a None past_key_values makes OVModelForCausalLM reset its request's state
+    and take every id. `on_status` hears of the recompute (rope_switch.Recompute) as it starts and ends;
+    returns {"work": that Recompute or None} for the caller to end it if the reply ends with it."""
+    from optimum.intel import OVModelForCausalLM
+
+    config = getattr(model, "config", None)
+    switch = longrope_switch(config.to_dict()) if hasattr(config, "to_dict") else None
+    if switch is None or not isinstance(model, OVModelForCausalLM):
+        return None
+    base = OVModelForCausalLM.prepare_inputs_for_generation.__get__(model)
+    state = {"work": None}
+
+    def prepare(input_ids, past_key_values=None, **kwargs):
+        work = state["work"]
+        if work is not None and work.ended is None:
+            finish_recompute(on_status, work)  # the step after the recompute: it is done
+        if past_key_values and input_ids.shape[1] > switch and model._get_past_length(past_key_values) <= switch:
+            past_key_values = None
+            kwargs.pop("position_ids", None)  # from the attention mask again, for every id
+            state["work"] = report_recompute(on_status, int(input_ids.shape[1]))
+        return base(input_ids, past_key_values=past_key_values, **kwargs)
+
+    model.prepare_inputs_for_generation = prepare
+    return state

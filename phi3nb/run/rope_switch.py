@@ -1,4 +1,4 @@
-"""Where a LongRoPE model switches its rotary factors, and why a chat on openvino_genai stops there.
+"""Where a LongRoPE model switches its rotary factors, and how a chat crosses that switch as the reference does.
 
 Phi-3.5-mini, Phi-4-mini and Phi-3-mini-128k rotate queries and keys with `short_factor` while a
 sequence is at most original_max_position_embeddings (4096) long and with `long_factor` beyond it.
@@ -7,17 +7,30 @@ Microsoft's own code and onnxruntime-genai do) drops the KV cache the first time
 that length and prefills it again: past the switch every key is rotated with the long factors,
 as if the whole sequence had been computed at once.
 
-The exported graph picks the factors per inference step, from the largest position it is given.
-openvino_genai's LLMPipeline keeps the keys it cached and never computes them again: a reply that
-decodes across the switch keeps the short-factor keys of everything before it, and its prefix cache,
-keyed by token ids alone, hands those keys to any later prompt that starts with the same tokens,
-so sending the whole conversation again does not help either; neither does a pipeline that has seen
-a long sequence serve a later short one right. There is no call that empties that cache, so a chat
-with such a model stops at the switch, up to which every turn is computed as the reference computes
-it. (OVModelForCausalLM's export, which phi3nb's runs, already writes the switch into
-config.json as max_position_embeddings; an optimum-cli export or a pre-converted folder keeps the
-full length, which a chat would otherwise run into.)
+The exported graph picks the factors per inference step, from the largest position it is given, so
+one fresh prefill of a sequence past the switch is right; what goes wrong is a cache built before it.
+phi3nb therefore recomputes, once, where the reference does (`recompute_at`), on both backends:
+
+- openvino_genai: the paged-attention backend's prefix cache, keyed by token ids alone, would hand
+  short-factor keys to a longer conversation (and long-factor keys to a later short one that starts
+  with the same system prompt), and nothing empties it. So a LongRoPE model runs on the stateful SDPA
+  backend (ATTENTION_BACKEND="SDPA"), whose only cache is the request's state, kept across turns in
+  genai's chat mode and dropped by start_chat (GenaiModel._restart): a reply that would cross the
+  switch stops at it, the state is dropped and the whole sequence is prefilled again with the long
+  factors; a new or shorter conversation starts from an empty state too.
+- OVModelForCausalLM: optimum-intel's own Phi-3 recompute reads `cache_position`, which transformers
+  5 no longer passes (TypeError past the switch); phi3nb's generate path installs the reference's
+  rule on the model (generation.recompute_past_switch).
+
+The chat's context is then the model's own max_position_embeddings, bounded by the memory its KV
+cache may take (export/fit.py). optimum-intel's export writes the switch into config.json as
+max_position_embeddings; phi3nb's export writes the model's own length back (keep_model_length).
 """
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
 
 def longrope_switch(config) -> int | None:
@@ -30,13 +43,74 @@ def longrope_switch(config) -> int | None:
     return int(switch) if switch else None
 
 
-def chat_context(config) -> tuple:
-    """(tokens a chat on openvino_genai may use, prompt and reply together; for a LongRoPE model, a line
-    saying why it stops at the switch, else "")."""
+def chat_context(config, memory_tokens=None, why_memory="") -> tuple:
+    """(tokens a chat may use, prompt and reply together; a line saying how many and why, or "").
+
+    The model's own max_position_embeddings (past a LongRoPE switch too: both backends recompute there),
+    or fewer when `memory_tokens` (what this machine's memory holds of its KV cache) is less.
+    """
     window = config.get("max_position_embeddings")
     switch = longrope_switch(config)
-    if switch is None:
+    if switch is not None and window and window <= switch:
+        why = (f"this folder's config.json gives max_position_embeddings {window}, the switch of its LongRoPE "
+               "factors (optimum-intel's export writes that): export it again with phi3nb to chat past it")
+    else:
+        why = "the model's own context (max_position_embeddings)"
+    if memory_tokens is not None and window and memory_tokens < window:
+        return memory_tokens, f"chats can hold {memory_tokens:,} tokens: {why_memory}"
+    if switch is None and memory_tokens is None:
         return window, ""
-    return min(window or switch, switch), (
-        f"chats stop at {switch} tokens: there this model's LongRoPE switches to its long factors, and "
-        "openvino_genai would keep the keys it cached with the short ones (phi3nb/run/rope_switch.py)")
+    return window, f"chats can hold {window:,} tokens: {why}" if window else ""
+
+
+def recompute_at(switch, n_prompt, max_new_tokens) -> int | None:
+    """How many of the reply's tokens come before the recompute (the reference's: once the sequence is
+    switch + 1 tokens long, its whole cache is computed again), or None if this call needs none of its own:
+    no switch, a prompt already past it (a fresh prefill is right), or a reply that ends before it."""
+    if switch is None or n_prompt > switch or n_prompt + max_new_tokens <= switch + 1:
+        return None
+    return switch + 1 - n_prompt
+
+
+@dataclass
+class Recompute:
+    """The crossing turn's extra work, for a status line while it runs and the stats line after it."""
+
+    tokens: int  # the sequence prefilled again with the long factors
+    started: float
+    estimate_s: float | None = None  # from this chat's prefill speed so far, if known
+    ended: float | None = None
+
+    def status(self) -> str:
+        """What the model is doing now, with the elapsed time (and the estimate) as its progress."""
+        if self.ended is not None:
+            return f"re-read {self.tokens:,} tokens with the long rotary factors in {self.ended - self.started:.1f} s"
+        elapsed = time.perf_counter() - self.started
+        of = f" of about {self.estimate_s:.0f} s" if self.estimate_s else ""
+        return (f"re-reading the {self.tokens:,} tokens of this conversation with the model's long rotary factors "
+                f"(LongRoPE, once per chat, as the reference does): {elapsed:.0f} s{of}")
+
+
+def report_recompute(on_status, tokens, estimate_s=None):
+    """A Recompute begun now, passed to `on_status` (if any); call finish_recompute when it is done."""
+    work = Recompute(tokens, time.perf_counter(), estimate_s)
+    if on_status is not None:
+        on_status(work)
+    return work
+
+
+def finish_recompute(on_status, work):
+    work.ended = time.perf_counter()
+    if on_status is not None:
+        on_status(work)
+
+
+def keep_model_length(target, source_config):
+    """Write the source model's max_position_embeddings back into an export's config.json, where
+    optimum-intel wrote its LongRoPE switch instead (its Phi-3 export does): else a chat would stop there."""
+    path = Path(target) / "config.json"
+    own = getattr(source_config, "max_position_embeddings", None)
+    config = json.loads(path.read_text(encoding="utf-8"))
+    if own and longrope_switch(config) and config.get("max_position_embeddings") != own:
+        config["max_position_embeddings"] = own
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
