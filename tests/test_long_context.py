@@ -237,6 +237,29 @@ def test_stop_during_the_recompute_stops_the_reply(tiny, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_phi3nb_chat_says_why_the_crossing_turn_is_slow(tiny, backend, monkeypatch, capsys):
+    """`phi3nb chat`: while the conversation is read again at the switch, a line says what it is doing (and
+    for how long); once done, what it took, before the reply goes on; the stats line counts it."""
+    from phi3nb.cli import main
+
+    _, ov, _ = tiny("phi4-mini")
+    asked = iter(["hi"])
+
+    def fake_input(prompt=""):
+        try:
+            return next(asked)
+        except StopIteration:
+            raise EOFError from None
+
+    monkeypatch.setattr("builtins.input", fake_input)
+    assert main(["chat", str(ov), "--backend", backend, "--system", "", "--max-new-tokens", "60"]) == 0
+    out = capsys.readouterr().out
+    assert "[phi3nb] re-reading the 33 tokens of this conversation with the model's long rotary factors" in out
+    assert "\r[phi3nb] re-read 33 tokens with the long rotary factors in" in out
+    assert out.count("re-read 33 tokens with the long rotary factors in") == 2  # and in the stats line
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_folder_that_gives_the_switch_as_its_length_stops_there(tiny, backend, capsys):
     """A folder exported before phi3nb wrote the model's length back (or by optimum-intel's from_pretrained)
     says max_position_embeddings = the switch: the chat stops there, and the load line says to export again."""
