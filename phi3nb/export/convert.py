@@ -8,6 +8,7 @@ notebooks (or a double Run All) exporting to one folder take turns instead of tr
 each other's temporary folder.
 """
 
+import json
 from importlib import metadata
 from pathlib import Path
 
@@ -20,8 +21,7 @@ from .folder.model_dir import check_model_dir
 from .preconverted import openvino_source
 from .fit import check_export_fits
 from .quiet import quiet_export
-from .source_config import effective_group_size, load_source_config, source_name
-from ..run.rope_switch import keep_model_length
+from .source_config import effective_group_size, load_source_config, longrope_switch, source_name
 
 _VERSIONED = ("optimum-intel", "openvino", "openvino-tokenizers", "nncf", "transformers", "torch")
 
@@ -112,3 +112,14 @@ def library_versions(names=_VERSIONED) -> dict:
         except metadata.PackageNotFoundError:
             out[name] = None
     return out
+
+
+def keep_model_length(target, source_config):
+    """Write the source model's max_position_embeddings back into an export's config.json, where
+    optimum-intel wrote its LongRoPE switch instead (its Phi-3 export does): else a chat would stop there."""
+    path = Path(target) / "config.json"
+    own = getattr(source_config, "max_position_embeddings", None)
+    config = json.loads(path.read_text(encoding="utf-8"))
+    if own and longrope_switch(config) and config.get("max_position_embeddings") != own:
+        config["max_position_embeddings"] = own
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")

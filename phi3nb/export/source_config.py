@@ -90,3 +90,13 @@ def source_name(model_id) -> str:
     """A local folder as its absolute path (so two spellings are one source), else the model id."""
     local = Path(str(model_id)).expanduser()
     return str(local.resolve()) if local.exists() else str(model_id)
+
+
+def longrope_switch(config) -> int | None:
+    """The length past which a model (its config.json as a dict) uses its long rotary factors; None
+    for a model without LongRoPE."""
+    rope = config.get("rope_parameters") or config.get("rope_scaling") or {}
+    if (rope.get("rope_type") or rope.get("type")) != "longrope":
+        return None
+    switch = rope.get("original_max_position_embeddings") or config.get("original_max_position_embeddings")
+    return int(switch) if switch else None

@@ -24,23 +24,13 @@ phi3nb therefore recomputes, once, where the reference does (`recompute_at`), on
 
 The chat's context is then the model's own max_position_embeddings, bounded by the memory its KV
 cache may take (export/fit.py). optimum-intel's export writes the switch into config.json as
-max_position_embeddings; phi3nb's export writes the model's own length back (keep_model_length).
+max_position_embeddings; phi3nb's export writes the model's own length back (export/convert.py, keep_model_length).
 """
 
-import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-
-def longrope_switch(config) -> int | None:
-    """The length past which a model (its config.json as a dict) uses its long rotary factors; None
-    for a model without LongRoPE."""
-    rope = config.get("rope_parameters") or config.get("rope_scaling") or {}
-    if (rope.get("rope_type") or rope.get("type")) != "longrope":
-        return None
-    switch = rope.get("original_max_position_embeddings") or config.get("original_max_position_embeddings")
-    return int(switch) if switch else None
+from ..export.source_config import longrope_switch
 
 
 def chat_context(config, memory_tokens=None, why_memory="") -> tuple:
@@ -103,14 +93,3 @@ def finish_recompute(on_status, work):
     work.ended = time.perf_counter()
     if on_status is not None:
         on_status(work)
-
-
-def keep_model_length(target, source_config):
-    """Write the source model's max_position_embeddings back into an export's config.json, where
-    optimum-intel wrote its LongRoPE switch instead (its Phi-3 export does): else a chat would stop there."""
-    path = Path(target) / "config.json"
-    own = getattr(source_config, "max_position_embeddings", None)
-    config = json.loads(path.read_text(encoding="utf-8"))
-    if own and longrope_switch(config) and config.get("max_position_embeddings") != own:
-        config["max_position_embeddings"] = own
-        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
