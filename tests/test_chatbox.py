@@ -313,7 +313,7 @@ def test_sampling_settings_reach_generate(tiny_model, monkeypatch):
     box = ChatBox(*tiny_model, max_new_tokens=4)
     box.temperature.value, box.top_p.value, box.top_k.value, box.repetition_penalty.value = 0.7, 0.5, 7, 1.3
     say(box, "sample")
-    sent = {k: v for k, v in calls.kwargs[0].items() if k != "stop_event"}
+    sent = {k: v for k, v in calls.kwargs[0].items() if k not in ("stop_event", "on_status")}
     assert sent == {"max_new_tokens": 4, "temperature": 0.7, "top_p": 0.5, "top_k": 7, "repetition_penalty": 1.3}
 
 
@@ -377,3 +377,30 @@ def test_a_failed_regenerate_puts_the_reply_back_and_keeps_the_buttons(tiny_mode
     assert box.wait(WAIT)
     assert [m.role for m in box.messages] == ["user", "error", "assistant"]
     assert box.messages[-1].text == box.history[0][1] and len(box.history) == 1
+
+
+def test_the_status_line_says_while_a_longrope_model_re_reads_the_conversation(tiny_model, monkeypatch):
+    """A reply that crosses a LongRoPE switch first re-reads the whole conversation (seconds to minutes): the
+    box says so while it happens, then the line goes."""
+    from phi3nb.run.rope_switch import finish_recompute, report_recompute
+
+    real, seen, done = chat_worker.chat_turn, threading.Event(), threading.Event()
+
+    def crossing(*args, on_status=None, **kwargs):
+        work = report_recompute(on_status, 5000)
+        assert seen.wait(WAIT), "the test never saw the status line"
+        finish_recompute(on_status, work)
+        done.set()
+        return real(*args, on_status=on_status, **kwargs)
+
+    monkeypatch.setattr(chat_worker, "chat_turn", crossing)
+    box = ChatBox(*tiny_model, max_new_tokens=4)
+    box.input.value = "hello"
+    box.send.click()
+    deadline = time.monotonic() + WAIT
+    while "re-reading the 5,000 tokens" not in box.status.value and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "re-reading the 5,000 tokens" in shown(box) and "long rotary factors" in shown(box)
+    seen.set()
+    assert done.wait(WAIT) and box.wait(WAIT)
+    assert "re-reading" not in shown(box) and box.history and box.last_error is None

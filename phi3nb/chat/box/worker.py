@@ -5,8 +5,10 @@ back into the input box; a failed Regenerate puts back the reply it was to repla
 it); a reply that ends after Clear lands nowhere.
 """
 
+import threading
 import time
 
+from .html import status_html
 from ..turn import chat_turn
 from ...errors import Phi3nbError
 
@@ -23,7 +25,8 @@ def run_reply(box, text, history, settings, epoch, stop_event, asked=None, *, re
         message.streaming = True
         message.render()
         turn = chat_turn(box.model, box.tokenizer, history, text, system=box.system, context=box.context,
-                         on_text=_streamer(message), stop_event=stop_event, **settings)
+                         on_text=_streamer(message), stop_event=stop_event, on_status=_status_line(box),
+                         **settings)
         message.text, message.streaming, message.stats = turn.reply, False, turn.stats()
         if waited is not None:
             message.stats += f" · waited {waited:.1f} s for the model to load"
@@ -69,3 +72,27 @@ def _streamer(message):
             message.render()
 
     return on_piece
+
+
+def _status_line(box):
+    """on_status for chat_turn: while a LongRoPE model re-reads the conversation at its switch (a Recompute,
+    seconds to minutes), the status line says so with its clock, refreshed each second; cleared when done."""
+    ticking = {}
+
+    def on_status(work):
+        if work.ended is not None:
+            done = ticking.pop(id(work), None)
+            if done is not None:
+                done.set()
+            box.status.value = ""
+            return
+        done = ticking[id(work)] = threading.Event()
+        box.status.value = status_html(work.status())
+
+        def tick():
+            while not done.wait(1.0):
+                box.status.value = status_html(work.status())
+
+        threading.Thread(target=tick, name="phi3nb-recompute-clock", daemon=True).start()
+
+    return on_status
