@@ -23,7 +23,8 @@ FIGURE = re.compile(rf"(?<![\w.\-/]){NUMBER}\s?{UNIT}(?![\w/])|(?<![\w.])x\d+\.\
 ALLOWED = {
     # model facts, from the model cards or the models' configs
     "3.8 B": "parameters, model card",
-    "4,096 tokens": "where a Phi chat stops: Phi-3-mini's window and the LongRoPE switch (model config)",
+    "4,096 tokens": "Phi-3-mini's window and the LongRoPE switch (model config)",
+    "131,072 tokens": "Phi-3.5-mini's and Phi-4-mini's max_position_embeddings (model config)",
     "32,064 tokens": "Phi-3's vocabulary size (model config)",
     "200,064 tokens": "Phi-4-mini's vocabulary size (model config)",
     # the laptops a reader owns
