@@ -254,25 +254,10 @@ def _feed_class():
     return Feed
 
 
-def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None, *, report=None) -> GenaiModel:
-    """The exported folder as an LLMPipeline, with the same checks and device fallback as load_model, warmed up.
-
-    ov_config=None: on the CPU, the config `phi3nb tune` measured fastest for this model on this CPU
-    (phi3nb_tuned.json beside the model), else the cookbook's config plus the f32 hint (faster int4
-    decoding, see cpu_config.py); elsewhere the cookbook's config.
-    Before it returns, one tiny reply (GenaiModel.warm_up) does OpenVINO's first-inference work, so the
-    first message answers as fast as later ones. On a GPU or NPU the compiled model is kept in
-    compiled_cache_dir (~/.cache/phi3nb/compiled/...); an ov_config with "CACHE_DIR": "" turns that off,
-    one with a folder puts it there. The last line says what the load did.
-    report: called with each of those lines (no "[phi3nb] ") instead of printing them, as they come: the chat
-    box shows them while it loads the model in the background (chat/box/loading.py).
-    """
-    import openvino_genai as ov_genai
-
-    report = report or (lambda line: print(f"[phi3nb] {line}", flush=True))
-
-    path = check_model_dir(model_dir)
-    device = resolve_device(device)
+def _properties(path, device, ov_config) -> tuple:
+    """(the LLMPipeline's properties, a note for the load line): the caller's ov_config, else on the CPU the
+    tuned or default CPU config (cpu_config.py) and elsewhere the cookbook's; checked against the device, with
+    the compiled-model cache where it can help (compile_cache.py)."""
     chosen_cache = isinstance(ov_config, dict) and "CACHE_DIR" in ov_config
     note = ""
     if ov_config is None and device == "CPU":
@@ -284,7 +269,30 @@ def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None, *, report=None
         props = {**props, "CACHE_DIR": str(compiled_cache_dir(path)), **CACHE_MODE}
     if not props.get("CACHE_DIR"):
         props.pop("CACHE_DIR", None)  # genai reads "" as a folder name
-    plan = chat_plan(path, device, props)
+    return props, note
+
+
+def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None, *, report=None) -> GenaiModel:
+    """The exported folder as an LLMPipeline, with the same checks and device fallback as load_model, warmed up.
+
+    ov_config=None: on the CPU, the config `phi3nb tune` measured fastest for this model on this CPU
+    (phi3nb_tuned.json beside the model), else the cookbook's config plus the f32 hint (faster int4
+    decoding, see cpu_config.py); elsewhere the cookbook's config.
+    Before it returns, one tiny reply (GenaiModel.warm_up) does OpenVINO's first-inference work, so the
+    first message answers as fast as later ones. On a GPU or NPU the compiled model is kept in
+    compiled_cache_dir (~/.cache/phi3nb/compiled/...); an ov_config with "CACHE_DIR": "" turns that off,
+    one with a folder puts it there. The last line says what the load did.
+    report: called with each of those lines (no "[phi3nb] ") instead of printing them, as they come: the chat
+    box shows them while it loads the model in the background (run/background.py).
+    """
+    import openvino_genai as ov_genai
+
+    report = report or (lambda line: print(f"[phi3nb] {line}", flush=True))
+
+    path = check_model_dir(model_dir)  # the folder
+    device = resolve_device(device)
+    props, note = _properties(path, device, ov_config)  # the config
+    plan = chat_plan(path, device, props)  # the chat's context, and the fit check with its KV cache
     check_load_fits(path, device, plan["kv_bytes"])
     if plan["stateful"]:
         props = {**props, "ATTENTION_BACKEND": "SDPA"}
