@@ -22,7 +22,7 @@ from phi3nb.measurements import FOLDER as MEASUREMENTS, FULL_SIZE_RUNS as FULL_S
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 NOTEBOOK = ROOT / "notebooks" / "phi3_openvino_chat.ipynb"
-EMBEDDED = "this-machine.json"
+EMBEDDED = "embedded-epyc-zen4.json"  # this-machine.json, the Xeon run of 2026-11-27, is phi3nb/bench/README.md's
 # Where each file came from, for the reader (the JSON itself holds the CPU, its flags and the date).
 PROVENANCE = {
     "full-size-xeon-amx.json": "`phi3nb bench --full-size --presets cookbook,fast,g64,per-channel,int8` on this "
@@ -297,7 +297,7 @@ def cookbook_copy() -> str:
 
 
 def embedded_bench() -> str:
-    """`phi3nb bench` on the embedded model (this-machine.json), with its date and what it predates."""
+    """`phi3nb bench` on the embedded model (EMBEDDED), with its machine and date."""
     data = load(EMBEDDED)
     meta = data["meta"]
     header = ["embedded SmolLM2-135M", "decode tokens/s", "first token ms", "fresh 1,000 / 3,000 tokens, first token ms",
@@ -314,10 +314,9 @@ def embedded_bench() -> str:
                   for k, v in data.get("phi3_slice", {}).items() if v.get("ms_per_layer")]
     ppl = data.get("perplexity", {})
     quality = ", ".join(f"{k} x{v['vs_pytorch']:.3f}" for k, v in ppl.items() if k != "pytorch" and v.get("vs_pytorch"))
-    return (f"`{EMBEDDED}`: `phi3nb bench` on {machine(meta)}, {meta.get('rounds', '?')} rounds. It predates the "
-            "load's warm-up and the chat's fix for re-encoded replies, so it shows the code of that day, not "
-            "today's.\n\n" + table(header, rows) + "\n\n"
-            + table(["Phi-3-mini-shaped layers (random weights), same run", "ms per layer", "tokens/s at 32 layers"],
+    return (f"`{EMBEDDED}`: `phi3nb bench` on {machine(meta)}, {meta.get('rounds', '?')} rounds, alone on the "
+            "machine.\n\n" + table(header, rows) + "\n\n"
+            + table(["Phi-3-mini-shaped layers (random weights), same run", "ms per layer", "tokens/s at 32 layers, extrapolated from 2 and 4"],
                     slice_rows) + "\n\n"
             f"Perplexity on a fixed paragraph against PyTorch's ({ppl.get('pytorch', {}).get('ppl', 0):.2f}), same run: "
             f"{quality} (a 135M model is a harsh test of int4; Phi-3-mini's cost is not measured).\n")

@@ -1,6 +1,7 @@
 """`phi3nb bench` end to end on a tiny random Phi-3, in well under a minute (speeds are not asserted)."""
 
 import argparse
+import datetime
 import json
 import math
 from pathlib import Path
@@ -239,7 +240,8 @@ def test_backends_run_in_rounds_and_merge_as_one_result(monkeypatch, tmp_path, c
     assert vs_llama["per_round"] == [0.5, None, 0.48] and vs_llama["n"] == 2
     assert vs_llama["median"] == pytest.approx(0.49)
 
-    assert data["meta"]["cpu"] == cpu_info() and data["meta"]["rounds"] == 3
+    assert data["meta"]["cpu"] == cpu_info(all_flags=True) and data["meta"]["rounds"] == 3
+    assert data["meta"]["date"][:10] == datetime.date.today().isoformat()  # the day it ran
     report = capsys.readouterr().out
     assert f"CPU: {cpu_info()['model']}" in report
     lines = {line.split()[0] + " / " + line.split()[2]: line for line in report.splitlines() if " / " in line}

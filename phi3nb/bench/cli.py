@@ -196,7 +196,10 @@ def run(args) -> dict:
 
     work = Path(args.work_dir).expanduser() if args.work_dir else cache_dir() / "bench"
     model_dir, gguf, hf_dir, label = _resolve(args)
-    result = {"meta": {"model_dir": label, "gguf": str(gguf) if gguf else None, "cpu": cpu_info(),
+    import datetime
+
+    result = {"meta": {"model_dir": label, "gguf": str(gguf) if gguf else None, "cpu": cpu_info(all_flags=True),
+                       "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                        "runs": args.runs, "rounds": args.runs, "ratio_convention": RATIO_CONVENTION,
                        "new_tokens": args.new_tokens, "threads": os.cpu_count(),
                        "fast_preset": {"quant": FAST_PRESET, "optimum_cli": cli_flags(FAST_PRESET),
