@@ -97,3 +97,20 @@ def member_model(member, member_ov, request):
     if member[0] == "phi-3-mini":
         return request.getfixturevalue("tiny_model")
     return load_model(member_ov, device="GPU.0"), load_tokenizer(member_ov)
+
+
+@pytest.fixture
+def typed(monkeypatch):
+    """typed(*lines): input() answers these lines, then Ctrl-D (EOFError), as a person at `phi3nb chat` would."""
+    def type_in(*lines):
+        lines = iter(lines)
+
+        def fake_input(prompt=""):
+            try:
+                return next(lines)
+            except StopIteration:
+                raise EOFError from None
+
+        monkeypatch.setattr("builtins.input", fake_input)
+
+    return type_in

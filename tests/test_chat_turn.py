@@ -33,21 +33,13 @@ def test_chatbox_keeps_its_history_after_an_over_long_message(member_model):
     assert box.history == HISTORY
 
 
-def test_terminal_chat_keeps_its_history_after_an_over_long_message(member_ov, monkeypatch, capsys):
+def test_terminal_chat_keeps_its_history_after_an_over_long_message(member_ov, monkeypatch, capsys, typed):
     import phi3nb.chat.turn as chat
 
-    asked = iter(["hello", "too long " * 70000, "and again"])  # over 131,072 tokens: Phi-3.5/4-mini's context
     seen = []
     real = chat.generate_answer
-
-    def fake_input(prompt=""):
-        try:
-            return next(asked)
-        except StopIteration:
-            raise EOFError from None
-
     monkeypatch.setattr(chat, "generate_answer", lambda m, t, ids, **kw: seen.append(list(ids)) or real(m, t, ids, **kw))
-    monkeypatch.setattr("builtins.input", fake_input)
+    typed("hello", "too long " * 70000, "and again")  # over 131,072 tokens: Phi-3.5/4-mini's context
     assert main(["chat", str(member_ov), "--max-new-tokens", "4"]) == 0
     assert "over what the model's context window" in capsys.readouterr().out
     assert len(seen) == 2 and seen[1][: len(seen[0])] == seen[0]  # the third turn still carries the first

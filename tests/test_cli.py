@@ -91,21 +91,13 @@ def test_bad_input_exits_2_with_the_message(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("backend", ["genai", "optimum"])
-def test_terminal_chat_keeps_history_until_ctrl_d(member_ov, monkeypatch, capsys, backend):
-    questions = iter(["hello", "and again"])
-
-    def fake_input(prompt=""):
-        try:
-            return next(questions)
-        except StopIteration:
-            raise EOFError from None
-
+def test_terminal_chat_keeps_history_until_ctrl_d(member_ov, monkeypatch, capsys, backend, typed):
     seen = []
     import phi3nb.chat.turn as chat
 
     real = chat.generate_answer
     monkeypatch.setattr(chat, "generate_answer", lambda m, t, ids, **kw: seen.append(list(ids)) or real(m, t, ids, **kw))
-    monkeypatch.setattr("builtins.input", fake_input)
+    typed("hello", "and again")
     assert main(["chat", str(member_ov), "--max-new-tokens", "4", "--backend", backend]) == 0
     assert len(seen) == 2 and len(seen[1]) > len(seen[0])  # the second turn carries the first
     assert seen[1][: len(seen[0])] == seen[0]

@@ -237,21 +237,13 @@ def test_stop_during_the_recompute_stops_the_reply(tiny, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_phi3nb_chat_says_why_the_crossing_turn_is_slow(tiny, backend, monkeypatch, capsys):
+def test_phi3nb_chat_says_why_the_crossing_turn_is_slow(tiny, backend, monkeypatch, capsys, typed):
     """`phi3nb chat`: while the conversation is read again at the switch, a line says what it is doing (and
     for how long); once done, what it took, before the reply goes on; the stats line counts it."""
     from phi3nb.cli import main
 
     _, ov, _ = tiny("phi4-mini")
-    asked = iter(["hi"])
-
-    def fake_input(prompt=""):
-        try:
-            return next(asked)
-        except StopIteration:
-            raise EOFError from None
-
-    monkeypatch.setattr("builtins.input", fake_input)
+    typed("hi")
     assert main(["chat", str(ov), "--backend", backend, "--system", "", "--max-new-tokens", "60"]) == 0
     out = capsys.readouterr().out
     assert "[phi3nb] re-reading the 33 tokens of this conversation with the model's long rotary factors" in out

@@ -175,17 +175,10 @@ def test_a_server_that_does_not_answer_in_time(tmp_path):
         assert url in str(info.value)
 
 
-def test_terminal_chat_with_url(server, monkeypatch, capsys):
-    asked = iter(["Say hi."])
-
-    def fake_input(prompt=""):
-        try:
-            return next(asked)
-        except StopIteration:
-            raise EOFError from None
+def test_terminal_chat_with_url(server, monkeypatch, capsys, typed):
 
     monkeypatch.setenv("PHI3NB_API_KEY", KEY)
-    monkeypatch.setattr("builtins.input", fake_input)
+    typed("Say hi.")
     assert main(["chat", "--url", server, "--max-new-tokens", "8"]) == 0
     out = capsys.readouterr().out
     assert "chatting with smollm2" in out and "chunks/s" in out and KEY not in out

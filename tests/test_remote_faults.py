@@ -133,22 +133,9 @@ def test_tokens_packed_several_per_chunk_without_a_usage_report_keep_the_reply_a
     assert stats.endswith("max tokens reached")
 
 
-def typing(*lines):
-    """A stand-in for input(): these lines, then Ctrl-D."""
-    lines = iter(lines)
-
-    def fake_input(prompt=""):
-        try:
-            return next(lines)
-        except StopIteration:
-            raise EOFError from None
-
-    return fake_input
-
-
-def test_the_terminal_chat_keeps_the_history_across_a_dropped_connection(server, monkeypatch, capsys):
+def test_the_terminal_chat_keeps_the_history_across_a_dropped_connection(server, monkeypatch, capsys, typed):
     server.plan = ["ok", "drop-before", "ok"]
-    monkeypatch.setattr("builtins.input", typing("One?", "Two?", "Three?"))
+    typed("One?", "Two?", "Three?")
     assert main(["chat", "--url", server.url, "--max-new-tokens", "16", "--system", "Be brief."]) == 0
     assert "broke before the reply's first word" in capsys.readouterr().out
     assert server.chat_messages() == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "One?"},
@@ -156,7 +143,7 @@ def test_the_terminal_chat_keeps_the_history_across_a_dropped_connection(server,
                                       {"role": "user", "content": "Three?"}]
 
 
-def test_an_error_that_echoes_the_key_does_not_show_it(server, monkeypatch, capsys, caplog):
+def test_an_error_that_echoes_the_key_does_not_show_it(server, monkeypatch, capsys, caplog, typed):
     caplog.set_level(logging.DEBUG)
     server.otherwise = "echo-500"
     box = ChatBox(RemoteChat(server.url, api_key=KEY), max_new_tokens=16)
@@ -164,7 +151,7 @@ def test_an_error_that_echoes_the_key_does_not_show_it(server, monkeypatch, caps
     assert f"Authorization: Bearer {HIDDEN}" in str(box.last_error)
     assert KEY not in str(box.last_error) and KEY not in box.transcript_html() and KEY not in repr(box.widget)
     monkeypatch.setenv("PHI3NB_API_KEY", KEY)
-    monkeypatch.setattr("builtins.input", typing("Hi"))
+    typed("Hi")
     assert main(["chat", "--url", server.url, "--max-new-tokens", "16"]) == 0
     out = capsys.readouterr()
     assert HIDDEN in out.out and KEY not in out.out + out.err
