@@ -184,9 +184,10 @@ class ChatBox:
             if self.give_back(text):
                 self.transcript.remove(asked)
                 error += f" {GIVEN_BACK}"
-            self.reply_ended()
         self.transcript.add("error", error)
         self.send.disabled = True  # nothing to send to (Enter says so)
+        if queued is not None:
+            self.reply_ended()  # last: whoever waits for the message sees the error already shown
 
     def reset(self):
         """Clear: stop any reply (within one token), forget the conversation, start over."""
