@@ -17,7 +17,7 @@ import re
 import sys
 from pathlib import Path
 
-from phi3nb.measurements import FOLDER as MEASUREMENTS, FULL_SIZE_RUNS as FULL_SIZE, cpu_class, cpu_name, date, machine
+from phi3nb.measurements import FULL_SIZE_RUNS as FULL_SIZE, cpu_class, cpu_name, date, machine, read
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
@@ -50,10 +50,6 @@ EXPORTS = {"cookbook": "the cookbook's flags", "fast": "fast preset", "g64": "in
 LLAMA = "llama.cpp-Q4_K_M"
 
 
-def load(name) -> dict:
-    return json.loads((MEASUREMENTS / name).read_text(encoding="utf-8"))
-
-
 def llama_build(meta) -> str:
     info = (meta.get("llama_cpp_build") or {}).get("system_info", "")
     return "AVX-512 build" if "AVX512 = 1" in info else "AVX2 build" if "AVX2 = 1" in info else "build not recorded"
@@ -68,7 +64,7 @@ def fmt(value, pattern="{:.1f}", scale=1.0) -> str:
 
 
 def runs():
-    return [(name, load(name)) for name in FULL_SIZE]
+    return [(name, read(name)) for name in FULL_SIZE]
 
 
 def engine(run, key):
@@ -298,7 +294,7 @@ def cookbook_copy() -> str:
 
 def embedded_bench() -> str:
     """`phi3nb bench` on the embedded model (EMBEDDED), with its machine and date."""
-    data = load(EMBEDDED)
+    data = read(EMBEDDED)
     meta = data["meta"]
     header = ["embedded SmolLM2-135M", "decode tokens/s", "first token ms", "fresh 1,000 / 3,000 tokens, first token ms",
               "peak RSS MB"]

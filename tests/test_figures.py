@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "docs"))
 
 import figures  # noqa: E402
+from phi3nb.measurements import read  # noqa: E402
 
 # A measured figure: a number with a unit of time, size, speed or share, or a ratio (1.26x, or x1.076 as the
 # perplexity ratios are written). Bare numbers (a table's cells, versions) are not looked for.
@@ -92,7 +93,7 @@ def test_fit_checks_needs_are_the_measurements_largest():
     from phi3nb import Phi3nbError
     from phi3nb.export import fit
 
-    runs = [json.loads((figures.MEASUREMENTS / name).read_text()) for name in figures.FULL_SIZE]
+    runs = [read(name) for name in figures.FULL_SIZE]
     cookbook = [r["exports"]["cookbook"] for r in runs if "memory" in r["exports"]["cookbook"]]
     assert fit.FULL_SIZE_RUNS == figures.FULL_SIZE
     assert fit.PHI3_MINI_EXPORT_PEAK_GB == pytest.approx(max(c["memory"]["rss_mb"] for c in cookbook) / 1000)

@@ -11,7 +11,6 @@ swapped: below that the process dies, so phi3nb refuses with a Phi3nbError. A fu
 export too, after minutes of work: also an error.
 """
 
-import json
 import os
 import shutil
 import tempfile
@@ -19,7 +18,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import Phi3nbError
-from ..measurements import FOLDER, FULL_SIZE_RUNS
+from ..measurements import FOLDER, FULL_SIZE_RUNS, cpu_name, date, read
 from .preconverted import PHI3_PRECONVERTED
 
 GB, MB = 10 ** 9, 10 ** 6  # as phi3nb bench reports them
@@ -27,17 +26,16 @@ SKIP = "PHI3NB_NO_FIT_CHECK"  # =1: skip these checks (the figures are from one 
 # `phi3nb bench --full-size` runs, shipped as package data: microsoft/Phi-3-mini-4k-instruct's shapes with random
 # bf16 weights, the cookbook's export flags, load_genai's CPU config. Every need below is read from them, the
 # largest over the runs (memory and sizes hardly depend on the CPU), so re-measuring is the only way to change one.
-MEASUREMENTS = FOLDER
 
 
-def _measured(names=FULL_SIZE_RUNS, folder=MEASUREMENTS) -> dict:
+def _measured(names=FULL_SIZE_RUNS) -> dict:
     """The needs, each the largest over the runs that measured it, and `source`: which runs, on what, when."""
     runs = []
     for name in names:
         try:
-            runs.append((name, json.loads((folder / name).read_text(encoding="utf-8"))))
+            runs.append((name, read(name)))
         except (OSError, ValueError) as e:
-            raise Phi3nbError(f"phi3nb's measurement {folder / name} is missing or unreadable ({e}): the fit check "
+            raise Phi3nbError(f"phi3nb's measurement {FOLDER / name} is missing or unreadable ({e}): the fit check "
                               f"needs it. Reinstall phi3nb (pip install -e .), or set {SKIP}=1 to skip the check.")
 
     def most(get):
@@ -73,8 +71,8 @@ def _measured(names=FULL_SIZE_RUNS, folder=MEASUREMENTS) -> dict:
 def _source(runs) -> str:
     """"phi3nb bench --full-size on Intel Xeon, AMD EPYC, 2026-12-02 to 2026-12-07 (...)": the runs, short."""
     runs = list(runs)
-    cpus = [" ".join(run["meta"]["cpu"]["model"].replace("(R)", "").replace(" Processor", "").split()) for run in runs]
-    days = sorted(run["meta"]["date"][:10] for run in runs)
+    cpus = [cpu_name(run["meta"]["cpu"]) for run in runs]
+    days = sorted(date(run["meta"]) for run in runs)
     when = days[0] if days[0] == days[-1] else f"{days[0]} to {days[-1]}"
     return (f"the largest of {len(runs)} phi3nb bench --full-size runs on {', '.join(dict.fromkeys(cpus))}, {when} "
             "(phi3nb/measurements/)")
