@@ -77,6 +77,12 @@ def chat(args):
         model = load_model(args.model_dir, device=args.device, ov_config=OV_CONFIG,
                            trust_remote_code=args.trust_remote_code)
         tok = load_tokenizer(args.model_dir, trust_remote_code=args.trust_remote_code)
+    from .run.rope_switch import ticking
+
+    # while a LongRoPE model re-reads the conversation at its switch: one line counting the seconds, then what it took
+    recompute_line = ticking(tick=lambda work: print(f"\r[phi3nb] {work.status()}", end="", flush=True),
+                             start=lambda work: print(f"\n[phi3nb] {work.status()}", end="", flush=True),
+                             end=lambda work: print(f"\r[phi3nb] {work.status()}", flush=True))
     history = []
     print("Chat with the model; Ctrl-D to leave.")
     while True:
@@ -87,35 +93,13 @@ def chat(args):
             return history
         try:
             turn = chat_turn(model, tok, history, text, system=args.system, max_new_tokens=args.max_new_tokens,
-                             on_text=lambda piece: print(piece, end="", flush=True), on_status=_show_recompute)
+                             on_text=lambda piece: print(piece, end="", flush=True), on_status=recompute_line)
         except Phi3nbError as e:
             print(f"[phi3nb] {e}")
             continue
         if turn.dropped:
             print(f"\n[phi3nb] dropped the {turn.dropped} oldest turn(s) to fit the context window.")
         print(f"\n[{turn.stats()}]\n----------")
-
-
-def _show_recompute(work, _tickers={}):
-    """While a LongRoPE model re-reads the conversation at its switch (rope_switch.Recompute), one line that
-    says so and counts the seconds, rewritten each second; when it is done, what it took, before the reply
-    goes on."""
-    import threading
-
-    if work.ended is not None:
-        done = _tickers.pop(id(work), None)
-        if done is not None:
-            done.set()
-            print(f"\r[phi3nb] {work.status()}", flush=True)
-        return
-    done = _tickers[id(work)] = threading.Event()
-
-    def tick():
-        while not done.wait(1.0):
-            print(f"\r[phi3nb] {work.status()}", end="", flush=True)
-
-    print(f"\n[phi3nb] {work.status()}", end="", flush=True)
-    threading.Thread(target=tick, daemon=True).start()
 
 
 def export(args):

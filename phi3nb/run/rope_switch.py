@@ -27,6 +27,7 @@ cache may take (export/fit.py). optimum-intel's export writes the switch into co
 max_position_embeddings; phi3nb's export writes the model's own length back (export/convert.py, keep_model_length).
 """
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -93,3 +94,27 @@ def finish_recompute(on_status, work):
     work.ended = time.perf_counter()
     if on_status is not None:
         on_status(work)
+
+
+def ticking(tick, end, start=None, every=1.0):
+    """An on_status for chat_turn that keeps a Recompute in view: start(work) (else tick) as it begins,
+    tick(work) every `every` seconds while it runs, end(work) once it is done."""
+    running = {}
+
+    def on_status(work):
+        if work.ended is not None:
+            done = running.pop(id(work), None)
+            if done is not None:
+                done.set()
+                end(work)
+            return
+        done = running[id(work)] = threading.Event()
+        (start or tick)(work)
+
+        def clock():
+            while not done.wait(every):
+                tick(work)
+
+        threading.Thread(target=clock, name="phi3nb-recompute-clock", daemon=True).start()
+
+    return on_status

@@ -5,11 +5,11 @@ back into the input box; a failed Regenerate puts back the reply it was to repla
 it); a reply that ends after Clear lands nowhere.
 """
 
-import threading
 import time
 
 from .html import status_html
 from ..turn import chat_turn
+from ...run.rope_switch import ticking
 from ...errors import Phi3nbError
 
 RENDER_EVERY = 0.05  # seconds between re-renders while streaming: smooth, without flooding the comm
@@ -77,22 +77,10 @@ def _streamer(message):
 def _status_line(box):
     """on_status for chat_turn: while a LongRoPE model re-reads the conversation at its switch (a Recompute,
     seconds to minutes), the status line says so with its clock, refreshed each second; cleared when done."""
-    ticking = {}
-
-    def on_status(work):
-        if work.ended is not None:
-            done = ticking.pop(id(work), None)
-            if done is not None:
-                done.set()
-            box.status.value = ""
-            return
-        done = ticking[id(work)] = threading.Event()
+    def show(work):
         box.status.value = status_html(work.status())
 
-        def tick():
-            while not done.wait(1.0):
-                box.status.value = status_html(work.status())
+    def clear(work):
+        box.status.value = ""
 
-        threading.Thread(target=tick, name="phi3nb-recompute-clock", daemon=True).start()
-
-    return on_status
+    return ticking(show, clear)
