@@ -236,6 +236,23 @@ def test_stop_during_the_recompute_stops_the_reply(tiny, backend):
     assert f"re-read {turn.recompute.tokens} tokens with the long rotary factors in" in turn.stats()
 
 
+def test_a_message_that_crosses_the_switch_says_the_conversation_is_read_again(tiny):
+    """genai: a message that takes the prompt past the switch, after turns under it, is prefilled with all the
+    conversation its cache held (the short factors' keys are dropped): the turn says so as it starts and ends,
+    its stats line counts it, and the decode rate leaves it out (it is before the first token)."""
+    _, ov, _ = tiny("phi3.5-mini")
+    model, tok = load("genai", ov), load_tokenizer(ov)
+    history, said = [], []
+    chat_turn(model, tok, history, "hi", system="", max_new_tokens=4, on_status=said.append)
+    assert said == [] and 0 < model.held_tokens <= SWITCH
+    turn = chat_turn(model, tok, history, " ".join(["word"] * SWITCH), system="", max_new_tokens=4,
+                     on_status=said.append)
+    assert said and said[0] is said[-1] is turn.recompute and turn.recompute.ended is not None
+    assert turn.recompute.tokens == model.held_tokens - turn.tokens > SWITCH  # the whole prompt, held part too
+    assert turn.recompute.ended <= turn.first_token_at
+    assert f"re-read {turn.recompute.tokens} tokens with the long rotary factors in" in turn.stats()
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_phi3nb_chat_says_why_the_crossing_turn_is_slow(tiny, backend, monkeypatch, capsys, typed):
     """`phi3nb chat`: while the conversation is read again at the switch, a line says what it is doing (and

@@ -51,8 +51,9 @@ class Turn:
                  + ("" if self.counted else " (the server sent no token count)")]
         if self.first_token_at is not None:
             decode = self.ended - self.first_token_at
-            if self.recompute is not None and self.recompute.ended is not None:
-                decode -= self.recompute.ended - self.recompute.started
+            work = self.recompute
+            if work is not None and work.ended is not None and work.started >= self.first_token_at:
+                decode -= work.ended - work.started  # a re-read mid-reply (one before the first token is prefill)
             rate = ((self.tokens - 1) / decode if self.tokens > 1 and decode > 0
                     else self.tokens / max(self.ended - self.started, 1e-9))
             parts += [f"{rate:.1f} {unit}s/s", f"first token {self.first_token_at - self.started:.2f} s"]

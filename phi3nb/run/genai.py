@@ -57,6 +57,11 @@ class GenaiModel:
         self._long = False  # stateful: the KV cache was computed with the long rotary factors
         self._prefill_rate = None  # stateful: tokens/s of this chat's last prefill, for the recompute's estimate
 
+    @property
+    def held_tokens(self) -> int:
+        """Tokens the KV cache holds after the last call (its prompt and reply): the conversation's length."""
+        return len(self._seen)
+
     def warm_up(self):
         """Two tokens for a 16-token prompt, so OpenVINO's first-inference work is done before the first message.
 
@@ -111,6 +116,13 @@ class GenaiModel:
         asked = config.max_new_tokens
         first = recompute_at(self.switch, len(ids), asked)
         feed = _feed_class()(streamer, stop_event)
+        if first is None and self._prompt_crosses(ids):  # a long message: what the cache held is read again
+            work = report_recompute(on_status, len(ids), self._estimate(len(ids)))
+            feed.on_first = lambda: finish_recompute(on_status, work)
+            new = self._stateful_call(ids, config, feed)
+            if work.ended is None:
+                finish_recompute(on_status, work)
+            return new
         if first is None:
             return self._stateful_call(ids, config, feed)
         config.max_new_tokens, feed.final = first, False
@@ -119,14 +131,24 @@ class GenaiModel:
             feed.end_stream()
             return new
         sequence = list(ids) + new
-        estimate = len(sequence) / self._prefill_rate if self._prefill_rate else None
-        work = report_recompute(on_status, len(sequence), estimate)
+        work = report_recompute(on_status, len(sequence), self._estimate(len(sequence)))
         config.max_new_tokens, feed.final = asked - first, True
         feed.on_first = lambda: finish_recompute(on_status, work)
         more = self._stateful_call(sequence, config, feed)
         if work.ended is None:  # no token came (an error, or nothing to write)
             finish_recompute(on_status, work)
         return new + more
+
+    def _prompt_crosses(self, ids) -> bool:
+        """A prompt past the switch that extends a conversation the cache holds with the short factors: the
+        whole of it is prefilled again (_stateful_call), the held part included."""
+        seen = self._seen
+        return (not self._long and len(ids) > self.switch and self._chat_mode() and len(seen) > 0
+                and list(ids[:len(seen)]) == seen)
+
+    def _estimate(self, tokens) -> float | None:
+        """Seconds to prefill `tokens` at this chat's last prefill speed, if one was measured."""
+        return tokens / self._prefill_rate if self._prefill_rate else None
 
     def _stateful_call(self, sequence, config, feed) -> list:
         """One genai call in chat mode: only what the KV cache lacks is sent when `sequence` extends what it
