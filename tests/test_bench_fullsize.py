@@ -406,3 +406,40 @@ def test_a_second_run_reuses_the_exports_and_their_measurements(full_size_run):
     assert again["exports"]["cookbook"]["wall_s"] == data["exports"]["cookbook"]["wall_s"]
     if "final_mb" in data["gguf"]:
         assert again["gguf"]["reused"] is True and again["gguf"]["wall_s"] == data["gguf"]["wall_s"]
+
+
+def test_the_phi35_stand_in_is_phi35_minis_config_on_the_stand_ins_linked_weights(tmp_path):
+    """Phi-3.5-mini-instruct's LongRoPE (48 factors each, one per rotary pair of a 96-wide head; switch 4,096,
+    context 131,072) over the Phi-3-mini stand-in's weights, linked, not copied; the source's config untouched."""
+    from phi3nb.run.rope_switch import longrope_switch
+    from phi3nb.standins.phi3_random import phi35_standin, write_random_phi3
+
+    base = write_random_phi3(tmp_path / "hf-32l", 2, sizes=TINY)  # the name full_size_standin reuses
+    path = phi35_standin(tmp_path)
+    config, source = (json.loads((p / "config.json").read_text()) for p in (path, base))
+    assert longrope_switch(config) == 4096 and config["max_position_embeddings"] == 131072
+    assert {len(config["rope_scaling"][k]) for k in ("long_factor", "short_factor")} == {3072 // 32 // 2}
+    assert source["rope_scaling"] is None and source["max_position_embeddings"] == 4096
+    weights = sorted(base.glob("*.safetensors"))
+    assert weights and all((path / w.name).stat().st_ino == w.stat().st_ino for w in weights)
+
+
+def test_the_long_context_bench_follows_one_chat_across_the_switch(tmp_path):
+    """The bench's chat step on a tiny Phi-3.5-mini: turns of pasted text until past the checkpoints; the turn
+    that takes the conversation past 4,096 tokens re-reads it, the turns around it are decode before and after,
+    and memory is read at each checkpoint. No speed is asserted."""
+    from phi3nb import export_model
+    from phi3nb.bench.full_size.long_context import long_chat, report, summary
+    from tiny_phi_family import build_tiny_phi35
+
+    folder = export_model(build_tiny_phi35(tmp_path / "hf"), tmp_path / "ov", weight_format="fp16")
+    chat = long_chat({"model_dir": str(folder), "upto": 6000, "doc_tokens": 1000, "reply_tokens": 6,
+                      "checkpoints": [2000, 4000, 6000]})
+    turns, s = chat["turns"], summary(chat)
+    assert chat["switch"] == 4096 and chat["stateful"] and turns[-1]["held"] >= 6000
+    rereads = [t for t in turns if t["reread"]]
+    assert len(rereads) == 1 and rereads[0]["reread"]["tokens"] > 4096  # once, the whole conversation
+    assert s["decode_before"]["held"] <= 4096 < s["crossing"]["held"] < s["decode_after"]["held"]
+    assert [m["held"] >= int(k) for k, m in s["memory"].items()] == [True] * 3
+    assert all(m["rss_mb"] > 0 for m in s["memory"].values())
+    assert "re-read" in report({"summary": s, "meta": {"date": "today"}})

@@ -41,6 +41,10 @@ def add_arguments(parser):
     full.add_argument("--full-size", action="store_true",
                       help="instead: a random stand-in with Phi-3-mini-4k-instruct's config (or --model-id) through "
                            "the cookbook's export, the chat's loads, decode, long prompts and chat, beside llama.cpp")
+    full.add_argument("--long-context", action="store_true",
+                      help="instead: a Phi-3.5-mini-shaped stand-in (LongRoPE, 128K) exported with the cookbook's "
+                           "flags, one chat grown to 16K tokens past the switch at 4,096: decode before and after it, "
+                           "the crossing turn, memory at 4K, 8K and 16K (~30 min on 2 cores)")
     full.add_argument("--model-id", default=None,
                       help="with --full-size: the real model (hub id or Hugging Face folder) instead of the stand-in")
     full.add_argument("--presets", default="cookbook,fast",
@@ -175,6 +179,10 @@ def run_room(args) -> dict:
 def run(args) -> dict:
     if getattr(args, "room", None):
         return run_room(args)
+    if getattr(args, "long_context", False):
+        from .full_size.long_context import run as run_long_context
+
+        return run_long_context(args)
     if getattr(args, "full_size", False):
         from .full_size.run import run as run_full_size
 

@@ -8,6 +8,7 @@ memory, not the model's.
 """
 
 import json
+import os
 import shutil
 import struct
 import zlib
@@ -135,3 +136,67 @@ def build_slices(root, layers=(2, 4), seed=0, sizes=None) -> dict:
 def full_size_standin(root, seed=0, log=None) -> Path:
     """Phi-3-mini-4k-instruct's shape at full depth (3,821,079,552 parameters, 7.6 GB bf16), random weights."""
     return write_random_phi3(Path(root) / f"hf-{PHI3_MINI_LAYERS}l", PHI3_MINI_LAYERS, seed=seed, log=log)
+
+
+# microsoft/Phi-3.5-mini-instruct's config.json where it differs from Phi-3-mini-4k's: the same widths, depth,
+# vocabulary and ids; a 128K context through LongRoPE (its published factors, one per rotary pair of a
+# 96-wide head), which switches from the short to the long factors past 4,096 tokens.
+PHI35_MINI_LONGROPE = {
+    "max_position_embeddings": 131072, "original_max_position_embeddings": 4096, "sliding_window": 262144,
+    "rope_scaling": {"type": "longrope", "long_factor": [
+        1.0800000429153442, 1.1100000143051147, 1.1399999856948853, 1.340000033378601, 1.5899999141693115,
+        1.600000023841858, 1.6200000047683716, 2.620000123977661, 3.2300000190734863, 3.2300000190734863,
+        4.789999961853027, 7.400000095367432, 7.700000286102295, 9.09000015258789, 12.199999809265137,
+        17.670000076293945, 24.46000099182129, 28.57000160217285, 30.420001983642578, 30.840002059936523,
+        32.590003967285156, 32.93000411987305, 42.320003509521484, 44.96000289916992, 50.340003967285156,
+        50.45000457763672, 57.55000305175781, 57.93000411987305, 58.21000289916992, 60.1400032043457,
+        62.61000442504883, 62.62000274658203, 62.71000289916992, 63.1400032043457, 63.1400032043457,
+        63.77000427246094, 63.93000411987305, 63.96000289916992, 63.970001220703125, 64.02999877929688,
+        64.06999969482422, 64.08000183105469, 64.12000274658203, 64.41000366210938, 64.4800033569336,
+        64.51000213623047, 64.52999877929688, 64.83999633789062], "short_factor": [
+        1.0, 1.0199999809265137, 1.0299999713897705, 1.0299999713897705, 1.0499999523162842, 1.0499999523162842,
+        1.0499999523162842, 1.0499999523162842, 1.0499999523162842, 1.0699999332427979, 1.0999999046325684,
+        1.1099998950958252, 1.1599998474121094, 1.1599998474121094, 1.1699998378753662, 1.2899998426437378,
+        1.339999794960022, 1.679999828338623, 1.7899998426437378, 1.8199998140335083, 1.8499997854232788,
+        1.8799997568130493, 1.9099997282028198, 1.9399996995925903, 1.9899996519088745, 2.0199997425079346,
+        2.0199997425079346, 2.0199997425079346, 2.0199997425079346, 2.0199997425079346, 2.0199997425079346,
+        2.0299997329711914, 2.0299997329711914, 2.0299997329711914, 2.0299997329711914, 2.0299997329711914,
+        2.0299997329711914, 2.0299997329711914, 2.0299997329711914, 2.0299997329711914, 2.0799996852874756,
+        2.0899996757507324, 2.189999580383301, 2.2199995517730713, 2.5899994373321533, 2.729999542236328,
+        2.749999523162842, 2.8399994373321533]},
+}
+
+
+def phi35_standin(root, seed=0, log=None) -> Path:
+    """Phi-3.5-mini-instruct's shape and LongRoPE config with the full-size stand-in's random weights, at
+    ROOT/hf-32l-phi35: the weight files are hard links to full_size_standin's (copies where the disk has no
+    links), so the two cost the disk one model."""
+    from phi3nb.export.folder.model_dir import sibling
+
+    source = full_size_standin(root, seed=seed, log=log)
+    path = Path(root) / f"hf-{PHI3_MINI_LAYERS}l-phi35"
+    if (path / "config.json").exists():
+        return path
+    partial = sibling(path, "partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(source, partial, copy_function=_link_weights)
+    try:
+        config = {**json.loads((source / "config.json").read_text()), **PHI35_MINI_LONGROPE}
+        (partial / "config.json").write_text(json.dumps(config, indent=2))
+        shutil.rmtree(path, ignore_errors=True)
+        partial.rename(path)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return path
+
+
+def _link_weights(src, dst):
+    """copytree's copy: a weight file as a hard link where the disk allows, anything else (configs, which are
+    rewritten) as a copy of its own."""
+    if str(src).endswith(".safetensors"):
+        try:
+            return os.link(src, dst)
+        except OSError:
+            pass
+    return shutil.copy2(src, dst)

@@ -16,6 +16,7 @@ from pathlib import Path
 from ..memwatch import MemorySampler
 from ..workload import CHAT_TURNS, long_prompt_ids
 from ..worker import backend_class, preload
+from .long_context import long_chat, make_phi35
 
 FIRST_TOKENS = 32  # the first reply's and the later message's prompt length
 FIRST_LEAD, LATER_LEAD = "First message.\n", "A later message.\n"  # no common prefix: nothing cached is reused
@@ -97,7 +98,7 @@ def run_engine(job) -> dict:
     return out
 
 
-STEPS = {"standin": make_standin, "export": export, "gguf": gguf}
+STEPS = {"standin": make_standin, "export": export, "gguf": gguf, "phi35-standin": make_phi35, "long-chat": long_chat}
 
 
 def main(argv=None):
