@@ -81,3 +81,20 @@ def test_without_vnni_the_profile_says_the_activation_group_does_nothing(tiny_ph
     monkeypatch.setattr(cpu, "cpu_info", lambda: {"model": "VNNI CPU", "flags": ["avx2", "avx_vnni"], "logical_cpus": 2})
     profile.profile(tiny_phi3_ov, steps=2)
     assert "no VNNI" not in capsys.readouterr().out
+
+
+def test_the_load_profile_times_each_stage_with_the_cores_it_kept_busy(tiny_phi3_ov, capsys):
+    """`phi3nb profile --load`: read, compile, the first prompt and decode row, the prompt again; each stage's
+    CPU time against its wall time, and the first prompt's one-off work as its wall time less its repeat's."""
+    import argparse
+
+    args = profile.add_arguments(argparse.ArgumentParser()).parse_args([str(tiny_phi3_ov), "--load"])
+    found = profile.run(args)
+    stages = {s["stage"]: s for s in found["stages"]}
+    assert list(stages) == ["read the model", "compile", "first 16-row prompt", "first decode row",
+                            "the same 16-row prompt again"]
+    assert all(s["wall_s"] > 0 and s["busy_cores"] == pytest.approx(s["cpu_s"] / s["wall_s"]) for s in stages.values())
+    assert found["one_off_s"] == pytest.approx(stages["first 16-row prompt"]["wall_s"]
+                                               - stages["the same 16-row prompt again"]["wall_s"])
+    out = capsys.readouterr().out
+    assert f"{found['threads']} threads" in out and f"{found['one_off_s']:.2f} s" in out

@@ -114,6 +114,9 @@ def profile(model_dir, ov_config=None, steps=32, log=print) -> dict:
 def add_arguments(parser):
     parser.add_argument("model_dir", help="an exported OpenVINO model folder")
     parser.add_argument("--steps", type=int, default=32, help="decode steps profiled (default 32)")
+    parser.add_argument("--load", action="store_true",
+                        help="instead: where the load's time goes (read, compile, the first inference's weight "
+                             "layout) and how many cores each stage keeps busy")
     parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
                         help="an OpenVINO CPU property on top of load_genai's default, e.g. "
                              "DYNAMIC_QUANTIZATION_GROUP_SIZE=128 (repeatable)")
@@ -130,4 +133,11 @@ def run(args) -> dict:
         if not sep or not key:
             raise Phi3nbError(f"--config {item!r}: write KEY=VALUE, e.g. --config DYNAMIC_QUANTIZATION_GROUP_SIZE=128")
         config[key] = value
+    if args.load:
+        from .cpu import cpu_info, format_cpu
+        from .load_profile import format_load_profile, load_profile
+
+        found = load_profile(args.model_dir, config)
+        print(f"[profile] {args.model_dir}, {format_cpu(cpu_info())}\n{format_load_profile(found)}", flush=True)
+        return found
     return profile(args.model_dir, config, args.steps)
