@@ -221,7 +221,10 @@ def _remove(path, what, *, must=None) -> bool:
             raise
         if must:
             raise _in_use(path, e, must) from None
-        busy = Path(e.filename).name if e.filename else "a file in it"
+        # The files this process holds open in it, as psutil sees them: e.filename may be the folder itself
+        # (Python 3.13's rmtree puts the path of the folder it was emptying there).
+        busy = ", ".join(sorted(_users(path)[1])) or (
+            Path(e.filename).name if e.filename and Path(e.filename) != path else "a file in it")
         print(f"[phi3nb] could not delete {path} ({what}): {busy} is in use ({e.strerror}), e.g. by a model loaded "
               "from it, which keeps its files open until it is released (`ov_model = None`, or a kernel restart). "
               "The next export to this folder deletes it; or delete it yourself then.", flush=True)
