@@ -436,9 +436,10 @@ def test_the_long_context_bench_follows_one_chat_across_the_switch(tmp_path):
     chat = long_chat({"model_dir": str(folder), "upto": 6000, "doc_tokens": 1000, "reply_tokens": 6,
                       "checkpoints": [2000, 4000, 6000]})
     turns, s = chat["turns"], summary(chat)
-    assert chat["switch"] == 4096 and chat["stateful"] and turns[-1]["held"] >= 6000
+    assert chat["switch"] == 4096 and chat["follows_switch"] and turns[-1]["held"] >= 6000
     rereads = [t for t in turns if t["reread"]]
     assert len(rereads) == 1 and rereads[0]["reread"]["tokens"] > 4096  # once, the whole conversation
+    assert rereads[0]["rebuilds"] == turns[-1]["rebuilds"] == 1  # in a fresh pipeline, then carried on
     assert s["decode_before"]["held"] <= 4096 < s["crossing"]["held"] < s["decode_after"]["held"]
     assert [m["held"] >= int(k) for k, m in s["memory"].items()] == [True] * 3
     assert all(m["rss_mb"] > 0 for m in s["memory"].values())

@@ -71,7 +71,7 @@ def test_the_context_is_what_memory_holds_and_the_load_line_says_why(tmp_path, m
     per_token = fit.kv_bytes_per_token(PHI35_MINI, precision)
     monkeypatch.setattr(fit, "_memory", lambda: (need + 4600 * per_token, 0))
     plan = chat_plan(folder, "CPU", {})
-    assert plan["context"] == 4096 + 4096 and plan["stateful"]
+    assert plan["context"] == 4096 + 4096 and plan["follows_switch"]
     assert plan["note"].startswith("chats can hold 8,192 tokens: what this machine's available memory holds")
     assert f"{precision}, {per_token:,.0f} bytes a token" in plan["note"] and "131,072" in plan["note"]
     assert plan["kv_bytes"] == 4096 * per_token

@@ -25,13 +25,15 @@ from tiny_phi3 import build_tokenizer
 
 SWITCH, LONGEST, WINDOW = 32, 256, 16
 TIE = 0.01
+# A Phi-3.5-mini shape whose switch comes after whole blocks of genai's paged KV cache have filled.
+LATE_SWITCH = {"late-switch": {"num_key_value_heads": 4, "switch": 600, "longest": 2048}}
 SHAPES = {
     "phi3.5-mini": {"num_key_value_heads": 4},
     "phi4-mini": {"num_key_value_heads": 2, "partial_rotary_factor": 0.75},
 }
 
 
-def build(path, *, sliding_window=None, **shape):
+def build(path, *, sliding_window=None, switch=SWITCH, longest=LONGEST, **shape):
     """A random 2-layer Phi-3 (Phi-3's vocabulary and tokenizer), LongRoPE unless it has a sliding window;
     weights large enough that greedy tokens tell short from long factors apart."""
     import torch
@@ -39,13 +41,13 @@ def build(path, *, sliding_window=None, **shape):
 
     torch.manual_seed(0)
     kw = dict(vocab_size=32064, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-              num_key_value_heads=4, max_position_embeddings=LONGEST, bos_token_id=1, eos_token_id=32000,
+              num_key_value_heads=4, max_position_embeddings=longest, bos_token_id=1, eos_token_id=32000,
               pad_token_id=32000, tie_word_embeddings=False, initializer_range=0.2)
     if sliding_window:
         kw["sliding_window"] = sliding_window
     else:
         pairs = int(16 * shape.get("partial_rotary_factor", 1.0)) // 2  # head_dim 16
-        kw.update(original_max_position_embeddings=SWITCH, rope_scaling={
+        kw.update(original_max_position_embeddings=switch, rope_scaling={
             "type": "longrope", "short_factor": [1 + 0.1 * i for i in range(pairs)],
             "long_factor": [1 + 3.0 * i for i in range(pairs)]})
     model = Phi3ForCausalLM(Phi3Config(**{**kw, **shape})).eval()
@@ -64,7 +66,7 @@ def tiny(tmp_path_factory):
 
     def make(name):
         if name not in made:
-            hf = build(base / name, **({"sliding_window": WINDOW} if name == "sliding" else SHAPES[name]))
+            hf = build(base / name, **({"sliding_window": WINDOW} if name == "sliding" else {**SHAPES, **LATE_SWITCH}[name]))
             ov = export_model(base / name, base / f"{name}-ov", weight_format="fp16")
             old = shutil.copytree(ov, base / f"{name}-switch-ov")
             config = json.loads((old / "config.json").read_text())
@@ -131,20 +133,6 @@ def load(backend, folder):
     return loader(folder, device="CPU", ov_config=SAME_WORDS)
 
 
-class Sent:
-    """Wraps an LLMPipeline: how many ids each generate() call was given (what genai had to prefill)."""
-
-    def __init__(self, pipe):
-        self.pipe, self.sizes = pipe, []
-
-    def __getattr__(self, name):
-        return getattr(self.pipe, name)
-
-    def generate(self, inputs, *args):
-        self.sizes.append(inputs.input_ids.get_shape()[1])
-        return self.pipe.generate(inputs, *args)
-
-
 def test_the_switch_is_read_from_either_spelling_of_config_json():
     """The hub's Phi-3.5-mini writes rope_scaling and a top-level original length, transformers 5 writes
     rope_parameters; either way a chat holds the model's own context, and a folder whose config.json gives
@@ -195,28 +183,41 @@ def test_a_reply_that_crosses_the_switch_follows_pytorch(tiny, name, backend):
 def test_a_chat_past_the_switch_follows_pytorch(tiny, name, backend):
     """Turns up to the switch, a turn whose prompt crosses it, turns after it, then a shorter conversation
     that starts with the same ids in the same model (a cache of long-factor keys must not serve it): each
-    greedy reply is PyTorch's for the same prompt ids. On genai, turns after the crossing prefill only their
-    new ids (the recomputed cache is carried on), and the shorter conversation is prefilled whole."""
+    greedy reply is PyTorch's for the same prompt ids. On genai, the crossing turn and the shorter conversation
+    each get a fresh pipeline (a prefix cache of the other factors' keys dropped), and the turns after the
+    crossing carry on in the pipeline it built."""
     hf, ov, _ = tiny(name)
     model, tok = load(backend, ov), load_tokenizer(ov)
     stops = stop_token_ids(model, tok)
-    if backend == "genai":
-        model.pipe = Sent(model.pipe)
-    conversation, lengths = [], []
+    conversation, lengths, built = [], [], []
     for turn, (asked, n) in enumerate([(8, 8), (6, 6), (8, 10), (6, 10), (6, 10)]):
         conversation += prompt(asked, turn)
         lengths.append(len(conversation))
         got = reply(model, tok, conversation, n)
         assert first_unlike_pytorch(hf, conversation, got, n, stops) is None, (turn, len(conversation))
         conversation += got
+        built.append(getattr(model, "rebuilds", None))
     assert lengths[1] + 6 <= SWITCH < lengths[2]  # turn 2's prompt crossed the switch, no reply before it did
     shorter = conversation[:10] + prompt(5, 9)
     got = reply(model, tok, shorter, 10)
     assert first_unlike_pytorch(hf, shorter, got, 10, stops) is None
     if backend == "genai":
-        sent = model.pipe.sizes
-        assert sent[2] == lengths[2] and sent[-1] == len(shorter)  # computed again whole
-        assert sent[3] < lengths[3] - SWITCH and sent[4] < lengths[4] - SWITCH  # only what is new
+        assert built == [0, 0, 1, 1, 1] and model.rebuilds == 2
+
+
+def test_a_paged_cache_never_hands_keys_of_one_set_of_factors_to_a_sequence_that_needs_the_other(tiny):
+    """genai's prefix cache keeps whole blocks of keys by their token ids: a conversation under the switch fills
+    some with short-factor keys, which the same conversation past the switch must not reuse, and a later short
+    conversation must not reuse the long-factor ones. Each reply is PyTorch's, in a fresh pipeline each time."""
+    hf, ov, _ = tiny("late-switch")
+    model, tok = load("genai", ov), load_tokenizer(ov)
+    stops = stop_token_ids(model, tok)
+    short = prompt(590, 1)
+    got = reply(model, tok, short, 4)
+    longer = short + got + prompt(40, 2)
+    for ids in (longer, longer[:560] + prompt(6, 3)):  # past the switch, then a new conversation under it
+        assert first_unlike_pytorch(hf, ids, reply(model, tok, ids, 8), 8, stops) is None, len(ids)
+    assert model.rebuilds == 2
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

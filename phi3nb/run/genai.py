@@ -6,6 +6,7 @@ what is new, and a trimmed history simply prefills again once.
 """
 
 import functools
+import gc
 import json
 import time
 import types
@@ -30,12 +31,13 @@ class GenaiModel:
     """An LLMPipeline plus the config facts generate_answer needs (context window, stop ids).
 
     The context window is the model's own, or `context` (load_genai's, bounded by the KV cache's memory);
-    `context_note` says which and why. A LongRoPE model crosses its switch as the reference does only on
-    the stateful SDPA backend (`stateful=True`, load_genai's choice for it; rope_switch.py); on a pipeline
-    without it, its chats stop at the switch.
+    `context_note` says which and why. A LongRoPE model crosses its switch as the reference does where
+    `rebuild` builds a fresh pipeline (load_genai's, on paged-attention devices; rope_switch.py): its
+    prefix cache is then dropped wherever it would hand keys of one set of factors to a sequence that needs
+    the other. Without it, its chats stop at the switch.
     """
 
-    def __init__(self, pipe, model_dir, *, context=None, context_note="", stateful=False):
+    def __init__(self, pipe, model_dir, *, context=None, context_note="", rebuild=None):
         self.pipe, self.model_dir = pipe, Path(model_dir)
         config = json.loads((self.model_dir / "config.json").read_text())
         gen_path = self.model_dir / "generation_config.json"
@@ -44,8 +46,8 @@ class GenaiModel:
         window, self.context_note = chat_context(config)
         if context is not None:
             window, self.context_note = context, context_note
-        self.stateful = stateful and self.switch is not None
-        if self.switch is not None and not self.stateful:
+        self._build = rebuild if self.switch is not None else None
+        if self.switch is not None and self._build is None:
             window = min(window or self.switch, self.switch)
             self.context_note = (f"chats stop at {self.switch} tokens: there this model's LongRoPE switches to its "
                                  "long factors, and this pipeline's KV cache would keep the keys of the short ones "
@@ -54,8 +56,14 @@ class GenaiModel:
         self.generation_config = types.SimpleNamespace(eos_token_id=gen.get("eos_token_id", config.get("eos_token_id")))
         self._seen, self._prompt_len = [], 0  # the last call's prompt + generated ids: what genai's KV cache holds
         self._asked, self._sent = [], []  # the last call's prompt as asked, and as sent (see _as_generated)
-        self._long = False  # stateful: the KV cache was computed with the long rotary factors
-        self._prefill_rate = None  # stateful: tokens/s of this chat's last prefill, for the recompute's estimate
+        self._long = None  # LongRoPE: the factors of the keys the prefix cache holds (None: no conversation's yet)
+        self._prefill_rate = None  # LongRoPE: tokens/s of this chat's last whole prefill, for the recompute's estimate
+        self.rebuilds = 0  # fresh pipelines built to drop a prefix cache of the other factors
+
+    @property
+    def follows_switch(self) -> bool:
+        """A LongRoPE model whose chats go on past the switch, computed as the reference computes them."""
+        return self._build is not None
 
     @property
     def held_tokens(self) -> int:
@@ -97,90 +105,77 @@ class GenaiModel:
                 config.top_k = settings["top_k"]
         config.stop_token_ids = set(stops)  # eos_token_id stays the model's own, from its folder
         self._asked, self._sent = [], []
-        if self.stateful:
-            new = self._generate_stateful(ids, config, stops, streamer, stop_event, on_status)
+        feed = _feed_class()(streamer, stop_event) if (streamer or stop_event or self.follows_switch) else None
+        if self.follows_switch:
+            new = self._generate_longrope(ids, config, stops, feed, stop_event, on_status)
         else:
-            feed = _feed_class()(streamer, stop_event) if (streamer or stop_event) else None
-            self._seen = []
-            result = self.pipe.generate(_tokenized(ids), config, feed)
-            new = list(result.tokens[0])
-            self._seen, self._prompt_len = list(ids) + new, len(ids)
+            new = self._call(ids, config, feed)
         self._asked, self._sent = asked, list(ids)
         return [t for t in new if t not in stops]
 
-    def _generate_stateful(self, ids, config, stops, streamer, stop_event, on_status) -> list:
-        """A LongRoPE model's reply: where the sequence first passes the switch (recompute_at), the reply
-        stops, the KV cache is dropped and the whole sequence is prefilled again with the long factors,
-        as transformers' Phi3 does; then decoding carries on. Stop pressed before that skips it; pressed
+    def _call(self, sequence, config, feed) -> list:
+        """One genai call on the whole `sequence` (the prefix cache reuses what it holds of it)."""
+        self._seen, self._prompt_len = [], 0  # a call that fails leaves a cache nobody can trust
+        started = time.perf_counter()
+        if feed is not None:
+            feed.first_at = None
+        result = self.pipe.generate(_tokenized(sequence), config, feed)
+        new = list(result.tokens[0])
+        if feed is not None and feed.first_at is not None and self._long is None and len(sequence) >= WARM_UP_ROWS:
+            self._prefill_rate = len(sequence) / max(feed.first_at - started, 1e-6)  # nothing was cached: all of it
+        self._seen, self._prompt_len = list(sequence) + new, len(sequence)
+        return new
+
+    def _generate_longrope(self, ids, config, stops, feed, stop_event, on_status) -> list:
+        """A LongRoPE model's reply: where the sequence first passes the switch (recompute_at), the reply stops,
+        and the whole sequence is prefilled again with the long factors in a fresh pipeline, as transformers'
+        Phi3 drops its KV cache there; then decoding carries on. Stop pressed before that skips it; pressed
         during it, the reply stops at the first token after it (one prefill cannot be cut short)."""
         asked = config.max_new_tokens
         first = recompute_at(self.switch, len(ids), asked)
-        feed = _feed_class()(streamer, stop_event)
-        if first is None and self._prompt_crosses(ids):  # a long message: what the cache held is read again
-            work = report_recompute(on_status, len(ids), self._estimate(len(ids)))
-            feed.on_first = lambda: finish_recompute(on_status, work)
-            new = self._stateful_call(ids, config, feed)
-            if work.ended is None:
-                finish_recompute(on_status, work)
-            return new
         if first is None:
-            return self._stateful_call(ids, config, feed)
+            return self._in_mode(ids, config, feed, on_status)
         config.max_new_tokens, feed.final = first, False
-        new = self._stateful_call(ids, config, feed)
+        new = self._in_mode(ids, config, feed, on_status)
         if len(new) < first or new[-1] in stops or (stop_event is not None and stop_event.is_set()):
             feed.end_stream()
             return new
-        sequence = list(ids) + new
-        work = report_recompute(on_status, len(sequence), self._estimate(len(sequence)))
         config.max_new_tokens, feed.final = asked - first, True
-        feed.on_first = lambda: finish_recompute(on_status, work)
-        more = self._stateful_call(sequence, config, feed)
-        if work.ended is None:  # no token came (an error, or nothing to write)
-            finish_recompute(on_status, work)
-        return new + more
+        return new + self._in_mode(list(ids) + new, config, feed, on_status)
 
-    def _prompt_crosses(self, ids) -> bool:
-        """A prompt past the switch that extends a conversation the cache holds with the short factors: the
-        whole of it is prefilled again (_stateful_call), the held part included."""
-        seen = self._seen
-        return (not self._long and len(ids) > self.switch and self._chat_mode() and len(seen) > 0
-                and list(ids[:len(seen)]) == seen)
+    def _in_mode(self, sequence, config, feed, on_status) -> list:
+        """One call on a pipeline whose prefix cache holds keys of the factors `sequence` needs (the long ones
+        past the switch) and no others: where it holds the other ones, a fresh pipeline first. A conversation
+        that goes on past the switch is thereby read again whole with the long factors, said through on_status."""
+        long, work = len(sequence) > self.switch, None
+        if self._long is not None and self._long != long:
+            goes_on = long and 0 < len(self._seen) <= len(sequence) and list(sequence[:len(self._seen)]) == self._seen
+            if goes_on:
+                work = report_recompute(on_status, len(sequence), self._estimate(len(sequence)))
+                feed.on_first = lambda: finish_recompute(on_status, work)
+            self._rebuild()
+        try:
+            new = self._call(sequence, config, feed)
+        finally:
+            self._long = long
+            feed.on_first = None
+            if work is not None and work.ended is None:  # no token came (an error, or nothing to write)
+                finish_recompute(on_status, work)
+        return new
+
+    def _rebuild(self):
+        """A fresh pipeline, its prefix cache empty: the old one is let go first, so the two never hold memory
+        together (the CPU plugin's laid-out weights are the model's size), then warmed up as load_genai does."""
+        self.pipe = None
+        gc.collect()
+        self.pipe = self._build()
+        self.rebuilds += 1
+        self._long = None
+        self.warm_up()
 
     def _estimate(self, tokens) -> float | None:
         """Seconds to prefill `tokens` at this chat's last prefill speed, if one was measured."""
         return tokens / self._prefill_rate if self._prefill_rate else None
-
-    def _stateful_call(self, sequence, config, feed) -> list:
-        """One genai call in chat mode: only what the KV cache lacks is sent when `sequence` extends what it
-        holds with the same factors; else the cache is dropped first (a new, edited or shorter conversation,
-        or the first prompt past the switch) and the whole sequence is prefilled."""
-        seen = self._seen
-        keep = (self._chat_mode() and len(sequence) > len(seen) > 0 and sequence[:len(seen)] == seen
-                and (self._long or len(sequence) <= self.switch))
-        if not keep:
-            self._restart()
-            self._long = len(sequence) > self.switch
-        send = sequence[len(seen):] if keep else sequence
-        self._seen, self._prompt_len = [], 0  # a call that fails leaves a cache nobody can trust
-        started, feed.first_at = time.perf_counter(), None
-        result = self.pipe.generate(_tokenized(send), config, feed)
-        new = list(result.tokens[0])
-        if feed.first_at is not None and len(send) >= WARM_UP_ROWS:
-            self._prefill_rate = len(send) / max(feed.first_at - started, 1e-6)
-        self._seen, self._prompt_len = list(sequence) + new, len(sequence)
-        return new
-
-    def _chat_mode(self) -> bool:
-        """genai keeps the KV cache across calls only in chat mode (start_chat, deprecated in 2026.4 for
-        ChatHistory, which takes text, not encode_chat's ids); without it each call prefills everything."""
-        return hasattr(self.pipe, "start_chat")
-
-    def _restart(self):
-        """An empty KV cache, in chat mode: genai's start_chat resets the request's state (finish_chat)."""
-        if self._chat_mode():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                self.pipe.start_chat()
 
     def _as_generated(self, ids, max_new_tokens) -> list:
         """`ids` with the previous reply as the tokens genai generated, where the history re-encoded it otherwise.
@@ -216,10 +211,10 @@ class GenaiModel:
 def chat_plan(path, device, props) -> dict:
     """What a chat on the folder `path` will hold: `context` tokens (the model's own, or fewer where this
     machine's memory cannot hold its KV cache), `note` (the load line saying which and why), `kv_bytes` (the
-    KV cache's share for the fit check), `stateful` (a LongRoPE model runs on the SDPA backend, whose KV
-    cache phi3nb can drop where the factors switch; NPUs run genai's static pipeline: their chats stop there)."""
+    KV cache's share for the fit check), `follows_switch` (a LongRoPE model gets a fresh paged-attention
+    pipeline where its factors switch; NPUs run genai's static pipeline: their chats stop there)."""
     config = json.loads((Path(path) / "config.json").read_text())
-    stateful = longrope_switch(config) is not None and device.split(".")[0] != "NPU"
+    follows = longrope_switch(config) is not None and device.split(".")[0] != "NPU"
     precision = kv_cache_precision(path, device, props)
     per_token = kv_bytes_per_token(config, precision)
     memory = memory_context(path, per_token, device)
@@ -227,7 +222,7 @@ def chat_plan(path, device, props) -> dict:
     why = (f"what this machine's available memory holds of the KV cache beside the model ({precision}, "
            f"{per_token:,.0f} bytes a token; the model's own context is {own:,} tokens)" if own else "")
     context, note = chat_context(config, memory, why)
-    return {"context": context, "note": note, "stateful": stateful,
+    return {"context": context, "note": note, "follows_switch": follows,
             "kv_bytes": kv_cache_bytes(context, per_token) if context else 0}
 
 
@@ -252,7 +247,7 @@ def _feed_class():
         def __init__(self, streamer, stop_event):
             super().__init__()
             self.streamer, self.stop_event = streamer, stop_event
-            self.final = True  # False: a call the reply goes on after (GenaiModel._generate_stateful)
+            self.final = True  # False: a call the reply goes on after (GenaiModel._generate_longrope)
             self.first_at, self.on_first = None, None  # this call's first token: when, and who to tell
 
         def write(self, token):
@@ -316,14 +311,13 @@ def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None, *, report=None
     props, note = _properties(path, device, ov_config)  # the config
     plan = chat_plan(path, device, props)  # the chat's context, and the fit check with its KV cache
     check_load_fits(path, device, plan["kv_bytes"])
-    if plan["stateful"]:
-        props = {**props, "ATTENTION_BACKEND": "SDPA"}
     before = cache_files(props.get("CACHE_DIR"))
     report(f"loading {path.name} with openvino_genai on {device}{note}, then warming it up...")
     start = time.perf_counter()
     try:
-        model = GenaiModel(ov_genai.LLMPipeline(str(path), device, **props), path, context=plan["context"],
-                           context_note=plan["note"], stateful=plan["stateful"])
+        build = functools.partial(ov_genai.LLMPipeline, str(path), device, **props)
+        model = GenaiModel(build(), path, context=plan["context"], context_note=plan["note"],
+                           rebuild=build if plan["follows_switch"] else None)
         compiled = time.perf_counter()
         report(f"pipeline built in {compiled - start:.1f} s; warming up...")
         model.warm_up()

@@ -13,11 +13,15 @@ phi3nb therefore recomputes, once, where the reference does (`recompute_at`), on
 
 - openvino_genai: the paged-attention backend's prefix cache, keyed by token ids alone, would hand
   short-factor keys to a longer conversation (and long-factor keys to a later short one that starts
-  with the same system prompt), and nothing empties it. So a LongRoPE model runs on the stateful SDPA
-  backend (ATTENTION_BACKEND="SDPA"), whose only cache is the request's state, kept across turns in
-  genai's chat mode and dropped by start_chat (GenaiModel._restart): a reply that would cross the
-  switch stops at it, the state is dropped and the whole sequence is prefilled again with the long
-  factors; a new or shorter conversation starts from an empty state too.
+  with the same system prompt), and nothing empties it. So where a sequence needs the other factors
+  than the keys the cache holds, GenaiModel lets the pipeline go and builds a fresh one (its
+  rebuild, ~the load's time): a reply that would cross the switch stops at it and the whole sequence
+  is prefilled again with the long factors in the fresh pipeline, whose cache then holds only long
+  keys; a new conversation under the switch after a long one gets a fresh pipeline too. The stateful
+  SDPA backend, which keeps one request's state, would need no rebuild, but OpenVINO 2026.4's CPU
+  plugin computes a prompt that continues a cached one there several times slower than the paged backend, more
+  so as the conversation grows (phi3nb/measurements/attention-backends-epyc-zen4.json), so a long chat
+  would slow to minutes a turn.
 - OVModelForCausalLM: optimum-intel's own Phi-3 recompute reads `cache_position`, which transformers
   5 no longer passes (TypeError past the switch); phi3nb's generate path installs the reference's
   rule on the model (generation.recompute_past_switch).

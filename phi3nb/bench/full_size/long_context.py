@@ -46,7 +46,7 @@ def long_chat(job) -> dict:
     precision = kv_cache_precision(folder, "CPU")
     doc, reply = job.get("doc_tokens", DOC_TOKENS), job.get("reply_tokens", REPLY_TOKENS)
     out = {"checkpoints": list(job.get("checkpoints", CHECKPOINTS)), "load_s": time.perf_counter() - start, "loaded": _mb(status()), "context": model.config.max_position_embeddings,
-           "context_note": model.context_note, "switch": model.switch, "stateful": model.stateful,
+           "context_note": model.context_note, "switch": model.switch, "follows_switch": model.follows_switch,
            "kv_precision": precision,
            "kv_bytes_per_token": kv_bytes_per_token(json.loads((folder / "config.json").read_text()), precision),
            "turns": []}
@@ -64,6 +64,7 @@ def long_chat(job) -> dict:
                "decode_tok_s": (turn.tokens - 1) / decode if turn.tokens > 1 and decode > 0 else None,
                "reread": {"tokens": work.tokens, "s": work.ended - work.started} if work else None,
                **_mb(status())}
+        row["rebuilds"] = model.rebuilds  # fresh pipelines so far (the switch; rope_switch.py)
         out["turns"].append(row)
         print(f"[bench] {held:,} tokens held: turn {row['wall_s']:.1f} s, first token {row['first_token_s']:.1f} s, "
               f"{row['tokens']} tokens at {row['decode_tok_s'] or 0:.1f}/s, RSS {row['rss_mb']:,.0f} MB"
@@ -99,6 +100,7 @@ def summary(chat) -> dict:
                          "reread_s": crossing["reread"]["s"], "wall_s": crossing["wall_s"],
                          "previous_wall_s": before["wall_s"]},
             "decode_after": {"held": after["held"], "tok_s": after["decode_tok_s"]},
+            "decode_last": {"held": turns[-1]["held"], "tok_s": turns[-1]["decode_tok_s"]},
             "memory": at, "measured_bytes_per_token": per_token,
             "computed_kv_bytes_per_token": chat["kv_bytes_per_token"],
             "laptop_holds_tokens": holds, "laptop_rule": f"RSS extrapolated linearly from the checkpoints, "
@@ -135,7 +137,7 @@ def run(args) -> dict:
     chat = watched({"kind": "long-chat", "model_dir": str(target), "upto": upto})
     if "error" in chat:
         raise Phi3nbError(f"The chat failed ({chat['error']}); see above.")
-    result = {"meta": {"mode": "long-context", "cpu": cpu, "logical_cpus": os.cpu_count(),
+    result = {"meta": {"mode": "long-context", "cpu": cpu,
                        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                        "command": "phi3nb bench --long-context", "doc_tokens": DOC_TOKENS,
                        "reply_tokens": REPLY_TOKENS, "elapsed_s": time.perf_counter() - started},
