@@ -68,3 +68,23 @@ def test_inside_the_filter_only_the_known_lines_are_hidden(tmp_path):
                   "ERROR:nncf:an nncf error inside", "an error of another logger inside",
                   "unrecognized. (after)", "TracerWarning: a TracerWarning after"):
         assert shown in out, (shown, out)
+
+
+def test_a_longrope_model_loads_without_transformers_asking_for_a_config_field(tmp_path, capfd):
+    """Phi-3.5-mini's and Phi-4-mini's published config.json make transformers 5 ask for a `factor` field
+    that no user can add; loading the tokenizer and the cookbook's model shows nothing of it."""
+    import logging
+
+    from phi3nb import export_model, load_model, load_tokenizer
+    from tiny_phi_family import build_tiny_phi35
+
+    folder = export_model(build_tiny_phi35(tmp_path / "hf"), tmp_path / "ov", weight_format="fp16")
+    capfd.readouterr()
+    rope = logging.getLogger("transformers.modeling_rope_utils")
+    for installed in list(rope.filters):  # the export's own filter, so the loads' is what is tried here
+        rope.removeFilter(installed)
+    logging.Logger.warning_once.cache_clear()  # transformers says it once per process
+    load_tokenizer(folder)
+    load_model(folder, device="CPU")
+    err = capfd.readouterr().err
+    assert "original_max_position_embeddings" not in err

@@ -20,6 +20,10 @@ KNOWN_NOISE = {
     "transformers.masking_utils": ("`cache_position` is deprecated as an arg",),
     "nncf": ("Statistics of the bitwidth distribution:",),
 }
+# Shown whenever transformers 5 reads a LongRoPE config.json (Phi-3.5-mini, Phi-4-mini, Phi-3-mini-128k): it asks
+# whoever wrote the config for a field the published configs do not have; the model reads them as they are.
+CONFIG_NOISE = {"transformers.modeling_rope_utils": (
+    "This model config has set a `rope_parameters['original_max_position_embeddings']` field",)}
 
 
 class DropKnown(logging.Filter):
@@ -33,12 +37,21 @@ class DropKnown(logging.Filter):
         return not record.getMessage().startswith(self.starts)
 
 
+def drop_config_noise():
+    """Hide CONFIG_NOISE for good (once per process): loading a tokenizer or a model reads config.json too."""
+    for name, starts in CONFIG_NOISE.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, DropKnown) and f.starts == starts for f in logger.filters):
+            logger.addFilter(DropKnown(starts))
+
+
 @contextlib.contextmanager
 def quiet_export():
     """Inside: torch's TracerWarnings and KNOWN_NOISE are not shown; everything else is."""
     import nncf  # noqa: F401  (nncf must create its logger first: it is an NNCFLogger, with info_once)
     from torch.jit import TracerWarning
 
+    drop_config_noise()
     filters = [(logging.getLogger(name), DropKnown(starts)) for name, starts in KNOWN_NOISE.items()]
     for logger, drop in filters:
         logger.addFilter(drop)

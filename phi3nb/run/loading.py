@@ -11,6 +11,7 @@ from .devices import resolve_device
 from ..errors import Phi3nbError
 from ..export.folder.model_dir import check_model_dir
 from ..export.fit import check_load_fits
+from ..export.quiet import drop_config_noise
 from ..export.trust import refuses_remote_code, remote_code_error
 from ..cookbook import OV_CONFIG, COOKBOOK_DEVICE
 
@@ -162,6 +163,7 @@ def load_model(model_dir, device=COOKBOOK_DEVICE, ov_config=None, trust_remote_c
     from transformers import AutoConfig
 
     path = check_model_dir(model_dir)
+    drop_config_noise()
     device = resolve_device(device)
     check_load_fits(path, device)
     ov_config = writable_cache(check_ov_config(dict(OV_CONFIG if ov_config is None else ov_config), device), path)
@@ -189,6 +191,7 @@ def load_tokenizer(model_dir, trust_remote_code=False):
     from transformers import AutoTokenizer
 
     path = check_model_dir(model_dir)
+    drop_config_noise()
     fix = "Export again: the export step saves the tokenizer beside the model."
     if not any((path / name).exists() for name in ("tokenizer.json", "tokenizer.model", "vocab.json")):
         raise Phi3nbError(f"No tokenizer files in {path}. {fix}")
