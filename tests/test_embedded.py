@@ -358,3 +358,19 @@ def test_fp16_export_stores_fp16_weights(ov_dirs):
     kinds = {op.get_element_type().get_type_name() for op in model.get_ops() if op.get_type_name() == "Constant"}
     assert "f16" in kinds
     assert (ov_dirs["fp16"] / "openvino_model.bin").stat().st_size < 0.6 * (ov_dirs["int8"].parent / "hf" / "model.safetensors").stat().st_size
+
+
+def test_transformers_finds_ggufs_version_where_python_cannot_name_its_distribution(monkeypatch):
+    """Python 3.10's packages_distributions() reads only top_level.txt, which gguf's wheel lacks: transformers
+    then reads gguf.__version__, which gguf lacks too, and the conversion failed with "Invalid version: 'N/A'"."""
+    import gguf
+    import transformers.utils.import_utils as found
+
+    from phi3nb.export.embedded import name_gguf_version
+
+    monkeypatch.delitem(found.PACKAGE_DISTRIBUTION_MAPPING, "gguf", raising=False)  # as on Python 3.10
+    monkeypatch.delattr(gguf, "__version__", raising=False)
+    found.is_gguf_available.cache_clear()
+    name_gguf_version()
+    assert found.is_gguf_available()
+    found.is_gguf_available.cache_clear()

@@ -120,11 +120,25 @@ def hf_model_dir() -> Path:
     return write_once(target, SOURCE, HF_FLAGS, _convert_gguf, {}, check=_check_hf_dir)
 
 
+def name_gguf_version():
+    """Give the gguf module the version its installed metadata names, if it has none of its own: transformers 5
+    finds that version through packages_distributions(), which on Python 3.10 reads only top_level.txt (gguf's
+    wheel has none), then falls back to gguf.__version__ (gguf has none either) and fails with "Invalid version:
+    'N/A'", so the embedded model could not be converted on Python 3.10."""
+    import importlib.metadata
+
+    import gguf
+
+    if not hasattr(gguf, "__version__"):
+        gguf.__version__ = importlib.metadata.version("gguf")
+
+
 def _convert_gguf(target: Path) -> None:
     gguf = gguf_path()
     print("Converting the GGUF to a Hugging Face model folder...", flush=True)
     from transformers import AutoModelForCausalLM
 
+    name_gguf_version()
     try:
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     except Exception as e:  # a truncated or foreign file fails in many ways (seen: IndexError)

@@ -85,7 +85,7 @@ def _take(folder, wait, quiet):
 
     lock = FileLock(sibling(folder, "lock"))
     try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(folder.parent, exist_ok=True)
         try:
             lock.acquire(timeout=0)
             return lock
@@ -135,7 +135,7 @@ class _Record:
     def remove(self):
         for path in (self.path, self.path.with_name(self.path.name + ".tmp")):
             with contextlib.suppress(OSError):
-                path.unlink()
+                os.unlink(path)
 
 
 class _Tee:

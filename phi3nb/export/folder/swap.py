@@ -88,7 +88,7 @@ def write_once(folder, source, flags, write, facts, *, check, wait=None) -> Path
             if folder.exists():
                 _check_replaceable(folder)
             partial = sibling(folder, "partial")
-            partial.mkdir(parents=True)
+            os.makedirs(partial)
             write(partial)
             _commit(partial, {"source": source, "flags": flags, **facts})
             _swap(partial, folder)
@@ -123,7 +123,7 @@ def settle(folder, *, cleaning_up=False):
         _remove(partial, "an unfinished export", must=None if cleaning_up else "Nothing was written.")
     if not folder.exists() and read_manifest(old) is not None:
         print(f"[phi3nb] restoring {folder} from {old.name}: a run stopped while replacing it.")
-        old.rename(folder)
+        os.rename(old, folder)
     _remove(old, f"the export {folder.name} held before")
 
 
@@ -156,18 +156,18 @@ def _swap(partial, folder):
     if folder.exists():
         _remove(old, f"what an earlier export of {folder.name} left", must=kept)  # NAME is whole: .old is not needed
         try:
-            _retry(folder.rename, old)
+            _retry(os.rename, folder, old)
         except OSError as e:
             if not _refused(e):
                 raise
             raise _in_use(folder, e, kept) from None
     try:
-        _retry(partial.rename, folder)
+        _retry(os.rename, partial, folder)
     except OSError as e:
         if not _refused(e):
             raise
         if old.exists() and not folder.exists():
-            old.rename(folder)
+            os.rename(old, folder)
         raise _in_use(partial, e, kept) from None
     _remove(old, f"the export {folder.name} held before")
 
@@ -179,12 +179,12 @@ def _check_replaceable(folder):
     old = sibling(folder, "old")
     _remove(old, f"what an earlier export of {folder.name} left", must="Nothing was written.")
     try:
-        _retry(folder.rename, old)
+        _retry(os.rename, folder, old)
     except OSError as e:
         if not _refused(e):
             raise
         raise _in_use(folder, e, "Nothing was written.") from None
-    old.rename(folder)
+    os.rename(old, folder)
 
 
 def _refused(error) -> bool:
