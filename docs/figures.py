@@ -318,7 +318,48 @@ def embedded_bench() -> str:
             f"{quality} (a 135M model is a harsh test of int4; Phi-3-mini's cost is not measured).\n")
 
 
-BLOCKS = {"full-size": full_size, "laptop": laptop, "memory": memory, "fit-check": fit_check,
+LONG_CONTEXT = "long-context-epyc-zen4.json"
+# microsoft/Phi-4-mini-instruct's config.json: what sizes its KV cache (grouped: 8 key-value heads of 128)
+PHI4_MINI_KV = {"num_hidden_layers": 32, "num_attention_heads": 24, "num_key_value_heads": 8, "head_dim": 128,
+                "hidden_size": 3072}
+
+
+def long_context() -> str:
+    """What a chat past LongRoPE's switch costs, and what a laptop holds (README, the notebook's family table)."""
+    from phi3nb.export.fit import kv_bytes_per_token
+
+    run = read(LONG_CONTEXT)
+    s, chat = run["summary"], run["chat"]
+    memory, c = s["memory"], s["crossing"]
+    header = ["one chat, Phi-3.5-mini's shape, the cookbook's export", *[f"past {int(k):,} tokens" for k in memory]]
+    rows = [["the process's memory (RSS), at", *[f"{m['rss_mb'] / GB:.1f} GB ({m['held']:,} tokens)"
+                                                for m in memory.values()]]]
+    per_token = s["measured_bytes_per_token"]
+    phi4 = kv_bytes_per_token(PHI4_MINI_KV, chat["kv_precision"]) / chat["kv_bytes_per_token"]
+    first = next(iter(memory.values()))
+
+    def holds(gb):
+        n = s["laptop_holds_tokens"][str(gb)]
+        return (f"holds about {n:,} tokens of conversation" if n >= first["held"] else
+                f"cannot hold even the first {first['held']:,} ({first['rss_mb'] / GB:.1f} GB of RSS there)")
+
+    return (table(header, rows) + "\n\n"
+            f"The turn that took the chat past 4,096 tokens read the conversation again with the long rotary "
+            f"factors: {c['reread_tokens']:,} tokens in {c['reread_s']:.0f} s; that turn took {c['wall_s']:.0f} s, "
+            f"the one before it {c['previous_wall_s']:.0f} s. Decode: {s['decode_before']['tok_s']:.1f} tokens/s at "
+            f"{s['decode_before']['held']:,} tokens, {s['decode_after']['tok_s']:.1f} at {s['decode_after']['held']:,}, "
+            f"{s['decode_last']['tok_s']:.1f} at {s['decode_last']['held']:,}. Each token of conversation added "
+            f"{per_token / 1e3:.0f} KB ({chat['kv_bytes_per_token'] / 1e3:.0f} KB computed for its {chat['kv_precision']} "
+            f"KV cache). Extrapolated from these, with 2 GB kept for the system and a browser: an 8 GB laptop "
+            f"{holds(8)}, a 16 GB one {holds(16)}. Phi-4-mini's KV cache "
+            f"grows by {phi4:.2f} of Phi-3.5-mini's per token (its config.json: 8 key-value heads of 128 against 32 of "
+            f"96), so its chats hold more tokens; its weights are larger (a 200,064-token vocabulary). The chat's load "
+            f"line says what your machine holds. Measured with `phi3nb bench --long-context` (random weights in Phi-3.5-mini's "
+            f"shapes; {run['meta']['doc_tokens']:,}-token documents, {run['meta']['reply_tokens']}-token replies) on "
+            f"{machine(run['meta'])}.\n")
+
+
+BLOCKS = {"long-context": long_context, "full-size": full_size, "laptop": laptop, "memory": memory, "fit-check": fit_check,
           "load-cache": load_cache, "first-token": first_token, "cookbook-copy": cookbook_copy,
           "embedded-bench": embedded_bench}
 

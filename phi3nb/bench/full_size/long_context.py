@@ -159,5 +159,6 @@ def report(result) -> str:
     lines += [f"  RSS at {int(k):,}+ tokens ({m['held']:,}): {m['rss_mb'] / 1e3:.2f} GB" for k, m in s["memory"].items()]
     lines.append(f"  {s['measured_bytes_per_token']:,.0f} bytes a token measured ({s['computed_kv_bytes_per_token']:,.0f} "
                  f"computed for the KV cache); laptops: " + ", ".join(
-                     f"{gb} GB about {n:,} tokens" for gb, n in s["laptop_holds_tokens"].items()))
+                     f"{gb} GB about {n:,} tokens" if n > 0 else f"{gb} GB not even the first checkpoint's"
+                     for gb, n in s["laptop_holds_tokens"].items()))
     return "\n".join(lines)
