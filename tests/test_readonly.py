@@ -43,9 +43,8 @@ def _mount_refused(scratch) -> str:
                 return f"mount {' '.join(map(str, args))}: {done.stderr.strip()}"
     except OSError as e:
         return f"cannot run mount ({e})"
-    finally:
-        if os.path.ismount(view):
-            subprocess.run(["umount", str(view)], capture_output=True)
+    finally:  # always: os.path.ismount() does not see a bind mount within one filesystem
+        subprocess.run(["umount", str(view)], capture_output=True)
     return ""
 
 
