@@ -340,7 +340,7 @@ def long_context() -> str:
 
     def holds(gb):
         n = s["laptop_holds_tokens"][str(gb)]
-        return (f"holds about {n:,} tokens of conversation" if n >= first["held"] else
+        return (f"holds about {round(n, -2):,} tokens of conversation" if n >= first["held"] else
                 f"cannot hold even the first {first['held']:,} ({first['rss_mb'] / GB:.1f} GB of RSS there)")
 
     return (table(header, rows) + "\n\n"
@@ -350,7 +350,9 @@ def long_context() -> str:
             f"{s['decode_before']['held']:,} tokens, {s['decode_after']['tok_s']:.1f} at {s['decode_after']['held']:,}, "
             f"{s['decode_last']['tok_s']:.1f} at {s['decode_last']['held']:,}. Each token of conversation added "
             f"{per_token / 1e3:.0f} KB ({chat['kv_bytes_per_token'] / 1e3:.0f} KB computed for its {chat['kv_precision']} "
-            f"KV cache). Extrapolated from these, with 2 GB kept for the system and a browser: an 8 GB laptop "
+            f"KV cache). Extrapolated from these (no chat ran longer here: past 16K tokens a turn already took "
+            f"{max(t['wall_s'] for t in chat['turns']) / 60:.0f} minutes on 2 cores), with 2 GB kept for "
+            f"the system and a browser: an 8 GB laptop "
             f"{holds(8)}, a 16 GB one {holds(16)}. Phi-4-mini's KV cache "
             f"grows by {phi4:.2f} of Phi-3.5-mini's per token (its config.json: 8 key-value heads of 128 against 32 of "
             f"96), so its chats hold more tokens; its weights are larger (a 200,064-token vocabulary). The chat's load "
