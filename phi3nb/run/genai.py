@@ -121,8 +121,9 @@ class GenaiModel:
             feed.first_at = None
         result = self.pipe.generate(_tokenized(sequence), config, feed)
         new = list(result.tokens[0])
-        if feed is not None and feed.first_at is not None and self._long is None and len(sequence) >= WARM_UP_ROWS:
-            self._prefill_rate = len(sequence) / max(feed.first_at - started, 1e-6)  # nothing was cached: all of it
+        fresh = self.follows_switch and self._long is None  # a LongRoPE pipeline with nothing cached: all prefilled
+        if fresh and feed.first_at is not None and len(sequence) >= WARM_UP_ROWS:
+            self._prefill_rate = len(sequence) / max(feed.first_at - started, 1e-6)
         self._seen, self._prompt_len = list(sequence) + new, len(sequence)
         return new
 
