@@ -78,15 +78,8 @@ def write_random_phi3(path, layers, sizes=None, seed=0, log=None) -> Path:
     """
     from safetensors.torch import save_file
 
-    from phi3nb.export.folder.model_dir import sibling
-
-    path = Path(path)
-    if (path / "config.json").exists():
-        return path
-    partial = sibling(path, "partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    try:
+    def fill(partial):
+        partial.mkdir(parents=True)
         config = phi3_config(layers, sizes)
         (partial / "config.json").write_text(json.dumps(config, indent=2))
         (partial / "generation_config.json").write_text(json.dumps(PHI3_GENERATION_CONFIG, indent=2))
@@ -103,6 +96,22 @@ def write_random_phi3(path, layers, sizes=None, seed=0, log=None) -> Path:
                 log(f"[bench] random Phi-3, {layers} layers: {k}/{len(shards)} files, {total / 1e9:.1f} GB")
         index = {"metadata": {"total_size": total}, "weight_map": weight_map}
         (partial / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
+
+    return _made_once(path, fill)
+
+
+def _made_once(path, fill) -> Path:
+    """`path` if it holds a config.json, else `fill(partial)` run on `.NAME.partial`, renamed to `path` only
+    once it is complete (a half-written stand-in is never taken for one)."""
+    from phi3nb.export.folder.model_dir import sibling
+
+    path = Path(path)
+    if (path / "config.json").exists():
+        return path
+    partial = sibling(path, "partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        fill(partial)
         shutil.rmtree(path, ignore_errors=True)
         partial.rename(path)
     except BaseException:
@@ -171,24 +180,14 @@ def phi35_standin(root, seed=0, log=None) -> Path:
     """Phi-3.5-mini-instruct's shape and LongRoPE config with the full-size stand-in's random weights, at
     ROOT/hf-32l-phi35: the weight files are hard links to full_size_standin's (copies where the disk has no
     links), so the two cost the disk one model."""
-    from phi3nb.export.folder.model_dir import sibling
-
     source = full_size_standin(root, seed=seed, log=log)
-    path = Path(root) / f"hf-{PHI3_MINI_LAYERS}l-phi35"
-    if (path / "config.json").exists():
-        return path
-    partial = sibling(path, "partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    shutil.copytree(source, partial, copy_function=_link_weights)
-    try:
+
+    def fill(partial):
+        shutil.copytree(source, partial, copy_function=_link_weights)
         config = {**json.loads((source / "config.json").read_text()), **PHI35_MINI_LONGROPE}
         (partial / "config.json").write_text(json.dumps(config, indent=2))
-        shutil.rmtree(path, ignore_errors=True)
-        partial.rename(path)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    return path
+
+    return _made_once(Path(root) / f"hf-{PHI3_MINI_LAYERS}l-phi35", fill)
 
 
 def _link_weights(src, dst):
