@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from phi3nb import export_model, generate_answer, load_model, load_tokenizer
+from phi3nb import Phi3nbError, export_model, generate_answer, load_model, load_tokenizer
 from phi3nb.chat.turn import chat_turn
 from phi3nb.run.generation import context_window, stop_token_ids
 from phi3nb.run.genai import _tokenized, load_genai
@@ -252,6 +252,32 @@ def test_a_message_that_crosses_the_switch_says_the_conversation_is_read_again(t
     assert turn.recompute.tokens == model.held_tokens - turn.tokens > SWITCH  # the whole prompt, held part too
     assert turn.recompute.ended <= turn.first_token_at
     assert f"re-read {turn.recompute.tokens} tokens with the long rotary factors in" in turn.stats()
+
+
+def test_a_fresh_pipeline_that_fails_to_build_keeps_the_chat_and_the_next_message_builds_it(tiny):
+    """Memory running out as the crossing turn builds its fresh pipeline (the old one is let go first): that
+    message fails with a Phi3nbError that says so and keeps the history whole; the next message builds the
+    pipeline, and its reply is PyTorch's."""
+    hf, ov, _ = tiny("phi3.5-mini")
+    model, tok = load("genai", ov), load_tokenizer(ov)
+    build, history = model._build, []
+
+    def out_of_memory():
+        raise RuntimeError("Exception from src/inference/src/cpp/infer_request.cpp: std::bad_alloc")
+
+    chat_turn(model, tok, history, "hi", system="", max_new_tokens=4)
+    model._build = out_of_memory
+    crossing = " ".join(["word"] * SWITCH)
+    with pytest.raises(Phi3nbError, match="The conversation is kept: your next message tries again") as failed:
+        chat_turn(model, tok, history, crossing, system="", max_new_tokens=4)
+    assert "Not enough memory" in str(failed.value) and len(history) == 1 and model.rebuilds == 0
+    with pytest.raises(Phi3nbError, match="your next message tries again"):  # still failing: still a clear error
+        chat_turn(model, tok, history, crossing, system="", max_new_tokens=4)
+    model._build = build
+    chat_turn(model, tok, history, crossing, system="", max_new_tokens=4)
+    assert len(history) == 2 and model.rebuilds == 1 and model.held_tokens > SWITCH
+    ids = prompt(40, 3)
+    assert first_unlike_pytorch(hf, ids, reply(model, tok, ids, 8), 8, stop_token_ids(model, tok)) is None
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 from ..cookbook import COOKBOOK_DEVICE, OV_CONFIG
+from ..errors import Phi3nbError
 from ..export.fit import (check_load_fits, kv_bytes_per_token, kv_cache_bytes, kv_cache_precision,
                           memory_context)
 from ..export.folder.model_dir import check_model_dir
@@ -37,8 +38,8 @@ class GenaiModel:
     the other. Without it, its chats stop at the switch.
     """
 
-    def __init__(self, pipe, model_dir, *, context=None, context_note="", rebuild=None):
-        self.pipe, self.model_dir = pipe, Path(model_dir)
+    def __init__(self, pipe, model_dir, *, context=None, context_note="", rebuild=None, device="CPU"):
+        self.pipe, self.model_dir, self.device = pipe, Path(model_dir), device
         config = json.loads((self.model_dir / "config.json").read_text())
         gen_path = self.model_dir / "generation_config.json"
         gen = json.loads(gen_path.read_text()) if gen_path.exists() else {}
@@ -93,6 +94,8 @@ class GenaiModel:
         """New token ids for prompt `ids`; `streamer` is a CallbackStreamer fed token by token; `on_status`
         is given a rope_switch.Recompute as the crossing turn's recompute starts and ends."""
         asked = list(ids)
+        if self.pipe is None:  # the last fresh pipeline failed to build (_rebuild): this message tries again
+            self._rebuild()
         ids = self._as_generated(asked, settings["max_new_tokens"])
         config = self.pipe.get_generation_config()
         config.max_new_tokens = settings["max_new_tokens"]
@@ -167,12 +170,20 @@ class GenaiModel:
     def _rebuild(self):
         """A fresh pipeline, its prefix cache empty: the old one is let go first, so the two never hold memory
         together (the CPU plugin's laid-out weights are the model's size), then warmed up as load_genai does."""
-        self.pipe = None
+        self.pipe, self._long = None, None
+        self._seen, self._prompt_len, self._asked, self._sent = [], 0, [], []
         gc.collect()
-        self.pipe = self._build()
+        try:
+            self.pipe = self._build()
+            self.warm_up()
+        except (RuntimeError, MemoryError) as e:  # out of memory, most likely: the old pipeline is gone already
+            self.pipe = None
+            raise Phi3nbError(
+                f"This chat needed a fresh pipeline (its LongRoPE model switches rotary factors at {self.switch} "
+                "tokens, and the keys of the other ones must not be reused), and building it failed. The "
+                "conversation is kept: your next message tries again. "
+                f"{load_failed(self.model_dir, e, self.device, tokenizer_ir=True)}") from None
         self.rebuilds += 1
-        self._long = None
-        self.warm_up()
 
     def _estimate(self, tokens) -> float | None:
         """Seconds to prefill `tokens` at this chat's last prefill speed, if one was measured."""
@@ -318,7 +329,7 @@ def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None, *, report=None
     try:
         build = functools.partial(ov_genai.LLMPipeline, str(path), device, **props)
         model = GenaiModel(build(), path, context=plan["context"], context_note=plan["note"],
-                           rebuild=build if plan["follows_switch"] else None)
+                           rebuild=build if plan["follows_switch"] else None, device=device)
         compiled = time.perf_counter()
         report(f"pipeline built in {compiled - start:.1f} s; warming up...")
         model.warm_up()
