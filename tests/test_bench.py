@@ -81,7 +81,7 @@ def test_bench_json_has_every_field(tiny_bench_model, tmp_path):
     assert roof["weight_bytes_per_token"] == (ov / "openvino_model.bin").stat().st_size
     assert "phi3_slice" not in data
     lscpu = _lscpu()  # another reader of the CPU than the bench's /proc/cpuinfo parser
-    from phi3nb.speed.cpu import CPU_FLAGS
+    from phi3nb.run.cpu import CPU_FLAGS
 
     assert data["meta"]["cpu"]["flags"] == [f for f in CPU_FLAGS if f in lscpu["Flags"].split()]
     assert data["meta"]["cpu"]["model"] == lscpu["Model name"]
@@ -206,7 +206,7 @@ def _fake_bench(monkeypatch, tmp_path):
 
 def test_backends_run_in_rounds_and_merge_as_one_result(monkeypatch, tmp_path, capsys):
     from phi3nb.bench import add_arguments, run
-    from phi3nb.speed.cpu import cpu_info
+    from phi3nb.run.cpu import cpu_info
 
     model, calls = _fake_bench(monkeypatch, tmp_path)
     out = tmp_path / "out.json"

@@ -330,7 +330,7 @@ def test_the_full_size_json_has_every_figure_with_its_unit(full_size_run):
     from phi3nb.bench.backend_llamacpp import unavailable_reason
     from phi3nb.bench.full_size.run import LLAMA
     from phi3nb.standins.phi3_random import parameter_count
-    from phi3nb.speed.cpu import cpu_info
+    from phi3nb.run.cpu import cpu_info
 
     data, _, args, hf = full_size_run
     meta = data["meta"]
@@ -382,7 +382,7 @@ def test_the_full_size_json_has_every_figure_with_its_unit(full_size_run):
 
 
 def test_the_full_size_report_names_the_cpu_beside_every_figure(full_size_run):
-    from phi3nb.speed.cpu import cpu_info
+    from phi3nb.run.cpu import cpu_info
 
     _, report, _, _ = full_size_run
     cpu = cpu_info()["model"]

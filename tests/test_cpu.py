@@ -21,7 +21,7 @@ def test_cpu_info_reads_the_cpu_on_any_os_without_proc(monkeypatch):
     import io
 
     import openvino as ov
-    from phi3nb.speed.cpu import CPU_FLAGS, cpu_info, format_cpu
+    from phi3nb.run.cpu import CPU_FLAGS, cpu_info, format_cpu
 
     lscpu = proc_flags()
     real_open, real_io_open = builtins.open, io.open
@@ -47,7 +47,7 @@ def test_cpu_info_reads_the_cpu_on_any_os_without_proc(monkeypatch):
 def test_without_torch_numpys_table_gives_the_avx512_flags_and_no_verdict_on_avx_vnni(monkeypatch):
     import sys
 
-    from phi3nb.speed.cpu import cpu_info, quantizes_activations
+    from phi3nb.run.cpu import cpu_info, quantizes_activations
 
     lscpu = proc_flags()
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch fails
@@ -55,7 +55,7 @@ def test_without_torch_numpys_table_gives_the_avx512_flags_and_no_verdict_on_avx
     assert info["flags_from"] == "numpy"
     from numpy._core._multiarray_umath import __cpu_features__ as table
 
-    from phi3nb.speed.cpu import _NUMPY_NAMES
+    from phi3nb.run.cpu import _NUMPY_NAMES
 
     named = {name for key, name in _NUMPY_NAMES.items() if key in table}  # numpy 2.2 (Python 3.10) has no BF16
     assert set(info["flags"]) == {"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16"} & lscpu & named
@@ -66,13 +66,13 @@ def test_without_torch_numpys_table_gives_the_avx512_flags_and_no_verdict_on_avx
 @pytest.mark.parametrize("flags, expected", [(["avx2"], False), (["avx2", "avx_vnni"], True),
                                              (["avx2", "avx512f", "avx512_vnni"], True), ([], None)])
 def test_int8_activations_need_vnni(flags, expected):
-    from phi3nb.speed.cpu import quantizes_activations
+    from phi3nb.run.cpu import quantizes_activations
 
     assert quantizes_activations({"model": "x", "flags": flags}) is expected
 
 
 def test_numpys_flags_without_avx512_vnni_are_no_verdict():
-    from phi3nb.speed.cpu import quantizes_activations
+    from phi3nb.run.cpu import quantizes_activations
 
     assert quantizes_activations({"flags": ["avx2"], "flags_from": "numpy"}) is None
     assert quantizes_activations({"flags": ["avx2", "avx512_vnni"], "flags_from": "numpy"}) is True

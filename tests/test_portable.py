@@ -9,7 +9,7 @@ import pytest
 import phi3nb
 
 ROOT = Path(phi3nb.__file__).parent
-CHECKED = ["export/folder/lock.py", "export/folder/swap.py", "export/folder/model_dir.py", "speed/cpu.py"]
+CHECKED = ["export/folder/lock.py", "export/folder/swap.py", "export/folder/model_dir.py", "run/cpu.py"]
 # os.kill(pid, 0) is Ctrl-C on Windows; /proc is Linux's; a shell-out needs its tool on the PATH.
 POSIX_MODULES = {"subprocess", "fcntl", "resource", "pwd", "grp", "termios"}
 POSIX_CALLS = {"kill", "killpg", "system", "popen", "getuid", "geteuid", "uname", "fork"}

@@ -73,7 +73,7 @@ def test_the_nodes_time_fits_in_the_wall_time():
 
 
 def test_without_vnni_the_profile_says_the_activation_group_does_nothing(tiny_phi3_ov, monkeypatch, capsys):
-    from phi3nb.speed import cpu
+    from phi3nb.run import cpu
 
     monkeypatch.setattr(cpu, "cpu_info", lambda: {"model": "AVX2-only CPU", "flags": ["avx2"], "logical_cpus": 2})
     profile.profile(tiny_phi3_ov, steps=2)

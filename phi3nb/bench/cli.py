@@ -167,7 +167,7 @@ def run_room(args) -> dict:
     for r in rows:
         for message in r["error_messages"]:
             print(f"[bench] room of {r['attendees']}: {message}")
-    from phi3nb.speed.cpu import cpu_info
+    from phi3nb.run.cpu import cpu_info
 
     result = {"room": rows, "meta": {"url": args.url, "threads": os.cpu_count(), "cpu": cpu_info()}}
     if args.json:
@@ -190,7 +190,7 @@ def run(args) -> dict:
     args.runs = 3 if args.runs is None else args.runs
     args.new_tokens = 128 if args.new_tokens is None else args.new_tokens
     _wanted(args)
-    from phi3nb.speed.cpu import cpu_info
+    from phi3nb.run.cpu import cpu_info
     from phi3nb.run.cpu_config import FAST_CPU_HINTS
     from phi3nb.run.cpu_config import fast_cpu_config
 

@@ -1,6 +1,6 @@
 """The bench's results as plain-text tables."""
 
-from phi3nb.speed.cpu import format_cpu, quantizes_activations
+from phi3nb.run.cpu import format_cpu, quantizes_activations
 
 
 def _f(v, fmt="{:.1f}"):

@@ -44,7 +44,7 @@ def load(results=None):
 def machine(data) -> str:
     """Where the figures come from: the CPU the bench recorded (`meta.cpu`) and the day, else the JSON's
     `meta.machine`, else unnamed."""
-    from .cpu import cpu_text
+    from ..run.cpu import cpu_text
 
     meta = data.get("meta", {})
     cpu = cpu_text(meta.get("cpu"))

@@ -94,7 +94,7 @@ def format_profile(profile, top=6) -> str:
 
 def profile(model_dir, ov_config=None, steps=32, log=print) -> dict:
     """Both profiles (1 thread, all threads), the verdict, printed with the CPU it was measured on."""
-    from .cpu import cpu_info, format_cpu, quantizes_activations
+    from ..run.cpu import cpu_info, format_cpu, quantizes_activations
 
     all_threads = decode_profile(model_dir, ov_config, steps)
     one_thread = decode_profile(model_dir, ov_config, steps, threads=1)
@@ -134,7 +134,7 @@ def run(args) -> dict:
             raise Phi3nbError(f"--config {item!r}: write KEY=VALUE, e.g. --config DYNAMIC_QUANTIZATION_GROUP_SIZE=128")
         config[key] = value
     if args.load:
-        from .cpu import cpu_info, format_cpu
+        from ..run.cpu import cpu_info, format_cpu
         from .load_profile import format_load_profile, load_profile
 
         found = load_profile(args.model_dir, config)

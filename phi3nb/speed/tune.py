@@ -50,7 +50,7 @@ def config_of(changes, base=FAST_CPU_CONFIG) -> dict:
 def no_ops(candidates, cpu=None, capabilities=None) -> dict:
     """{reason: [names]} of the candidates that change nothing on this CPU: the int8 activation group
     without VNNI, the plugin's own precision without bf16 (it is f32 then, the default's)."""
-    from .cpu import cpu_info, quantizes_activations
+    from ..run.cpu import cpu_info, quantizes_activations
 
     if capabilities is None:
         import openvino as ov
@@ -74,7 +74,7 @@ def export_advice(cpu, compression, ratio=None):
     """What to tell the owner of an export whose format, not a runtime setting, is the slow part, or None:
     int8 weights on a CPU without VNNI (OpenVINO unpacks them to f32 there), int8 layers beside the int4 ones
     (the cookbook's --ratio 0.6) on any CPU. Figures: the committed full-size runs (phi3nb/measurements/)."""
-    from .cpu import quantizes_activations
+    from ..run.cpu import quantizes_activations
 
     fast = "phi3nb export MODEL OUT --preset fast, at some cost in answer quality"
     if not compression:
@@ -157,7 +157,7 @@ def tune(model_dir, rounds=3, new_tokens=64, candidates=None, budget=BUDGET_S, l
     starts only if, at the rounds so far's time per run, it ends within `budget` seconds of the start
     (None or 0: no limit). The first round always runs.
     """
-    from .cpu import cpu_info
+    from ..run.cpu import cpu_info
     from ..errors import Phi3nbError
     from ..export.folder.model_dir import check_model_dir, int4_ratio, weight_compression
 

@@ -111,7 +111,7 @@ def run(args) -> dict:
     """Stand-in, export (each once, reused), then the chat in a fresh process; the JSON is the run's result."""
     from phi3nb.errors import Phi3nbError
     from phi3nb.export.presets import PRESETS
-    from phi3nb.speed.cpu import cpu_info
+    from phi3nb.run.cpu import cpu_info
 
     from ..report import publish
 

@@ -1,7 +1,7 @@
 """`phi3nb bench --full-size`'s results as plain-text tables, the CPU named at the end of every line with a figure,
 so any line quoted alone still says where it was measured."""
 
-from phi3nb.speed.cpu import format_cpu, quantizes_activations
+from phi3nb.run.cpu import format_cpu, quantizes_activations
 
 from ..report import format_ratio
 

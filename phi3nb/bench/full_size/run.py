@@ -148,7 +148,7 @@ def planned(args, root, opts) -> dict:
 
 
 def run(args) -> dict:
-    from phi3nb.speed.cpu import cpu_info
+    from phi3nb.run.cpu import cpu_info
     from phi3nb.errors import Phi3nbError
 
     from ..report import publish
