@@ -54,3 +54,89 @@ def test_load_genai_uses_the_fitted_config(tiny_phi3_ov, monkeypatch):
     with pytest.raises(RuntimeError, match="stop"):
         gb.load_genai(tiny_phi3_ov, device="CPU")
     assert seen["config"][DQ] == 32
+
+
+ZEN4 = {"flags": ["avx2", "avx512f", "avx512_vnni", "avx512_bf16"], "ov_capabilities": ["BF16", "FP32", "INT8"],
+        "flags_from": "torch"}
+
+
+def _medians(monkeypatch, **medians):
+    """The committed config alternation with its medians replaced."""
+    import phi3nb.measurements as measurements
+
+    real = measurements.read
+
+    def read(name):
+        run = real(name)
+        if name in measurements.CPU_CONFIG_RUNS:
+            run["median_tpot_ms"] = medians
+        return run
+
+    monkeypatch.setattr(measurements, "read", read)
+
+
+def test_the_load_line_quotes_what_was_measured_on_this_cpus_class(monkeypatch):
+    """The words follow the committed alternation: change its medians and they change; a CPU of a class nobody
+    measured is told so, and a CPU without bf16 or VNNI that the hints change nothing."""
+    from phi3nb.measurements import CPU_CONFIG_RUNS, machine, read
+    from phi3nb.run.cpu_config import why_default
+
+    run = read(CPU_CONFIG_RUNS[0])
+    medians = run["median_tpot_ms"]
+    behind = medians["default"] / min(medians.values()) - 1
+    said = why_default(FAST_CPU_CONFIG, ZEN4)
+    assert said.startswith("CPU config: phi3nb's default, f32 math and int8 activations per 128 inputs: ")
+    assert f"within {behind:.0%} of the fastest of {len(medians)} configs" in said and machine(run["meta"]) in said
+    assert "alternated on an int4 per-channel export" in why_default(FAST_CPU_CONFIG, ZEN4, ("int4_sym", -1))
+    _medians(monkeypatch, default=100.0, other=120.0)
+    assert "the fastest of 2 configs" in why_default(FAST_CPU_CONFIG, ZEN4)
+    _medians(monkeypatch, default=120.0, **{"bf16-dq128": 100.0})
+    said = why_default(FAST_CPU_CONFIG, ZEN4, tuple(run["meta"]["weights"]))
+    assert "20% slower a token than the fastest of 2 configs" in said
+    assert said.endswith("; the fastest: the same without the f32 hint (OpenVINO picks bf16 here). `phi3nb tune "
+                         "MODEL_DIR` measures them on yours.")
+    amx = {**ZEN4, "flags": ZEN4["flags"] + ["amx_tile"]}
+    assert "not yet measured against the alternatives on this CPU class (AVX-512 VNNI/BF16 + AMX)" in why_default(
+        FAST_CPU_CONFIG, amx)
+    avx2 = {"flags": ["avx2"], "ov_capabilities": ["FP32", "INT8"], "flags_from": "torch"}
+    assert "neither bf16 nor VNNI, so phi3nb's f32 hint and activation group change nothing" in why_default(
+        FAST_CPU_CONFIG, avx2)
+    laptop = {"flags": ["avx2", "avx_vnni"], "ov_capabilities": ["FP32", "INT8"], "flags_from": "torch"}
+    assert why_default(FAST_CPU_CONFIG, laptop).startswith("CPU config: phi3nb's default, int8 activations per 128")
+
+
+def test_loading_a_phi3_export_names_its_config_and_a_faster_export_with_its_published_cost(
+        tiny_phi3_ov, embedded_dir, capsys):
+    """The load's lines: which CPU config and why (this CPU's class), and for the cookbook's int4/int8 mix the
+    all-int4 export with its measured speed-up and NNCF's published accuracy; not for a model that is no Phi-3,
+    whose quality nobody published; an ov_config of the caller's is not explained."""
+    from phi3nb.measurements import PUBLISHED_QUALITY, read
+    from phi3nb.run.cpu import cpu_info
+    from phi3nb.run.cpu_config import why_default
+    from phi3nb.run.genai import load_genai
+
+    published = read(PUBLISHED_QUALITY)
+    load_genai(tiny_phi3_ov, device="CPU")
+    out = capsys.readouterr().out
+    assert f"[phi3nb] {why_default(FAST_CPU_CONFIG, cpu_info())}\n" in out
+    faster = next(line for line in out.splitlines() if line.startswith("[phi3nb] A faster export for this CPU: "))
+    accuracy = published["lambada_openai"]["rows"]["int4_sym_r100_gs128_scale"]["accuracy"]
+    assert "--preset fast-se" in faster and f"{accuracy:.1%}" in faster and published["meta"]["url"] in faster
+    load_genai(tiny_phi3_ov, device="CPU", ov_config={"PERFORMANCE_HINT": "LATENCY"})
+    out = capsys.readouterr().out
+    assert "CPU config:" not in out and "A faster export" in out
+    load_genai(embedded_dir, device="CPU")
+    out = capsys.readouterr().out
+    assert "CPU config:" in out and "A faster export" not in out
+
+
+@pytest.mark.parametrize("name", __import__("phi3nb.measurements", fromlist=["x"]).CPU_CONFIG_RUNS)
+def test_each_committed_alternation_measured_todays_default_for_its_weights(tmp_path, name):
+    """What the load line quotes as the default's place was measured with the config load_genai uses today for
+    an export of those weights: change the default, and the alternation must be run again."""
+    from phi3nb.measurements import read
+
+    meta = read(name)["meta"]
+    mode, group = meta["weights"]
+    assert fast_cpu_config(_ir(tmp_path, mode, group)) == meta["ov_config"][meta["default"]]
+    assert set(meta["ov_config"]) == set(read(name)["median_tpot_ms"]) == set(meta["configs"])

@@ -1,4 +1,5 @@
-"""The bench runs every figure a reader sees comes from (README, docs, the notebook, the plot, phi3nb's messages).
+"""The bench runs every figure a reader sees comes from (README, docs, the notebook, the plot, phi3nb's messages),
+and the one published table phi3nb quotes (answer quality, which random weights cannot show).
 
 Each JSON is `phi3nb bench` output as it was written, naming its CPU (meta.cpu) and day: re-running the bench
 and re-rendering (docs/figures.py) is the only way to change a figure. The product reads them as package data.
@@ -11,6 +12,11 @@ from pathlib import Path
 FOLDER = Path(__file__).resolve().parent
 # `phi3nb bench --full-size` runs: Phi-3-mini-4k-instruct's shapes with random weights, one per CPU class.
 FULL_SIZE_RUNS = ("full-size-xeon-amx.json", "full-size-epyc-avx2.json", "full-size-epyc-zen4.json")
+# load_genai's CPU default alternated with the alternatives in fresh processes at full size, one per CPU class:
+# what the load line quotes (run/cpu_config.py, why_default).
+CPU_CONFIG_RUNS = ("cpu-configs-epyc-zen4.json", "cpu-configs-per-channel-epyc-zen4.json")
+# Not measured here: the answer quality of int4 exports of Phi-3-mini as NNCF publishes it (its "meta" says where).
+PUBLISHED_QUALITY = "published-quality-phi3-mini.json"
 
 
 def read(name) -> dict:

@@ -1,15 +1,20 @@
 """load_genai's CPU settings: `phi3nb tune`'s pick for this CPU if there is one, else phi3nb's default on top of
-the cookbook's ov_config (phi3nb's own choice, not the cookbook's).
+the cookbook's ov_config (phi3nb's own choice, not the cookbook's), and the load line's words for which and why.
 
-Each is measured, with the CPU it was measured on, in phi3nb/bench/README.md ("Without AVX-512 (and with
-it)"); `phi3nb tune` times the alternatives on the user's CPU.
+The why is what was measured on this CPU's class (phi3nb/measurements/cpu-configs-*.json): the default against
+the alternatives, alternated in fresh processes at Phi-3-mini's full size. The slice figures behind each hint
+are in phi3nb/bench/README.md ("Without AVX-512 (and with it)"); `phi3nb tune` times the alternatives on the
+user's CPU.
 """
 
 import json
 from pathlib import Path
 
 from ..cookbook import OV_CONFIG
-from ..export.folder.model_dir import int4_group_size
+from ..export.folder.model_dir import int4_group_size, weight_compression
+from .. import measurements
+from ..measurements import CPU_CONFIG_RUNS, cpu_class, machine
+from .cpu import cpu_info, quantizes_activations
 from .devices import full_device_name
 
 TUNED_FILE = "phi3nb_tuned.json"  # written by `phi3nb tune MODEL_DIR` beside the model
@@ -30,9 +35,41 @@ FAST_CPU_HINTS = {**F32_HINT, **DQ_GROUP}
 FAST_CPU_CONFIG = {**OV_CONFIG, **FAST_CPU_HINTS}
 
 
-def cpu_config(path) -> tuple:
-    """(config, note for the load line) a CPU load uses when the caller gives none."""
-    return tuned_config(path, fast_cpu_config(path))
+def cpu_config(path, cpu=None) -> tuple:
+    """(config, the load line's "CPU config: ..." line) a CPU load uses when the caller gives none."""
+    default = fast_cpu_config(path)
+    config, tuned = tuned_config(path, default)
+    if config is not default:
+        return config, tuned
+    return default, why_default(default, cpu or cpu_info(), weight_compression(path)) + tuned
+
+
+def why_default(config, cpu, weights=None, runs=CPU_CONFIG_RUNS) -> str:
+    """"CPU config: ...": phi3nb's default as it acts on this CPU, and how it fared where it was alternated with
+    the alternatives on a CPU of the same class (`weights`' format first: the export's (mode, group), as
+    weight_compression reads it); where nothing was, says so."""
+    hints = config.get("INFERENCE_PRECISION_HINT") == "f32", config.get("DYNAMIC_QUANTIZATION_GROUP_SIZE")
+    bf16 = "BF16" in (cpu.get("ov_capabilities") or ())
+    vnni = quantizes_activations(cpu)
+    if not bf16 and vnni is False:
+        return ("CPU config: the cookbook's ov_config as it is: this CPU has neither bf16 nor VNNI, so phi3nb's f32 "
+                "hint and activation group change nothing here (OpenVINO computes in f32 and unpacks int4 to f32).")
+    what = [w for w, on in (("f32 math", bf16 and hints[0]),
+                            (f"int8 activations per {hints[1]} inputs", vnni is not False and hints[1])) if on]
+    said = f"CPU config: phi3nb's default, {' and '.join(what) or 'the cookbook ov_config'}: "
+    same = [run for run in map(measurements.read, runs) if cpu_class(run["meta"]["cpu"]) == cpu_class(cpu)]
+    run = next((r for r in same if tuple(r["meta"]["weights"]) == tuple(weights or ())), same[0] if same else None)
+    if run is None:
+        return (f"{said}not yet measured against the alternatives on this CPU class ({cpu_class(cpu)}). "
+                "`phi3nb tune MODEL_DIR` measures them on yours, and the load then uses its pick.")
+    medians, meta = run["median_tpot_ms"], run["meta"]
+    best = min(medians, key=medians.get)
+    behind = medians[meta["default"]] / medians[best] - 1
+    place = ("the fastest" if round(behind, 2) == 0 else f"within {behind:.0%} of the fastest" if behind < 0.05
+             else f"{behind:.0%} slower a token than the fastest")
+    fastest = f"; the fastest: {meta['configs'][best]}" if place.endswith("slower a token than the fastest") else ""
+    return (f"{said}{place} of {len(medians)} configs alternated on {meta['export']} on this CPU's class "
+            f"({machine(meta)}){fastest}. `phi3nb tune MODEL_DIR` measures them on yours.")
 
 
 def fast_cpu_config(model_dir, base=FAST_CPU_CONFIG) -> dict:
@@ -46,12 +83,13 @@ def fast_cpu_config(model_dir, base=FAST_CPU_CONFIG) -> dict:
 
 
 def tuned_config(path, default) -> tuple:
-    """(config, note for the load line): phi3nb_tuned.json's if it was measured on this CPU, else `default`."""
+    """(config, words for the load line): phi3nb_tuned.json's if it was measured on this CPU, else `default`."""
     try:
         tuned = json.loads((Path(path) / TUNED_FILE).read_text())
         config = dict(tuned["ov_config"])
     except (OSError, ValueError, KeyError, TypeError):
         return default, ""
     if tuned.get("cpu") != full_device_name("CPU"):
-        return default, f" (not using {TUNED_FILE}: it was tuned on {tuned.get('cpu')}; run phi3nb tune again)"
-    return config, f" with {TUNED_FILE} ({tuned.get('winner')}: {config})"
+        return default, f" Not using {TUNED_FILE}: it was tuned on {tuned.get('cpu')}; run phi3nb tune again."
+    return config, (f"CPU config: {TUNED_FILE}'s {tuned.get('winner')}, which `phi3nb tune` measured fastest for this "
+                    f"export on this CPU{' on ' + tuned['date'] if tuned.get('date') else ''}: {config}")

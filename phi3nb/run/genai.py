@@ -17,10 +17,12 @@ from ..cookbook import COOKBOOK_DEVICE, OV_CONFIG
 from ..errors import Phi3nbError
 from ..export.fit import (check_load_fits, kv_bytes_per_token, kv_cache_bytes, kv_cache_precision,
                           memory_context)
-from ..export.folder.model_dir import check_model_dir
+from ..export.folder.model_dir import check_model_dir, int4_ratio, weight_compression
 from .compile_cache import (CACHE_MODE, CACHED_DEVICES, cache_files, cache_outcome, compiled_cache_dir,
                             writable_cache)
+from .cpu import cpu_info
 from .cpu_config import cpu_config
+from .faster_export import export_advice, is_phi3
 from .devices import resolve_device
 from .loading import check_ov_config, load_failed
 from .rope_switch import chat_context, finish_recompute, longrope_switch, recompute_at, report_recompute
@@ -283,14 +285,14 @@ def _feed_class():
     return Feed
 
 
-def _properties(path, device, ov_config) -> tuple:
-    """(the LLMPipeline's properties, a note for the load line): the caller's ov_config, else on the CPU the
+def _properties(path, device, ov_config, cpu=None) -> tuple:
+    """(the LLMPipeline's properties, a line for the load's report): the caller's ov_config, else on the CPU the
     tuned or default CPU config (cpu_config.py) and elsewhere the cookbook's; checked against the device, with
     the compiled-model cache where it can help (compile_cache.py)."""
     chosen_cache = isinstance(ov_config, dict) and "CACHE_DIR" in ov_config
     note = ""
     if ov_config is None and device == "CPU":
-        ov_config, note = cpu_config(path)
+        ov_config, note = cpu_config(path, cpu)
     elif ov_config is None:
         ov_config = OV_CONFIG
     props = writable_cache(check_ov_config(dict(ov_config), device), path)
@@ -305,8 +307,10 @@ def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None, *, report=None
     """The exported folder as an LLMPipeline, with the same checks and device fallback as load_model, warmed up.
 
     ov_config=None: on the CPU, the config `phi3nb tune` measured fastest for this model on this CPU
-    (phi3nb_tuned.json beside the model), else the cookbook's config plus the f32 hint (faster int4
-    decoding, see cpu_config.py); elsewhere the cookbook's config.
+    (phi3nb_tuned.json beside the model), else the cookbook's config plus the f32 hint and int8 activations
+    per 128 inputs (faster int4 decoding, see cpu_config.py); elsewhere the cookbook's config. A line says
+    which and why; another, for a Phi-3 export whose format is the slow part on this CPU, which export would
+    decode faster and its published cost in answer quality (faster_export.py): suggested, never made.
     Before it returns, one tiny reply (GenaiModel.warm_up) does OpenVINO's first-inference work, so the
     first message answers as fast as later ones. On a GPU or NPU the compiled model is kept in
     compiled_cache_dir (~/.cache/phi3nb/compiled/...); an ov_config with "CACHE_DIR": "" turns that off,
@@ -320,11 +324,18 @@ def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None, *, report=None
 
     path = check_model_dir(model_dir)  # the folder
     device = resolve_device(device)
-    props, note = _properties(path, device, ov_config)  # the config
+    cpu = cpu_info() if device == "CPU" else None
+    props, note = _properties(path, device, ov_config, cpu)  # the config
     plan = chat_plan(path, device, props)  # the chat's context, and the fit check with its KV cache
     check_load_fits(path, device, plan["kv_bytes"])
     before = cache_files(props.get("CACHE_DIR"))
-    report(f"loading {path.name} with openvino_genai on {device}{note}, then warming it up...")
+    report(f"loading {path.name} with openvino_genai on {device}, then warming it up...")
+    if note:
+        report(note)
+    if device == "CPU" and is_phi3(path):  # the published quality figures are Phi-3-mini's
+        advice = export_advice(cpu, weight_compression(path), int4_ratio(path))
+        if advice:
+            report(f"A faster export for this CPU: {advice}")
     start = time.perf_counter()
     try:
         build = functools.partial(ov_genai.LLMPipeline, str(path), device, **props)

@@ -17,6 +17,7 @@ import time
 
 from ..run.cpu_config import FAST_CPU_CONFIG, TUNED_FILE, fast_cpu_config
 from ..run.devices import full_device_name
+from ..run.faster_export import export_advice, is_phi3
 
 # Changes to load_genai's CPU default (FAST_CPU_CONFIG: f32, int8 activations per 128 inputs); "default" is
 # that config itself. OpenVINO 2026.4's CPU plugin already keeps the KV cache in u8 and pins its threads,
@@ -68,39 +69,6 @@ def no_ops(candidates, cpu=None, capabilities=None) -> dict:
         if changes and all(rules.get(key, (False,))[0] for key in changes):
             found.setdefault(rules[next(iter(changes))][1], []).append(name)
     return found
-
-
-def export_advice(cpu, compression, ratio=None):
-    """What to tell the owner of an export whose format, not a runtime setting, is the slow part, or None:
-    int8 weights on a CPU without VNNI (OpenVINO unpacks them to f32 there), int8 layers beside the int4 ones
-    (the cookbook's --ratio 0.6) on any CPU. Figures: the committed full-size runs (phi3nb/measurements/)."""
-    from ..run.cpu import quantizes_activations
-
-    fast = "phi3nb export MODEL OUT --preset fast, at some cost in answer quality"
-    if not compression:
-        return None
-    if quantizes_activations(cpu) is False and compression[0].startswith("int8"):
-        return ("this export's weights are int8, which this CPU (no VNNI) unpacks and multiplies in f32: an "
-                f"all-int4 export decodes faster here: {fast}")
-    if compression[0].startswith("int4") and ratio is not None and ratio < 1:
-        return (f"{ratio:.0%} of this export's layers are int4 and the rest int8 (--ratio {ratio:g}); an all-int4 "
-                f"export decodes faster (Phi-3-mini at full size, the fast preset against the cookbook's flags: "
-                f"{measured_speedup('genai-fast', 'genai-chat')}): {fast}")
-    return None
-
-
-def measured_speedup(fast, slow) -> str:
-    """"1.34x on 2-core Intel Xeon (...), 2026-12-02; ...": `fast`'s decode speed over `slow`'s in each
-    committed full-size run that has both."""
-    from ..measurements import FULL_SIZE_RUNS, decode_speed, machine, read
-
-    found = []
-    for name in FULL_SIZE_RUNS:
-        run = read(name)
-        a, b = decode_speed(run, fast), decode_speed(run, slow)
-        if a and b:
-            found.append(f"{a / b:.2f}x on {machine(run['meta'])}")
-    return "; ".join(found) or "not measured"
 
 
 def rotated(names: list, r: int) -> list:
@@ -165,7 +133,7 @@ def tune(model_dir, rounds=3, new_tokens=64, candidates=None, budget=BUDGET_S, l
     model_dir = check_model_dir(model_dir)
     base, cpu = fast_cpu_config(model_dir), cpu_info()
     candidates = _runnable(CANDIDATES if candidates is None else candidates, base, cpu, log)
-    advice = export_advice(cpu, weight_compression(model_dir), int4_ratio(model_dir))
+    advice = export_advice(cpu, weight_compression(model_dir), int4_ratio(model_dir), is_phi3(model_dir))
     if advice:
         log(f"[tune] {advice}")
     times = {name: {"ttft_ms": [], "tpot_ms": []} for name in candidates}
