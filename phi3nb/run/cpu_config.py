@@ -13,7 +13,7 @@ from pathlib import Path
 from ..cookbook import OV_CONFIG
 from ..export.folder.model_dir import int4_group_size, weight_compression
 from .. import measurements
-from ..measurements import CPU_CONFIG_RUNS, cpu_class, machine
+from ..measurements import CPU_CONFIG_RUNS, cpu_class, cpu_name, date
 from .cpu import cpu_info, quantizes_activations
 from .devices import full_device_name
 
@@ -56,11 +56,11 @@ def why_default(config, cpu, weights=None, runs=CPU_CONFIG_RUNS) -> str:
                 "hint and activation group change nothing here (OpenVINO computes in f32 and unpacks int4 to f32).")
     what = [w for w, on in (("f32 math", bf16 and hints[0]),
                             (f"int8 activations per {hints[1]} inputs", vnni is not False and hints[1])) if on]
-    said = f"CPU config: phi3nb's default, {' and '.join(what) or 'the cookbook ov_config'}: "
+    said = f"CPU config: phi3nb's default ({', '.join(what) or 'the cookbook ov_config'}): "
     same = [run for run in map(measurements.read, runs) if cpu_class(run["meta"]["cpu"]) == cpu_class(cpu)]
     run = next((r for r in same if tuple(r["meta"]["weights"]) == tuple(weights or ())), same[0] if same else None)
     if run is None:
-        return (f"{said}not yet measured against the alternatives on this CPU class ({cpu_class(cpu)}). "
+        return (f"{said}not yet measured against the alternatives on a CPU of this class ({cpu_class(cpu)}). "
                 "`phi3nb tune MODEL_DIR` measures them on yours, and the load then uses its pick.")
     medians, meta = run["median_tpot_ms"], run["meta"]
     best = min(medians, key=medians.get)
@@ -68,8 +68,8 @@ def why_default(config, cpu, weights=None, runs=CPU_CONFIG_RUNS) -> str:
     place = ("the fastest" if round(behind, 2) == 0 else f"within {behind:.0%} of the fastest" if behind < 0.05
              else f"{behind:.0%} slower a token than the fastest")
     fastest = f"; the fastest: {meta['configs'][best]}" if place.endswith("slower a token than the fastest") else ""
-    return (f"{said}{place} of {len(medians)} configs alternated on {meta['export']} on this CPU's class "
-            f"({machine(meta)}){fastest}. `phi3nb tune MODEL_DIR` measures them on yours.")
+    return (f"{said}{place} of {len(medians)} configs on a CPU of this class ({cpu_name(meta['cpu'])}, "
+            f"{date(meta)}; {meta['export_short']}){fastest}. `phi3nb tune MODEL_DIR` measures them on yours.")
 
 
 def fast_cpu_config(model_dir, base=FAST_CPU_CONFIG) -> dict:

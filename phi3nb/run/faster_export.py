@@ -16,20 +16,21 @@ from .cpu import quantizes_activations
 SUGGESTED = "phi3nb export MODEL OUT --preset fast-se"  # all-int4 with scale estimation: the fast preset's format
 
 
-def export_advice(cpu, compression, ratio=None, phi3=True):
+def export_advice(cpu, compression, ratio=None, phi3=True, link=True):
     """What to tell the owner of an export whose format, not a runtime setting, is the slow part, or None:
     int8 weights on a CPU without VNNI (OpenVINO unpacks them to f32 there), int8 layers beside the int4 ones
     (the cookbook's --ratio 0.6) on any CPU. phi3: the model is a Phi-3 (model_type phi3, as Phi-3.5-mini and
-    Phi-4-mini are), whose published quality figures are then quoted."""
+    Phi-4-mini are), whose published quality figures are then quoted; link: with the source's address (the
+    load's short line names the docs page that has it)."""
     if not compression:
         return None
     if quantizes_activations(cpu) is False and compression[0].startswith("int8"):
         return ("this export's weights are int8, which this CPU (no VNNI) unpacks and multiplies in f32: an "
-                f"all-int4 export decodes faster here: {SUGGESTED}. {quality_cost('int8', phi3)}")
+                f"all-int4 export decodes faster here: {SUGGESTED}. {quality_cost('int8', phi3, link)}")
     if compression[0].startswith("int4") and ratio is not None and ratio < 1:
         return (f"{ratio:.0%} of this export's layers are int4 and the rest int8 (--ratio {ratio:g}); an all-int4 "
                 f"export decodes faster (Phi-3-mini at full size, the fast preset against the cookbook's flags: "
-                f"{measured_speedup('genai-fast', 'genai-chat', cpu)}): {SUGGESTED}. {quality_cost('mixed', phi3)}")
+                f"{measured_speedup('genai-fast', 'genai-chat', cpu)}): {SUGGESTED}. {quality_cost('mixed', phi3, link)}")
     return None
 
 
@@ -47,7 +48,7 @@ def measured_speedup(fast, slow, cpu=None) -> str:
     return "; ".join(same or found) or "not measured"
 
 
-def quality_cost(what, phi3=True) -> str:
+def quality_cost(what, phi3=True, link=True) -> str:
     """The published answer-quality cost of going all-int4 from `what` ("mixed": the cookbook's int4/int8 mix;
     "int8"), with its source; for a model that is not a Phi-3, that nothing was published for it."""
     if not phi3:
@@ -63,7 +64,8 @@ def quality_cost(what, phi3=True) -> str:
         said = (f"lambada_openai accuracy {lambada['int4_sym_r100_gs128_scale']['accuracy']:.1%} all-int4 with scale "
                 f"estimation (fast-se), {lambada['int4_sym_r100_gs128']['accuracy']:.1%} without (--preset fast), "
                 f"{lambada['fp32']['accuracy']:.1%} unquantized; the cookbook's mix is not in its tables")
-    return f"Its cost, as NNCF publishes it for Phi-3-mini-4k-instruct: {said} ({meta['url']})."
+    where = meta["url"] if link else "its weight compression guide, linked in phi3nb's docs: how-fast.md, Answer quality"
+    return f"Its cost, as NNCF publishes it for Phi-3-mini-4k-instruct: {said} ({where})."
 
 
 def is_phi3(model_dir) -> bool:

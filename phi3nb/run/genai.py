@@ -333,7 +333,7 @@ def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None, *, report=None
     if note:
         report(note)
     if device == "CPU" and is_phi3(path):  # the published quality figures are Phi-3-mini's
-        advice = export_advice(cpu, weight_compression(path), int4_ratio(path))
+        advice = export_advice(cpu, weight_compression(path), int4_ratio(path), link=False)
         if advice:
             report(f"A faster export for this CPU: {advice}")
     start = time.perf_counter()
