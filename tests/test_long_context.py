@@ -233,7 +233,8 @@ def test_stop_during_the_recompute_stops_the_reply(tiny, backend):
     history, said = [], []
     turn = chat_turn(model, tok, history, "hi", system="", max_new_tokens=60, on_status=said.append)
     assert turn.tokens > SWITCH  # it crossed the switch
-    assert said and said[0] is said[-1] is turn.recompute and turn.recompute.ended is not None
+    re_read = [work for work in said if not work.fresh]  # (genai: a fresh pipeline first, the last reply passed it)
+    assert re_read and re_read[0] is re_read[-1] is turn.recompute and turn.recompute.ended is not None
     assert f"re-read {turn.recompute.tokens} tokens with the long rotary factors in" in turn.stats()
 
 
@@ -252,6 +253,27 @@ def test_a_message_that_crosses_the_switch_says_the_conversation_is_read_again(t
     assert turn.recompute.tokens == model.held_tokens - turn.tokens > SWITCH  # the whole prompt, held part too
     assert turn.recompute.ended <= turn.first_token_at
     assert f"re-read {turn.recompute.tokens} tokens with the long rotary factors in" in turn.stats()
+
+
+def test_a_new_conversation_after_one_past_the_switch_says_it_waits_for_a_fresh_pipeline(tiny):
+    """genai: a new conversation after one past the switch waits for a fresh pipeline (the prefix cache holds
+    long-factor keys): the turn says so while it waits, with the load's time as its estimate, and its stats line
+    counts it; the first conversation, long from its first message, needed none."""
+    _, ov, _ = tiny("phi3.5-mini")
+    model, tok = load("genai", ov), load_tokenizer(ov)
+    said, texts = [], []
+
+    def status(work):
+        said.append(work)
+        texts.append(work.status())
+
+    chat_turn(model, tok, [], " ".join(["word"] * SWITCH), system="", max_new_tokens=4, on_status=status)
+    assert said == [] and model.held_tokens > SWITCH and model.rebuilds == 0
+    turn = chat_turn(model, tok, [], "hi", system="", max_new_tokens=4, on_status=status)
+    assert said and said[0] is said[-1] is turn.recompute and turn.recompute.fresh and model.rebuilds == 1
+    assert texts[0].startswith("starting a fresh pipeline: the last conversation passed the model's LongRoPE switch")
+    assert f"of about {model.build_s:.0f} s" not in texts[0] or turn.recompute.estimate_s > 0
+    assert turn.recompute.ended <= turn.first_token_at and "started a fresh pipeline in" in turn.stats()
 
 
 def test_a_fresh_pipeline_that_fails_to_build_keeps_the_chat_and_the_next_message_builds_it(tiny):

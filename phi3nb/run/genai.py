@@ -62,6 +62,7 @@ class GenaiModel:
         self._long = None  # LongRoPE: the factors of the keys the prefix cache holds (None: no conversation's yet)
         self._prefill_rate = None  # LongRoPE: tokens/s of this chat's last whole prefill, for the recompute's estimate
         self.rebuilds = 0  # fresh pipelines built to drop a prefix cache of the other factors
+        self.build_s = None  # seconds the last pipeline took to build and warm up (load_genai's, then _rebuild's)
 
     @property
     def follows_switch(self) -> bool:
@@ -152,14 +153,21 @@ class GenaiModel:
     def _in_mode(self, sequence, config, feed, on_status) -> list:
         """One call on a pipeline whose prefix cache holds keys of the factors `sequence` needs (the long ones
         past the switch) and no others: where it holds the other ones, a fresh pipeline first. A conversation
-        that goes on past the switch is thereby read again whole with the long factors, said through on_status."""
+        that goes on past the switch is thereby read again whole with the long factors, and a new one waits for
+        the fresh pipeline; either is said through on_status."""
         long, work = len(sequence) > self.switch, None
         if self._long is not None and self._long != long:
             goes_on = long and 0 < len(self._seen) <= len(sequence) and list(sequence[:len(self._seen)]) == self._seen
             if goes_on:
                 work = report_recompute(on_status, len(sequence), self._estimate(len(sequence)))
                 feed.on_first = lambda: finish_recompute(on_status, work)
-            self._rebuild()
+                self._rebuild()
+            else:  # a new conversation: it waits for the fresh pipeline, said as such
+                fresh = report_recompute(on_status, 0, self.build_s, fresh=True)
+                try:
+                    self._rebuild()
+                finally:
+                    finish_recompute(on_status, fresh)
         try:
             new = self._call(sequence, config, feed)
         finally:
@@ -175,9 +183,11 @@ class GenaiModel:
         self.pipe, self._long = None, None
         self._seen, self._prompt_len, self._asked, self._sent = [], 0, [], []
         gc.collect()
+        started = time.perf_counter()
         try:
             self.pipe = self._build()
             self.warm_up()
+            self.build_s = time.perf_counter() - started
         except (RuntimeError, MemoryError) as e:  # out of memory, most likely: the old pipeline is gone already
             self.pipe = None
             raise Phi3nbError(
@@ -347,6 +357,7 @@ def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None, *, report=None
     except (RuntimeError, MemoryError) as e:  # memory and device failures keep the export; only unreadable files not
         raise load_failed(path, e, device, tokenizer_ir=True) from None
     done = time.perf_counter()
+    model.build_s = done - start
     if model.context_note:
         report(model.context_note)
     report(f"loaded in {done - start:.1f} s ({cache_outcome(props.get('CACHE_DIR'), before)}: "

@@ -69,15 +69,24 @@ def recompute_at(switch, n_prompt, max_new_tokens) -> int | None:
 
 @dataclass
 class Recompute:
-    """The crossing turn's extra work, for a status line while it runs and the stats line after it."""
+    """The crossing turn's extra work, for a status line while it runs and the stats line after it; or, `fresh`,
+    a new conversation's wait for a fresh pipeline where the last one passed the switch (genai: its prefix
+    cache holds keys of the other factors)."""
 
-    tokens: int  # the sequence prefilled again with the long factors
+    tokens: int  # the sequence prefilled again with the long factors (0: fresh)
     started: float
-    estimate_s: float | None = None  # from this chat's prefill speed so far, if known
+    estimate_s: float | None = None  # from this chat's prefill speed so far (fresh: its last build), if known
     ended: float | None = None
+    fresh: bool = False
 
     def status(self) -> str:
         """What the model is doing now, with the elapsed time (and the estimate) as its progress."""
+        if self.fresh:
+            if self.ended is not None:
+                return f"started a fresh pipeline in {self.ended - self.started:.1f} s"
+            of = f" of about {self.estimate_s:.0f} s" if self.estimate_s else ""
+            return ("starting a fresh pipeline: the last conversation passed the model's LongRoPE switch, and its "
+                    f"keys must not serve this one: {time.perf_counter() - self.started:.0f} s{of}")
         if self.ended is not None:
             return f"re-read {self.tokens:,} tokens with the long rotary factors in {self.ended - self.started:.1f} s"
         elapsed = time.perf_counter() - self.started
@@ -86,9 +95,9 @@ class Recompute:
                 f"(LongRoPE, once per chat, as the reference does): {elapsed:.0f} s{of}")
 
 
-def report_recompute(on_status, tokens, estimate_s=None):
+def report_recompute(on_status, tokens, estimate_s=None, fresh=False):
     """A Recompute begun now, passed to `on_status` (if any); call finish_recompute when it is done."""
-    work = Recompute(tokens, time.perf_counter(), estimate_s)
+    work = Recompute(tokens, time.perf_counter(), estimate_s, fresh=fresh)
     if on_status is not None:
         on_status(work)
     return work
