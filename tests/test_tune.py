@@ -194,3 +194,30 @@ def test_the_export_advice_quotes_the_committed_full_size_runs(monkeypatch):
         "int4_sym", 128), 0.6).replace(own, "")
     monkeypatch.setattr(measurements, "read", doubled)
     assert export_advice(unknown, ("int4_sym", 128), 0.6).count("2.00x on ") == 3
+
+
+def test_the_loads_short_line_quotes_the_runs_and_the_published_figures(monkeypatch):
+    """The load's line: this CPU class's speed-up where a run has it, else the range over the runs; NNCF's
+    figures from the committed file (change it, the words follow); nothing where the format is not the slow part."""
+    import phi3nb.measurements as measurements
+    from phi3nb.run.faster_export import load_line
+
+    ratios = sorted(measurements.decode_speed(r, "genai-fast") / measurements.decode_speed(r, "genai-chat")
+                    for r in map(measurements.read, measurements.FULL_SIZE_RUNS))
+    assert f"{ratios[0]:.2f}-{ratios[-1]:.2f}x as fast as this export's int4/int8 mix on the CPUs measured" in load_line(
+        {"flags": []}, ("int4_sym", 128), 0.6)
+    assert "on a CPU of this class (AMD EPYC, " in load_line({"flags": ["avx2"], "flags_from": "torch"},
+                                                            ("int4_sym", 128), 0.6)
+    assert "OpenVINO multiplies these int8 weights in f32" in load_line({"flags": ["avx2"], "flags_from": "torch"},
+                                                                        ("int8_sym", -1))
+    assert load_line({"flags": ["avx2"]}, ("int4_sym", 128), 1.0) is None
+    real = measurements.read
+
+    def halved(name):
+        run = real(name)
+        if name == measurements.PUBLISHED_QUALITY:
+            run["lambada_openai"]["rows"]["int4_sym_r100_gs128_scale"]["accuracy"] = 0.5
+        return run
+
+    monkeypatch.setattr(measurements, "read", halved)
+    assert "NNCF publishes 50.0% lambada accuracy for that format" in load_line({"flags": []}, ("int4_sym", 128), 0.6)

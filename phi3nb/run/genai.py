@@ -22,7 +22,7 @@ from .compile_cache import (CACHE_MODE, CACHED_DEVICES, cache_files, cache_outco
                             writable_cache)
 from .cpu import cpu_info
 from .cpu_config import cpu_config
-from .faster_export import export_advice, is_phi3
+from .faster_export import is_phi3, load_line
 from .devices import resolve_device
 from .loading import check_ov_config, load_failed
 from .rope_switch import chat_context, finish_recompute, longrope_switch, recompute_at, report_recompute
@@ -342,10 +342,9 @@ def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None, *, report=None
     report(f"loading {path.name} with openvino_genai on {device}, then warming it up...")
     if note:
         report(note)
-    if device == "CPU" and is_phi3(path):  # the published quality figures are Phi-3-mini's
-        advice = export_advice(cpu, weight_compression(path), int4_ratio(path), link=False)
-        if advice:
-            report(f"A faster export for this CPU: {advice}")
+    advice = load_line(cpu, weight_compression(path), int4_ratio(path)) if device == "CPU" and is_phi3(path) else None
+    if advice:  # (only for Phi-3 models: the published quality figures are Phi-3-mini's)
+        report(advice)
     start = time.perf_counter()
     try:
         build = functools.partial(ov_genai.LLMPipeline, str(path), device, **props)
