@@ -102,7 +102,9 @@ def test_load_genai_uses_the_tuned_config_of_this_cpu_and_says_so(tiny_phi3_ov, 
     tuned = {"winner": "kv-u8", "cpu": full_device_name("CPU"), "ov_config": {"KV_CACHE_PRECISION": "u8"}}
     (model / TUNED_FILE).write_text(json.dumps(tuned))
     load_genai(model, device="CPU")
-    assert f"CPU config: {TUNED_FILE}'s kv-u8, which `phi3nb tune` measured fastest" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"CPU config: {TUNED_FILE}'s kv-u8, which `phi3nb tune` measured fastest" in out
+    assert "phi3nb's default with KV_CACHE_PRECISION=u8, no PERFORMANCE_HINT" in out  # the tuned file's own config
     load_genai(model, device="CPU", ov_config=SAME_WORDS)  # an explicit config wins
     assert TUNED_FILE not in capsys.readouterr().out
     (model / TUNED_FILE).write_text(json.dumps({**tuned, "cpu": "Some Other CPU"}))

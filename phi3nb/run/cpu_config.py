@@ -91,5 +91,8 @@ def tuned_config(path, default) -> tuple:
         return default, ""
     if tuned.get("cpu") != full_device_name("CPU"):
         return default, f" Not using {TUNED_FILE}: it was tuned on {tuned.get('cpu')}; run phi3nb tune again."
+    changes = [f"{k}={config[k]}" for k in config if default.get(k) != config[k]]
+    changes += [f"no {k}" for k in default if k not in config]
     return config, (f"CPU config: {TUNED_FILE}'s {tuned.get('winner')}, which `phi3nb tune` measured fastest for this "
-                    f"export on this CPU{' on ' + tuned['date'] if tuned.get('date') else ''}: {config}")
+                    f"export on this CPU{' on ' + tuned['date'] if tuned.get('date') else ''}: phi3nb's default with "
+                    f"{', '.join(changes) or 'nothing changed'}")
