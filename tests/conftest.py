@@ -114,3 +114,21 @@ def typed(monkeypatch):
         monkeypatch.setattr("builtins.input", fake_input)
 
     return type_in
+
+
+@pytest.fixture
+def edited_measurement(monkeypatch):
+    """edit(name, change): from now on phi3nb.measurements.read(name) gives the committed JSON with change(run)
+    applied (the file itself untouched), so a test can show that the words a reader sees follow the file."""
+    import phi3nb.measurements as measurements
+
+    real, edits = measurements.read, {}
+
+    def read(name):
+        run = real(name)
+        if name in edits:
+            edits[name](run)
+        return run
+
+    monkeypatch.setattr(measurements, "read", read)
+    return edits.__setitem__

@@ -60,22 +60,15 @@ ZEN4 = {"flags": ["avx2", "avx512f", "avx512_vnni", "avx512_bf16"], "ov_capabili
         "flags_from": "torch"}
 
 
-def _medians(monkeypatch, **medians):
-    """The committed config alternation with its medians replaced."""
-    import phi3nb.measurements as measurements
+def _medians(edit, **medians):
+    """The committed config alternations with their medians replaced."""
+    from phi3nb.measurements import CPU_CONFIG_RUNS
 
-    real = measurements.read
-
-    def read(name):
-        run = real(name)
-        if name in measurements.CPU_CONFIG_RUNS:
-            run["median_tpot_ms"] = medians
-        return run
-
-    monkeypatch.setattr(measurements, "read", read)
+    for name in CPU_CONFIG_RUNS:
+        edit(name, lambda run: run.update(median_tpot_ms=medians))
 
 
-def test_the_load_line_quotes_what_was_measured_on_this_cpus_class(monkeypatch):
+def test_the_load_line_quotes_what_was_measured_on_this_cpus_class(edited_measurement):
     """The words follow the committed alternation: change its medians and they change; a CPU of a class nobody
     measured is told so, and a CPU without bf16 or VNNI that the hints change nothing."""
     from phi3nb.measurements import CPU_CONFIG_RUNS, cpu_name, date, read
@@ -89,9 +82,9 @@ def test_the_load_line_quotes_what_was_measured_on_this_cpus_class(monkeypatch):
     assert f"within {behind:.0%} of the fastest of {len(medians)} configs on a CPU of this class" in said
     assert f"({cpu_name(run['meta']['cpu'])}, {date(run['meta'])}; Phi-3-mini, the cookbook's export)" in said
     assert "; Phi-3-mini, int4 per channel)" in why_default(FAST_CPU_CONFIG, ZEN4, ("int4_sym", -1))
-    _medians(monkeypatch, default=100.0, other=120.0)
+    _medians(edited_measurement, default=100.0, other=120.0)
     assert "the fastest of 2 configs" in why_default(FAST_CPU_CONFIG, ZEN4)
-    _medians(monkeypatch, default=120.0, **{"bf16-dq128": 100.0})
+    _medians(edited_measurement, default=120.0, **{"bf16-dq128": 100.0})
     said = why_default(FAST_CPU_CONFIG, ZEN4, tuple(run["meta"]["weights"]))
     assert "20% slower a token than the fastest of 2 configs" in said
     assert said.endswith("; the fastest: the same without the f32 hint (OpenVINO picks bf16 here). `phi3nb tune "

@@ -167,37 +167,32 @@ def test_tune_points_an_export_with_int8_layers_to_an_all_int4_one(tiny_phi3_ov)
     assert int4_ratio(tiny_phi3_ov.parent) is None  # no IR there: nothing recorded
 
 
-def test_the_export_advice_quotes_the_committed_full_size_runs(monkeypatch):
+def test_the_export_advice_quotes_the_committed_full_size_runs(edited_measurement):
     """The speed-up the advice quotes is each full-size run's, with its CPU and day (only the run of this CPU's
     class where there is one): change a run, the words follow."""
     import phi3nb.measurements as measurements
     from phi3nb.run.faster_export import export_advice
 
-    real = measurements.read
-
-    def doubled(name):
-        run = real(name)
-        if name not in measurements.FULL_SIZE_RUNS:
-            return run
+    def halve_the_cookbook_exports_speed(run):
         fast = run["engines"]["genai-fast"]["decode_tok_s"]
         run["engines"]["genai-chat"]["decode_tok_s"] = {**fast, "median": fast["median"] / 2}
-        return run
 
     unknown, avx2 = {"flags": []}, {"flags": ["avx2"], "flags_from": "torch"}
     advice = export_advice(unknown, ("int4_sym", 128), 0.6)
     for name in measurements.FULL_SIZE_RUNS:
-        run = real(name)
+        run = measurements.read(name)
         speedup = measurements.decode_speed(run, "genai-fast") / measurements.decode_speed(run, "genai-chat")
         assert f"{speedup:.2f}x on {measurements.machine(run['meta'])}" in advice
         if measurements.cpu_class(run["meta"]["cpu"]) == measurements.cpu_class(avx2):
             own = f"{speedup:.2f}x on this CPU's class, {measurements.machine(run['meta'])})"
     assert own in export_advice(avx2, ("int4_sym", 128), 0.6) and "x on " not in export_advice(avx2, (
         "int4_sym", 128), 0.6).replace(own, "")
-    monkeypatch.setattr(measurements, "read", doubled)
+    for name in measurements.FULL_SIZE_RUNS:
+        edited_measurement(name, halve_the_cookbook_exports_speed)
     assert export_advice(unknown, ("int4_sym", 128), 0.6).count("2.00x on ") == 3
 
 
-def test_the_loads_short_line_quotes_the_runs_and_the_published_figures(monkeypatch):
+def test_the_loads_short_line_quotes_the_runs_and_the_published_figures(edited_measurement):
     """The load's line: this CPU class's speed-up where a run has it, else the range over the runs; NNCF's
     figures from the committed file (change it, the words follow); nothing where the format is not the slow part."""
     import phi3nb.measurements as measurements
@@ -212,13 +207,6 @@ def test_the_loads_short_line_quotes_the_runs_and_the_published_figures(monkeypa
     assert "OpenVINO multiplies these int8 weights in f32" in load_line({"flags": ["avx2"], "flags_from": "torch"},
                                                                         ("int8_sym", -1))
     assert load_line({"flags": ["avx2"]}, ("int4_sym", 128), 1.0) is None
-    real = measurements.read
-
-    def halved(name):
-        run = real(name)
-        if name == measurements.PUBLISHED_QUALITY:
-            run["lambada_openai"]["rows"]["int4_sym_r100_gs128_scale"]["accuracy"] = 0.5
-        return run
-
-    monkeypatch.setattr(measurements, "read", halved)
+    edited_measurement(measurements.PUBLISHED_QUALITY, lambda run: run["lambada_openai"]["rows"][
+        "int4_sym_r100_gs128_scale"].update(accuracy=0.5))
     assert "NNCF publishes 50.0% lambada accuracy for that format" in load_line({"flags": []}, ("int4_sym", 128), 0.6)
