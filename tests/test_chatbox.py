@@ -3,6 +3,7 @@
 The tiny random Phi-3 (noise, fast) checks the mechanics; the embedded SmolLM2 checks real text.
 """
 
+import html
 import re
 import threading
 import time
@@ -344,6 +345,33 @@ def test_stop_ends_within_one_token_and_keeps_the_partial_reply(embedded_model, 
     assert "stopped" in shown(box) and reply.split()[0] in shown(box)
 
 
+def test_stop_while_the_model_reads_the_prompt_says_it_stops_at_the_first_word(embedded_model, monkeypatch):
+    """Nothing interrupts the reading of a prompt (seconds at full size, a minute for a pasted document): Stop
+    pressed then says so at once, and the reply ends at its first word."""
+    box = ChatBox(*embedded_model, max_new_tokens=2000)
+    seen = {}
+
+    def press_stop_before_the_first_token():
+        box.stop.click()
+        seen["status"] = box.status.value
+
+    calls = Calls(monkeypatch, before=press_stop_before_the_first_token)
+    say(box, "Write a very long story about a dragon.")
+    assert chatbox.STOPPING in html.unescape(seen["status"])
+    assert len(calls.pieces) <= 1 and "stopped" in shown(box)
+    assert box.status.value == "" and box.replying is None and box.stop.disabled
+    say(box, "Hello")  # a Stop while streaming says nothing of reading: the reply is past it
+
+    def press_stop_while_streaming(piece):
+        if not box._stop_event.is_set():
+            box.stop.click()
+            seen["streaming"] = box.status.value
+
+    calls.before, calls.on_piece = None, press_stop_while_streaming
+    say(box, "Write a very long story about a cat.")
+    assert seen["streaming"] == "" and "stopped" in shown(box)
+
+
 def test_korean_streams_without_replacement_characters(embedded_model, monkeypatch):
     calls = Calls(monkeypatch)
     box = ChatBox(*embedded_model, max_new_tokens=24)
@@ -401,6 +429,11 @@ def test_the_status_line_says_while_a_longrope_model_re_reads_the_conversation(t
     while "re-reading the 5,000 tokens" not in box.status.value and time.monotonic() < deadline:
         time.sleep(0.01)
     assert "re-reading the 5,000 tokens" in shown(box) and "long rotary factors" in shown(box)
+    box.stop.click()  # the re-read cannot be cut short: the line says the reply stops once it is done
+    while "stopping at the reply" not in box.status.value and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "re-reading the 5,000 tokens" in shown(box) and "stopping at the reply's first word" in html.unescape(shown(box))
     seen.set()
     assert done.wait(WAIT) and box.wait(WAIT)
     assert "re-reading" not in shown(box) and box.history and box.last_error is None
+    assert box.messages[-1].text.count(" ") <= 1 and "stopped" in shown(box)

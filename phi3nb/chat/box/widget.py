@@ -22,6 +22,8 @@ from ...run.generation import context_window
 BUSY = "Still answering the last message: wait for it, or press Stop."
 QUEUED = "Your message is answered as soon as the model is loaded; Stop takes it back."
 STILL_LOADING = "Still loading the model, and your message above goes first: wait for it, or press Stop."
+STOPPING = ("Stopping: the model is still reading the prompt, which it does in one go (a long one takes a while); "
+            "the reply stops at its first word.")
 NOT_LOADED = "The model did not load (the error is above): do what it says, then run this cell again."
 TICK = 1.0  # seconds between updates of the load line's clock
 
@@ -44,6 +46,7 @@ class ChatBox:
         self.context = context or (None if self.load else context_window(model))
         self.history, self.last_error, self.last_reply, self.epoch = [], None, None, 0
         self.queued = None  # (text, its bubble, since when): a message sent while the model loads
+        self.replying = None  # the reply being written (its bubble), set by the worker
         self._lock, self._busy = threading.Lock(), False
         self._done, self._stop_event = threading.Event(), threading.Event()
         self._done.set()
@@ -107,11 +110,15 @@ class ChatBox:
         self._start(self.history[-1][0], self.history[:-1], replace=last)
 
     def _on_stop(self):
-        """Stop the reply within one token; a message still waiting for the model goes back into the box."""
+        """Stop the reply within one token; a message still waiting for the model goes back into the box.
+        Before the first token the model is reading the prompt, which nothing interrupts: the status says so,
+        or a person pressing Stop during a long prompt's seconds would see nothing happen."""
         with self._lock:
             queued, self.queued = self.queued, None
         if queued is None:
             self._stop_event.set()
+            if self.reading:
+                self.status.value = status_html(STOPPING)
             return
         text, asked, _ = queued
         self.transcript.remove(asked)
@@ -197,6 +204,8 @@ class ChatBox:
         if queued is not None:
             self.reply_ended()  # a message waiting for the model is forgotten with the rest
         self._stop_event.set()
+        if self.reading:
+            self.status.value = status_html(STOPPING)
         self.wait(timeout=30)
         self.epoch += 1  # a reply still running after the timeout lands nowhere
         self.history, self.last_reply = [], None
@@ -228,9 +237,16 @@ class ChatBox:
         self.input.value = text
         return True
 
+    @property
+    def reading(self) -> bool:
+        """True while a reply runs and has no token yet: the model is reading its prompt."""
+        reply = self.replying
+        return self._busy and reply is not None and not reply.text
+
     def reply_ended(self):
         with self._lock:
             self._busy = False
+            self.replying = None
         self.status.value = ""
         self.send.disabled = self.load is not None and self.load.error is not None
         self.stop.disabled = True

@@ -21,11 +21,11 @@ def run_reply(box, text, history, settings, epoch, stop_event, asked=None, *, re
     `replaced`); `waited`: seconds the message waited for the model to load, for its stats line."""
     message = None
     try:
-        message = box.transcript.add("assistant", "")
+        message = box.replying = box.transcript.add("assistant", "")
         message.streaming = True
         message.render()
         turn = chat_turn(box.model, box.tokenizer, history, text, system=box.system, context=box.context,
-                         on_text=_streamer(message), stop_event=stop_event, on_status=_status_line(box),
+                         on_text=_streamer(message), stop_event=stop_event, on_status=_status_line(box, stop_event),
                          **settings)
         message.text, message.streaming, message.stats = turn.reply, False, turn.stats()
         if waited is not None:
@@ -74,11 +74,13 @@ def _streamer(message):
     return on_piece
 
 
-def _status_line(box):
+def _status_line(box, stop_event):
     """on_status for chat_turn: while a LongRoPE model re-reads the conversation at its switch (a Recompute,
-    seconds to minutes), the status line says so with its clock, refreshed each second; cleared when done."""
+    seconds to minutes), the status line says so with its clock, refreshed each second; cleared when done.
+    Stop pressed meanwhile cannot cut the re-read short: the line says the reply stops once it is done."""
     def show(work):
-        box.status.value = status_html(work.status())
+        stopping = " · stopping at the reply's first word" if stop_event.is_set() else ""
+        box.status.value = status_html(work.status() + stopping)
 
     def clear(work):
         box.status.value = ""
