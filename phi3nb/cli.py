@@ -84,22 +84,61 @@ def chat(args):
                              start=lambda work: print(f"\n[phi3nb] {work.status()}", end="", flush=True),
                              end=lambda work: print(f"\r[phi3nb] {work.status()}", flush=True))
     history = []
-    print("Chat with the model; Ctrl-D to leave.")
+    print("Chat with the model; Ctrl-C stops a reply, Ctrl-D leaves.")
     while True:
         try:
             text = input("\nquestion:\n")
         except EOFError:
             print()
             return history
+        printed = []
+
+        def show(piece):
+            printed.append(piece)
+            print(piece, end="", flush=True)
+
         try:
-            turn = chat_turn(model, tok, history, text, system=args.system, max_new_tokens=args.max_new_tokens,
-                             on_text=lambda piece: print(piece, end="", flush=True), on_status=recompute_line)
+            turn = stoppable(lambda stop: chat_turn(
+                model, tok, history, text, system=args.system, max_new_tokens=args.max_new_tokens, on_text=show,
+                stop_event=stop, on_status=recompute_line), reading=lambda: not printed)
         except Phi3nbError as e:
             print(f"[phi3nb] {e}")
             continue
         if turn.dropped:
             print(f"\n[phi3nb] dropped the {turn.dropped} oldest turn(s) to fit the context window.")
         print(f"\n[{turn.stats()}]\n----------")
+
+
+def stoppable(reply, reading=lambda: False):
+    """reply(stop_event) in a thread, so Ctrl-C stops the reply, not the program: the conversation stays, this
+    reply's words too. A second Ctrl-C leaves. The model reads a prompt in one go, which nothing interrupts:
+    while `reading()`, the line says the reply stops at its first word."""
+    import threading
+
+    stop, done, out = threading.Event(), threading.Event(), {}
+
+    def run():
+        try:
+            out["turn"] = reply(stop)
+        except BaseException as e:  # noqa: BLE001 - raised again in the caller's thread
+            out["error"] = e
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="phi3nb-reply", daemon=True).start()
+    while not done.is_set():  # not Thread.join: a Ctrl-C inside it can leave is_alive() False too early (3.11)
+        try:
+            done.wait(0.1)
+        except KeyboardInterrupt:
+            if stop.is_set():
+                raise
+            stop.set()
+            where = ("the model is still reading the prompt; the reply stops at its first word" if reading()
+                     else "stopping the reply")
+            print(f"\n[phi3nb] {where} (Ctrl-C again to leave)", flush=True)
+    if "error" in out:
+        raise out["error"]
+    return out["turn"]
 
 
 def export(args):

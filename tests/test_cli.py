@@ -204,3 +204,55 @@ def test_demos_figures_count_the_tokens_generated_not_a_re_encoding(tiny_phi3_ov
                  "--max-new-tokens", "12"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"\| (\d+) tokens? ·", out).group(1) == str(generated[0]) and len(generated) == 1, out
+
+
+def test_ctrl_c_stops_the_reply_and_keeps_the_chat(member_ov, monkeypatch, capsys, typed):
+    """Ctrl-C during a reply stops that reply, as the box's Stop does; the program and its history stay (it used to
+    exit, and the conversation was gone). Ctrl-C is KeyboardInterrupt in the main thread: _thread.interrupt_main."""
+    import _thread
+    import threading
+
+    import phi3nb.chat.turn as chat
+
+    real, seen, after = chat.generate_answer, [], []
+
+    def generate(m, t, ids, *, streamer, stop_event, **kw):
+        # in the main thread, Ctrl-C would land in genai's streamer callback: the process aborts (it did)
+        assert threading.current_thread() is not threading.main_thread(), "the reply runs in the main thread"
+        seen.append(list(ids))
+        show = streamer.on_text
+
+        def piece(text):
+            show(text)
+            if len(seen) == 1 and not stop_event.is_set():
+                _thread.interrupt_main()  # Ctrl-C at the first word
+                assert stop_event.wait(30), "Ctrl-C did not stop the reply"
+            elif stop_event.is_set():
+                after.append(text)
+
+        streamer.on_text = piece
+        return real(m, t, ids, streamer=streamer, stop_event=stop_event, **kw)
+
+    monkeypatch.setattr(chat, "generate_answer", generate)
+    typed("tell me a long story", "and again")
+    assert main(["chat", str(member_ov), "--max-new-tokens", "200", "--backend", "genai"]) == 0
+    out = capsys.readouterr().out
+    assert "[phi3nb] stopping the reply (Ctrl-C again to leave)" in out and "stopped" in out
+    assert len(after) <= 1 and len(seen) == 2 and seen[1][: len(seen[0])] == seen[0]  # the stopped turn is kept
+
+
+def test_ctrl_c_while_the_model_reads_says_so_and_twice_leaves():
+    """Before the first word nothing interrupts the model: the line says so; a second Ctrl-C leaves."""
+    import _thread
+    import threading
+
+    from phi3nb.cli import stoppable
+
+    def reply(stop):
+        _thread.interrupt_main()
+        assert stop.wait(30)
+        _thread.interrupt_main()
+        threading.Event().wait(30)  # still reading; only the second Ctrl-C ends this
+
+    with pytest.raises(KeyboardInterrupt):
+        stoppable(reply, reading=lambda: True)
