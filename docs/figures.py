@@ -3,10 +3,10 @@
     .venv/bin/python docs/figures.py          # re-render every block in place
     .venv/bin/python docs/figures.py --check  # exit 1, naming them, if a committed block differs
 
-A figure lives between `<!-- figures:NAME -->` and `<!-- /figures:NAME -->` in README.md, docs/*.md or a
-markdown cell of the notebook, and its text is `BLOCKS[NAME]()`. tests/test_figures.py fails when a committed
-block differs from a fresh render, and when a figure stands outside a block, so re-running the bench and
-re-rendering is the only way to change one. Every block names the machine and the date of what it shows.
+A figure lives between `<!-- figures:NAME -->` and `<!-- /figures:NAME -->` in README.md, docs/*.md,
+phi3nb/bench/README.md or a markdown cell of the notebook, and its text is `BLOCKS[NAME]()`. tests/test_figures.py
+fails when a committed block differs from a fresh render, and when a figure stands outside a block, so re-running
+the bench and re-rendering is the only way to change one. Every block names the machine and the date of what it shows.
 
 It reads the JSONs itself instead of importing the bench's report code: the docs never import phi3nb.bench
 (tests/test_product_line.py).
@@ -17,13 +17,13 @@ import re
 import sys
 from pathlib import Path
 
-from phi3nb.measurements import (FULL_SIZE_RUNS as FULL_SIZE, PUBLISHED_QUALITY, cpu_class, cpu_name, date, machine,
-                                 read)
+from phi3nb.measurements import (CPU_CONFIG_RUNS, FULL_SIZE_RUNS as FULL_SIZE, PUBLISHED_QUALITY, cpu_class, cpu_name,
+                                 date, machine, read)
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 NOTEBOOK = ROOT / "notebooks" / "phi3_openvino_chat.ipynb"
-EMBEDDED = "embedded-epyc-zen4.json"  # this-machine.json, the Xeon run of 2026-11-27, is phi3nb/bench/README.md's
+EMBEDDED = "embedded-epyc-zen4.json"  # this-machine.json, the Xeon run of 2026-11-27, is only named (bench README)
 # Where each file came from, for the reader (the JSON itself holds the CPU, its flags and the date).
 PROVENANCE = {
     "full-size-xeon-amx.json": "`phi3nb bench --full-size --presets cookbook,fast,g64,per-channel,int8` on this "
@@ -319,6 +319,23 @@ def embedded_bench() -> str:
             f"{quality} (a 135M model is a harsh test of int4; Phi-3-mini's cost is not measured).\n")
 
 
+def cpu_configs() -> str:
+    """load_genai's CPU default against the alternatives, alternated at full size (CPU_CONFIG_RUNS: what the load
+    line quotes); phi3nb/bench/README.md, "With VNNI: the activation group"."""
+    named = [(name, read(name)) for name in CPU_CONFIG_RUNS]
+    header = ["Phi-3-mini at full size (random weights), median ms per token (runs)"] + [
+        f"{r['meta']['export_short']}: {machine(r['meta'])}" for _, r in named]
+    described = {}
+    for _, r in named:
+        for key, what in r["meta"]["configs"].items():
+            described.setdefault(key, what)
+    rows = [[what] + [f"{fmt(r['median_tpot_ms'][key])} ({len(r['runs'][key])})" if key in r["median_tpot_ms"] else "-"
+                      for _, r in named] for key, what in described.items()]
+    lines = [f"- `{name}`: {r['meta']['command'].rstrip('.')}."
+             + (f" Noise: {r['meta']['noise']}." if r["meta"].get("noise") else "") for name, r in named]
+    return table(header, rows) + "\n\n" + "\n".join(lines) + "\n"
+
+
 LONG_CONTEXT = "long-context-epyc-zen4.json"
 # microsoft/Phi-4-mini-instruct's config.json: what sizes its KV cache (grouped: 8 key-value heads of 128)
 PHI4_MINI_KV = {"num_hidden_layers": 32, "num_attention_heads": 24, "num_key_value_heads": 8, "head_dim": 128,
@@ -394,7 +411,7 @@ def long_context() -> str:
 
 BLOCKS = {"export-quality": export_quality, "long-context": long_context, "full-size": full_size, "laptop": laptop, "memory": memory, "fit-check": fit_check,
           "load-cache": load_cache, "first-token": first_token, "cookbook-copy": cookbook_copy,
-          "embedded-bench": embedded_bench}
+          "embedded-bench": embedded_bench, "cpu-configs": cpu_configs}
 
 
 # ---- filling the files ---------------------------------------------------------------------------------------
@@ -411,7 +428,8 @@ def fill(text: str, rendered: dict) -> str:
 
 
 def markdown_files() -> list:
-    return [ROOT / "README.md"] + sorted(DOCS.glob("*.md"))
+    """The Markdown files a reader sees: the README, the docs pages, and the bench's README (how the bench works)."""
+    return [ROOT / "README.md"] + sorted(DOCS.glob("*.md")) + [ROOT / "phi3nb" / "bench" / "README.md"]
 
 
 def notebook_markdown(nb) -> list:

@@ -1,5 +1,5 @@
-"""One source for every figure: what README.md, docs/*.md and the notebook's text show as measured is rendered from
-the committed bench JSONs (docs/figures.py), and fit.py's needs are read from them."""
+"""One source for every figure: what README.md, docs/*.md, phi3nb/bench/README.md and the notebook's text show as
+measured is rendered from the committed bench JSONs (docs/figures.py), and fit.py's needs are read from them."""
 
 import json
 import re
@@ -38,6 +38,7 @@ ALLOWED = {
     "60 s": "RemoteChat's default timeout",
     "64 tokens": "phi3nb bench --room's reply length (room.room_bench max_new_tokens)",
     "200 tokens": "test_embedded's MAX_NEW_TOKENS allowance",
+    "45 minutes": "the budget tests/test_bench_fullsize.py holds the default --full-size plan to (45 * 60 s)",
 }
 
 
@@ -47,7 +48,8 @@ def notebook_markdown() -> str:
 
 
 def reader_texts() -> dict:
-    """{name: text} of everything a reader sees: the README, the docs pages, the notebook's markdown."""
+    """{name: text} of everything a reader sees: the READMEs and docs pages (figures.markdown_files), the notebook's
+    markdown."""
     found = {p.relative_to(ROOT).as_posix(): p.read_text(encoding="utf-8") for p in figures.markdown_files()}
     found["notebooks/phi3_openvino_chat.ipynb (markdown)"] = notebook_markdown()
     return found
