@@ -4,6 +4,7 @@ import argparse
 import datetime
 import json
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,9 @@ def test_bench_json_has_every_field(tiny_bench_model, tmp_path):
         assert b["tpot_ms"] == pytest.approx(1000 / b["decode_tok_s"], rel=1e-6)
         assert data["prefill_ttft_ms"][name] == b["prefill_ttft_ms"]
         assert b["prefill_ttft_ms"].keys() == {"1000", "3000"} and all(map(_positive, b["prefill_ttft_ms"].values()))
+        # the worker's own peak, sampled through its runs: the long prompts' peak comes later, so it is no lower
+        assert b["peak_source"] == ("peak_wset" if sys.platform == "win32" else "sampled") and b["peak_sample_s"] > 0
+        assert b["prefill_peak_rss_mb"] >= b["peak_rss_mb"] > 50, b
     roof = data["roofline"]
     assert all(_positive(roof[k]) for k in ("bandwidth_gb_s", "weight_bytes_per_token", "limit_tok_s"))
     assert roof["weight_bytes_per_token"] == (ov / "openvino_model.bin").stat().st_size

@@ -1,7 +1,6 @@
 """Summaries of repeated measurements, and the process's peak memory."""
 
 import math
-import sys
 
 RATIO_CONVENTION = ("A / B: how many times faster A is than B, from the same round's runs: B's time per token "
                     "(or per layer) / A's. > 1: A is faster. min, median, max over the rounds where both ran.")
@@ -17,26 +16,15 @@ def summarize(values) -> dict:
     return {"mean": mean, "sd": sd, "min": min(vals), "max": max(vals), "n": len(vals)}
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB.
+def peak_rss_mb(sampler) -> float:
+    """Peak resident memory so far of the process `sampler` (a started memwatch.MemorySampler) watches, in MB.
 
-    Linux: VmHWM, which starts afresh at exec. ru_maxrss does not: a child started by a big
-    parent reports the parent's size. Elsewhere ru_maxrss (KiB on Linux, bytes on macOS);
-    Windows has no `resource` module: nan.
+    One design on every OS, a sampler running through the runs: it takes Windows' exact peak working set where
+    psutil gives it, else its largest RSS sample (psutil has no peak on Linux or macOS; ru_maxrss is POSIX-only
+    and counts a big parent's size in a child it exec'd). nan if the process could not be read.
     """
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024 / 1e6
-    except OSError:
-        pass
-    try:
-        import resource
-    except ImportError:
-        return float("nan")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6
+    peak = sampler.peak_mb()
+    return float("nan") if peak is None else peak
 
 
 def aggregate(raw: dict) -> dict:
@@ -57,6 +45,9 @@ def aggregate(raw: dict) -> dict:
     result["spread"]["peak_rss_mb"] = summarize(raw["peak_rss_mb"])
     if raw.get("prefill_peak_rss_mb"):
         result["prefill_peak_rss_mb"] = summarize(raw["prefill_peak_rss_mb"])["max"]
+    for key in ("peak_source", "peak_sample_s"):  # what the peaks are: memwatch.MemorySampler.summary() says
+        if key in raw:
+            result[key] = raw[key]
     result["new_tokens"] = raw["new_tokens"]
     result["raw"] = raw
     return result

@@ -11,6 +11,7 @@ import sys
 import time
 import traceback
 
+from .memwatch import MemorySampler
 from .stats import aggregate, peak_rss_mb
 from phi3nb.speed.timing import WARMUP, WARMUP_TOKENS, decode_prompt
 
@@ -26,6 +27,7 @@ PRELOAD = {  # module or module:attribute, imported before the clock starts
     "optimum": ("optimum.intel:OVModelForCausalLM", "transformers:AutoTokenizer"),
     "llama.cpp": ("llama_cpp", "transformers:AutoTokenizer"),
 }
+PEAK_SAMPLE_S = 0.05  # how often this process's RSS is sampled for its peak where the OS keeps none (Linux, macOS)
 
 
 def backend_class(kind):
@@ -50,8 +52,17 @@ def preload(kind):
 def measure(job) -> dict:
     """Load, warm up, decode `new_tokens`, a 5-turn chat, then fresh long prompts; `runs` times, each a fresh load.
 
-    The result is stats.aggregate() of the runs: means, spreads, and the per-run values under "raw".
+    The result is stats.aggregate() of the runs: means, spreads, and the per-run values under "raw". The peaks
+    are this process's, watched from its start by a memwatch.MemorySampler (peak_source says how).
     """
+    sampler = MemorySampler(interval=PEAK_SAMPLE_S, uss_every=0).start()
+    try:
+        return _measure(job, sampler)
+    finally:
+        sampler.stop()
+
+
+def _measure(job, sampler) -> dict:
     cls = backend_class(job["kind"])
     preload(job["kind"])
     prompt = job.get("prompt") or decode_prompt(job["model_dir"])
@@ -76,7 +87,7 @@ def measure(job) -> dict:
             turns = backend.chat_ttfts(job.get("chat_tokens", CHAT_NEW_TOKENS), CHAT_TURNS)
             raw["ttft_by_turn_ms"].append([t * 1e3 for t in turns])
         if not raw["peak_rss_mb"]:  # the first run, before any long prompt: the memory of decoding and chatting
-            raw["peak_rss_mb"].append(peak_rss_mb())
+            raw["peak_rss_mb"].append(peak_rss_mb(sampler))
         for n_tokens, ids in long_prompts.items():
             prefill[str(n_tokens)].append(backend.first_token_s(ids) * 1e3)
         backend.close()
@@ -84,8 +95,9 @@ def measure(job) -> dict:
         gc.collect()
     if prefill:
         raw["prefill_ttft_ms"] = prefill
-        raw["prefill_peak_rss_mb"] = [peak_rss_mb()]
+        raw["prefill_peak_rss_mb"] = [peak_rss_mb(sampler)]
     raw["new_tokens"] = n
+    raw["peak_source"], raw["peak_sample_s"] = sampler.peak_source, sampler.interval
     return aggregate(raw)
 
 

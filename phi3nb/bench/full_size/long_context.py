@@ -9,7 +9,6 @@ switch and the process's memory; so a host sees what the crossing turn costs and
 
 import datetime
 import json
-import os
 import time
 from pathlib import Path
 
@@ -36,10 +35,10 @@ def long_chat(job) -> dict:
     from phi3nb.chat.turn import chat_turn
     from phi3nb.export.fit import kv_bytes_per_token, kv_cache_precision
 
-    from ..memwatch import read_status
+    from ..memwatch import read_memory
     from ..workload import long_prompt_ids
 
-    folder, status = Path(job["model_dir"]), lambda: read_status(os.getpid())
+    folder, status = Path(job["model_dir"]), read_memory  # this process's memory now
     start = time.perf_counter()
     model = load_genai(folder, device="CPU")
     tok = load_tokenizer(folder)
@@ -73,7 +72,8 @@ def long_chat(job) -> dict:
 
 
 def _mb(status) -> dict:
-    return {f"{key}_mb": status[key] / 1e6 for key in ("rss", "anon", "file") if key in status}
+    """rss_mb, anon_mb, file_mb of a memwatch.read_memory() (as its module says, per OS; left out where None)."""
+    return {f"{key}_mb": status[key] / 1e6 for key in ("rss", "anon", "file") if status.get(key) is not None}
 
 
 def summary(chat) -> dict:

@@ -41,6 +41,9 @@ def merge_engine(results) -> dict:
                 phases[phase] = peaks
     out["memory"] = phases
     out["hwm_mb"] = max((r["memory"]["hwm_mb"] or 0 for r in ok if r and r.get("memory")), default=None)
+    sources = {r["memory"].get("peak_source") for r in ok if r and r.get("memory")}
+    if sources - {None}:  # memwatch's: "peak_wset" (the OS's exact peak) or "sampled"; none before psutil: VmHWM
+        out["peak_source"] = "/".join(sorted(sources - {None}))
     out["rounds"] = sum(1 for r in ok if r)
     failed = [{"round": i, "error": r["error"]} for i, r in enumerate(results) if r is not None and "error" in r]
     if failed:

@@ -38,7 +38,8 @@ def watched(job, disk_paths=(), env=None) -> dict:
         wall = time.perf_counter() - start
         memory, used = sampler.stop(), disk.stop()
         result = json.loads(out_path.read_text()) if out_path.exists() else {"error": f"worker exited with {rc}"}
-    return {**result, "wall_s": wall, "memory": {**(memory["all"] or {}), "hwm_mb": memory["hwm_mb"]}, "disk": used}
+    peak = {k: memory[k] for k in ("hwm_mb", "peak_source")}  # hwm_mb: the OS's peak or the largest sample
+    return {**result, "wall_s": wall, "memory": {**(memory["all"] or {}), **peak}, "disk": used}
 
 
 class Records:

@@ -59,7 +59,9 @@ def _engine_rows(engines):
     for phase, label in (("chat", "peak RSS MB during the 5-turn chat"), ("decode", "peak RSS MB while decoding")):
         rows.append((label, {n: _f((e.get("memory", {}).get(phase) or {}).get("rss_mb"), "{:.0f}") for n, e in ok.items()}))
         rows.append(("  of it file-backed / anon MB", {n: _split(e.get("memory", {}).get(phase)) for n, e in ok.items()}))
-    rows.append(("peak RSS MB, whole run (VmHWM)", {n: _f(e.get("hwm_mb"), "{:.0f}") for n, e in ok.items()}))
+    source = next((e.get("peak_source") for e in ok.values()), None)  # none: a JSON from before psutil
+    how = {None: "VmHWM", "sampled": "largest sample", "peak_wset": "peak working set"}.get(source, source)
+    rows.append((f"peak RSS MB, whole run ({how})", {n: _f(e.get("hwm_mb"), "{:.0f}") for n, e in ok.items()}))
     return [(label, cells) for label, cells in rows if any(v not in ("-", "- / -") for v in cells.values())]
 
 
