@@ -446,3 +446,17 @@ def test_the_long_context_bench_follows_one_chat_across_the_switch(tmp_path):
     assert [m["held"] >= int(k) for k, m in s["memory"].items()] == [True] * 3
     assert all(m["rss_mb"] > 0 for m in s["memory"].values())
     assert "re-read" in report({"summary": s, "meta": {"date": "today"}})
+
+
+def test_cold_loads_are_timed_only_where_the_page_cache_can_be_dropped(tmp_path, monkeypatch):
+    """Windows and macOS have no os.posix_fadvise: a "cold" load there would be a warm one under the wrong name."""
+    import os
+
+    from phi3nb.bench.full_size.run import LLAMA, load_steps
+
+    args = (tmp_path / "int4", tmp_path / "q4.gguf", tmp_path / "compiled")
+    if hasattr(os, "posix_fadvise"):
+        assert {"genai cold", f"{LLAMA} cold"} <= set(load_steps(*args, config={}))
+    monkeypatch.delattr(os, "posix_fadvise", raising=False)
+    steps = load_steps(*args, config={})
+    assert not [name for name in steps if "cold" in name] and {"genai warm", f"{LLAMA} warm"} <= set(steps)

@@ -23,7 +23,7 @@ def add_arguments(parser):
     parser.add_argument("--chat-tokens", type=int, default=None,
                         help="tokens per reply in the 5-turn chat (default 24; --full-size: 16)")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON here")
-    parser.add_argument("--skip-slice", action="store_true", help="skip the Phi-3-mini slice (saves ~5 min)")
+    parser.add_argument("--skip-slice", action="store_true", help="skip the Phi-3-mini slice (its exports and runs)")
     parser.add_argument("--skip-perplexity", action="store_true", help="skip the perplexity of the exports")
     parser.add_argument("--backends", default=",".join(BACKENDS),
                         help=f"comma-separated subset of {', '.join(BACKENDS)}")
@@ -44,13 +44,13 @@ def add_arguments(parser):
     full.add_argument("--long-context", action="store_true",
                       help="instead: a Phi-3.5-mini-shaped stand-in (LongRoPE, 128K) exported with the cookbook's "
                            "flags, one chat grown to 16K tokens past the switch at 4,096: decode before and after it, "
-                           "the crossing turn, memory at 4K, 8K and 16K (~30 min on 2 cores)")
+                           "the crossing turn, memory at 4K, 8K and 16K")
     full.add_argument("--model-id", default=None,
                       help="with --full-size: the real model (hub id or Hugging Face folder) instead of the stand-in")
     full.add_argument("--presets", default="cookbook,fast",
                       help="with --full-size: the exports to time, from phi3nb.export.presets.PRESETS and the "
                            "bench's SWEEP_PRESETS (g64, per-channel, int8; phi3nb/bench/presets.py) (default "
-                           "cookbook,fast; fast-se adds ~18 min of export on 2 cores)")
+                           "cookbook,fast; fast-se adds a data-aware export, the slowest to make)")
     full.add_argument("--prefill", default=",".join(map(str, PREFILL)),
                       help=f"with --full-size: fresh prompt lengths timed (default {','.join(map(str, PREFILL))}; "
                            f"over {LONG} in the first round only)")
@@ -130,7 +130,7 @@ def _tuned_job(job, model_dir):
     from phi3nb.run.cpu_config import TUNED_FILE
 
     if not (Path(model_dir) / TUNED_FILE).exists():
-        return {"error": f"no {TUNED_FILE} beside the model: run `phi3nb tune {model_dir}` (<= 2 min), then bench again"}
+        return {"error": f"no {TUNED_FILE} beside the model: run `phi3nb tune {model_dir}`, then bench again"}
     return {**job, "ov_config": None}
 
 

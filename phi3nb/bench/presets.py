@@ -1,7 +1,7 @@
 """Export presets compared by the bench, as OVWeightQuantizationConfig arguments and optimum-cli flags.
 
 The cookbook's flags live in phi3nb/cookbook.py (COOKBOOK_EXPORT), the fast presets' in phi3nb/export/presets.py.
-Measured numbers (Phi-3-mini slice, embedded-model perplexity) are in phi3nb/bench/README.md.
+Their measured speed and perplexity, with the CPU and date: docs/how-fast.md, rendered from phi3nb/measurements/.
 """
 
 from phi3nb.cookbook import COOKBOOK_EXPORT
@@ -16,7 +16,7 @@ COOKBOOK_PRESET = COOKBOOK_EXPORT
 # The runtime side is F32_HINT: on CPUs with bf16 (AVX512_BF16/AMX) OpenVINO infers in bf16 by default and
 # then decodes int4 weights without dynamic int8 quantization of the activations; f32 turns that VNNI path on
 # (where the CPU has VNNI). Prefill runs in f32 then. Its speed and perplexity, with the CPU they were
-# measured on: phi3nb/bench/README.md.
+# measured on: docs/how-fast.md (from phi3nb/measurements/).
 FAST_PRESET = FAST_EXPORT
 
 # FAST_PRESET's format and graph (so its speed), with the int4 scales chosen by nncf's scale estimation on

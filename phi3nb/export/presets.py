@@ -1,7 +1,7 @@
 """`phi3nb export --preset NAME`: the cookbook's flags and phi3nb's two faster all-int4 exports.
 
 Their speed at full size, per CPU: docs/how-fast.md (from phi3nb/measurements/); their perplexity on the
-embedded model: phi3nb/bench/README.md.
+embedded model: docs/how-fast.md too.
 """
 
 from .compression import CALIBRATION_TEXT

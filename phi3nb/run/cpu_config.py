@@ -2,8 +2,8 @@
 the cookbook's ov_config (phi3nb's own choice, not the cookbook's), and the load line's words for which and why.
 
 The why is what was measured on this CPU's class (phi3nb/measurements/cpu-configs-*.json): the default against
-the alternatives, alternated in fresh processes at Phi-3-mini's full size. The slice figures behind each hint
-are in phi3nb/bench/README.md ("Without AVX-512 (and with it)"); `phi3nb tune` times the alternatives on the
+the alternatives, alternated in fresh processes at Phi-3-mini's full size. Why each hint, per CPU
+class: phi3nb/bench/README.md ("Without AVX-512 (and with it)"); `phi3nb tune` times the alternatives on the
 user's CPU.
 """
 
@@ -28,8 +28,8 @@ F32_HINT = {"INFERENCE_PRECISION_HINT": "f32"}
 # (ONEDNN_MAX_CPU_ISA=AVX2_VNNI); perplexity unchanged. OpenVINO quantizes activations only on CPUs
 # with VNNI (AVX-VNNI or AVX-512 VNNI); on AVX2-only CPUs (AMD Zen 2/3, Intel up to Comet Lake)
 # this changes nothing (cpu.quantizes_activations). Never larger than the weights' own group
-# (fast_cpu_config fits it): group-64 weights with 128 ran slower. Figures, with the CPU:
-# phi3nb/bench/README.md, "With VNNI: the activation group".
+# (fast_cpu_config fits it): group-64 weights with 128 ran slower. The alternations that
+# keep it, with their CPU: phi3nb/measurements/cpu-configs-*.json (rendered in phi3nb/bench/README.md).
 DQ_GROUP = {"DYNAMIC_QUANTIZATION_GROUP_SIZE": 128}
 FAST_CPU_HINTS = {**F32_HINT, **DQ_GROUP}
 FAST_CPU_CONFIG = {**OV_CONFIG, **FAST_CPU_HINTS}

@@ -53,7 +53,8 @@ def load_steps(cookbook_dir, gguf, compiled_dir, config=None) -> dict:
     """The loads, in this order, each a fresh process: the chat's config (`config`, default load_genai's for
     this export) with CACHE_DIR off after the model's pages were dropped from the page cache (cold), again
     (warm), with an empty CACHE_DIR (OpenVINO writes the compiled model) and with that CACHE_DIR filled;
-    llama.cpp cold and warm."""
+    llama.cpp cold and warm. The cold loads only where Python can drop a file's cached pages (os.posix_fadvise:
+    Linux); elsewhere (Windows, macOS) a "cold" load would be a warm one under the wrong name, so it is left out."""
     from phi3nb.run.cpu_config import fast_cpu_config
 
     config = fast_cpu_config(cookbook_dir) if config is None else config
@@ -68,6 +69,8 @@ def load_steps(cookbook_dir, gguf, compiled_dir, config=None) -> dict:
                  "tokenizer_dir": str(cookbook_dir)}
         steps[f"{LLAMA} cold"] = {**llama, "evict": [str(gguf)]}
         steps[f"{LLAMA} warm"] = llama
+    if not hasattr(os, "posix_fadvise"):
+        steps = {name: step for name, step in steps.items() if "evict" not in step}
     return steps
 
 

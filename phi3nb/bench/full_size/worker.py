@@ -24,7 +24,8 @@ FIRST_LEAD, LATER_LEAD = "First message.\n", "A later message.\n"  # no common p
 
 def evict_page_cache(paths) -> int:
     """Ask the kernel to drop the cached pages of every file under `paths` (posix_fadvise DONTNEED; no root
-    needed, pages another process maps stay), so the next load reads from disk. Returns the bytes asked for."""
+    needed, pages another process maps stay), so the next load reads from disk. Returns the bytes asked for.
+    Linux only: run.load_steps asks for it only where os.posix_fadvise exists."""
     total = 0
     for path in map(Path, paths):
         files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
