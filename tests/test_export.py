@@ -121,9 +121,13 @@ def test_disk_full_leaves_nothing_behind(tiny_phi3_hf, tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr("phi3nb.export.convert.run_export", fill_disk)
-    with pytest.raises(Phi3nbError, match="Free space"):
+    with pytest.raises(Phi3nbError, match="Free space") as error:
         export_model(tiny_phi3_hf, tmp_path / "out")
     assert [p.name for p in tmp_path.iterdir()] == [".out.lock"]  # no model, no partial folder
+    from phi3nb.export import fit  # its figures are the measurements', with where they come from
+
+    output = f"{fit.PHI3_MINI_EXPORT_OUTPUT_MB / 1000:.3g} GB"
+    assert f"writes {output}" in str(error.value) and fit.SOURCE in str(error.value)
 
 
 def test_stale_partial_export_is_cleared_and_redone(tiny_phi3_hf, tmp_path, monkeypatch, capsys):

@@ -320,3 +320,11 @@ def _disk_of(path) -> Path:
 
 def _gb(n) -> str:
     return f"{n / GB:.3g} GB"
+
+
+def export_disk_note() -> str:
+    """What a Phi-3-mini export writes, for the message when a disk fills up during one: from the measurements."""
+    download = PHI3_MINI_PARAMS * 2  # the published weights are bf16: 2 bytes a parameter
+    return (f"a Phi-3-mini int4 export writes {_gb(PHI3_MINI_EXPORT_OUTPUT_MB * MB)}, after "
+            f"{_gb(PHI3_MINI_EXPORT_TEMP_MB * MB)} of temporary files in the temp folder and a {_gb(download)} "
+            f"download into the Hugging Face cache; {SOURCE}")

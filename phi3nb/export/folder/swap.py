@@ -97,10 +97,11 @@ def write_once(folder, source, flags, write, facts, *, check, wait=None) -> Path
                 raise
             settle(folder, cleaning_up=True)  # whichever step was cut off: a whole export ends up in place
             if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+                from ..fit import export_disk_note
+
                 raise Phi3nbError(
                     f"The disk filled up while exporting to {folder}; nothing was written there. "
-                    f"Free space on {folder.anchor or '/'} (a Phi-3-mini int4 export writes 2.8 GB, after ~7.6 GB "
-                    "of temporary files in the temp folder and ~7.6 GB of download cache) or choose a folder on "
+                    f"Free space on {folder.anchor or '/'} ({export_disk_note()}) or choose a folder on "
                     "another disk.") from None
             raise
     print(f"[phi3nb] export complete: {folder}")
