@@ -39,6 +39,22 @@ def held(report):
         while line.startswith("loading") and not GATE.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
     return phi3nb.load_genai(model_dir, "CPU", report=said)
+
+
+import phi3nb.chat.turn
+READ_GATE, real_generate = pathlib.Path(os.environ["PHI3NB_TEST_READ_GATE"]), phi3nb.chat.turn.generate_answer
+
+
+def reading_held(*args, **kwargs):
+    """The real reply, but its prompt's reading takes until the test creates READ_GATE, once armed (READ_GATE.armed
+    exists): the minute a pasted document takes at full size, whatever the CPU's speed."""
+    deadline = time.monotonic() + 600
+    while READ_GATE.with_suffix(".armed").exists() and not READ_GATE.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return real_generate(*args, **kwargs)
+
+
+phi3nb.chat.turn.generate_answer = reading_held
 '''
 CHAT_CELL = "chat = phi3nb.ChatBox(ModelLoad(held), tok, max_new_tokens=32)\nchat"
 BUBBLES_AND_LOAD = BUBBLES + ", .jp-OutputArea-output .phi3nb-load, .jp-OutputArea-output .phi3nb-load *"
@@ -70,7 +86,8 @@ def loading_lab(request, tmp_path_factory):
     root.mkdir()
     notebook(root / "loading.ipynb")
     gate = tmp / "go"
-    params = {"PHI3NB_MODEL_ID": model_id, "PHI3NB_MODEL_DIR": str(tmp / "export"), "PHI3NB_TEST_GATE": str(gate)}
+    params = {"PHI3NB_MODEL_ID": model_id, "PHI3NB_MODEL_DIR": str(tmp / "export"), "PHI3NB_TEST_GATE": str(gate),
+              "PHI3NB_TEST_READ_GATE": str(tmp / "read")}
     port, token = free_port(), secrets.token_hex(16)
     server = start_lab(root, port, token, tmp / "lab.log", params)
     try:
@@ -90,6 +107,7 @@ def loading_lab(request, tmp_path_factory):
                 yield Lab(page, real), gate
             finally:
                 gate.touch()  # never leave the kernel's load waiting
+                (tmp / "read").touch()  # nor a reply's reading
                 browser.close()
     finally:
         stop_lab(server)
@@ -134,3 +152,30 @@ def test_the_box_shows_while_loading_and_answers_what_was_sent_meanwhile(loading
             assert "Paris" in lab.replies.first.inner_text()
         look(lab, "loaded")
         expect(lab.button("Send")).to_be_enabled()
+
+
+def test_stop_while_the_model_reads_says_so_then_the_reply_stops(loading_lab):
+    """Stop pressed before the first word (the model reading a long prompt, which nothing interrupts) says so at
+    once, readable in both themes at both widths; the reply then ends at its first word, marked stopped."""
+    from playwright.sync_api import expect
+
+    from phi3nb.chat.box.widget import STOPPING
+
+    lab, gate = loading_lab
+    gate.touch()  # the load may go on (the test above may not have run)
+    read = gate.parent / "read"
+    expect(lab.button("Send")).to_be_enabled(timeout=SLOW)
+    before = lab.stats.count()
+    read.with_suffix(".armed").touch()
+    with screenshot_on_failure(lab.page, "stopping"):
+        lab.field.fill("Write a very long story about a dragon." if lab.real else "hello")
+        lab.field.press("Enter")
+        expect(lab.button("Stop")).to_be_enabled()
+        lab.button("Stop").click()
+        expect(lab.box.get_by_text(STOPPING)).to_be_visible()
+        expect(lab.button("Stop")).to_be_disabled()  # taken
+        look(lab, "stopping")
+        read.touch()
+        expect(lab.stats).to_have_count(before + 1, timeout=SLOW)
+        expect(lab.stats.last).to_contain_text("stopped")
+        expect(lab.box.get_by_text(STOPPING)).to_have_count(0)

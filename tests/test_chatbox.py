@@ -353,11 +353,11 @@ def test_stop_while_the_model_reads_the_prompt_says_it_stops_at_the_first_word(e
 
     def press_stop_before_the_first_token():
         box.stop.click()
-        seen["status"] = box.status.value
+        seen["status"], seen["stop disabled"] = box.status.value, box.stop.disabled
 
     calls = Calls(monkeypatch, before=press_stop_before_the_first_token)
     say(box, "Write a very long story about a dragon.")
-    assert chatbox.STOPPING in html.unescape(seen["status"])
+    assert chatbox.STOPPING in html.unescape(seen["status"]) and seen["stop disabled"]
     assert len(calls.pieces) <= 1 and "stopped" in shown(box)
     assert box.status.value == "" and box.replying is None and box.stop.disabled
     say(box, "Hello")  # a Stop while streaming says nothing of reading: the reply is past it

@@ -117,6 +117,7 @@ class ChatBox:
             queued, self.queued = self.queued, None
         if queued is None:
             self._stop_event.set()
+            self.stop.disabled = True  # taken: pressing it again would do nothing more
             if self.reading:
                 self.status.value = status_html(STOPPING)
             return
