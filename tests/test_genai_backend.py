@@ -170,3 +170,41 @@ def test_replies_that_re_encode_otherwise_keep_the_kv_cache_for_every_later_turn
             assert sent[:len(held)] == held, f"turn {len(recording.prompts)} sent the history in other tokens"
             respelled += sent != encoded
     assert respelled >= 2, "fewer than two replies re-encoded differently: the test no longer tests what it names"
+
+
+
+CALLBACK_FAILS = '''
+import sys
+import phi3nb
+from phi3nb.chat.turn import chat_turn
+
+model, tok, history = phi3nb.load_genai(sys.argv[1], "CPU"), phi3nb.load_tokenizer(sys.argv[1]), []
+
+
+def turn(on_text):
+    return chat_turn(model, tok, history, "hello", system="", max_new_tokens=8, on_text=on_text)
+
+
+def fails(piece):
+    raise ValueError("the callback failed")
+
+
+try:
+    turn(fails)
+except ValueError as e:
+    print(f"error: {type(e).__name__}: {e}; history {len(history)}", flush=True)
+print("then:", turn(None).tokens, "tokens; history", len(history), flush=True)
+'''
+
+
+def test_an_exception_in_a_streaming_callback_is_raised_not_fatal(tiny_phi3_ov):
+    """genai calls the streamer from its own thread; an exception out of it crossed genai's C++ and aborted the
+    process (std::terminate: a notebook's kernel died, everything in it lost). Now the reply stops and the
+    exception is raised in Python; the conversation is kept and the next turn answers. In a child process, so
+    the old behaviour fails this test instead of aborting the test run."""
+    from child_process import Proc
+
+    child = Proc(CALLBACK_FAILS, tiny_phi3_ov)
+    assert "ValueError: the callback failed; history 0" in child.wait_for("error:")
+    assert "history 1" in child.wait_for("then:")
+    assert child.proc.wait(timeout=60) == 0

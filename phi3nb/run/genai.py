@@ -126,6 +126,8 @@ class GenaiModel:
         if feed is not None:
             feed.first_at = None
         result = self.pipe.generate(_tokenized(sequence), config, feed)
+        if feed is not None:
+            feed.raise_error()
         new = list(result.tokens[0])
         fresh = self.follows_switch and self._long is None  # a LongRoPE pipeline with nothing cached: all prefilled
         if fresh and feed.first_at is not None and len(sequence) >= WARM_UP_ROWS:
@@ -266,27 +268,44 @@ def _feed_class():
     import openvino_genai as ov_genai
 
     class Feed(ov_genai.StreamerBase):
-        """Passes genai's tokens to a CallbackStreamer; a set stop_event stops after this token."""
+        """Passes genai's tokens to a CallbackStreamer; a set stop_event stops after this token.
+
+        genai calls it from a thread of its own, and an exception out of a callback (the chat box's, a user's
+        streamer) would cross genai's C++ and abort the process (std::terminate: a notebook's kernel dies with
+        everything in it). So the callbacks' exceptions stop the reply here and are raised again in Python once
+        genai returns (raise_error, from GenaiModel._call)."""
 
         def __init__(self, streamer, stop_event):
             super().__init__()
             self.streamer, self.stop_event = streamer, stop_event
             self.final = True  # False: a call the reply goes on after (GenaiModel._generate_longrope)
             self.first_at, self.on_first = None, None  # this call's first token: when, and who to tell
+            self.error = None  # what a callback raised, for raise_error
 
         def write(self, token):
-            if self.first_at is None:
-                self.first_at = time.perf_counter()
-                if self.on_first is not None:
-                    self.on_first()
-            if self.streamer is not None:
-                self.streamer.add(token if isinstance(token, list) else [token])
-            stop = self.stop_event is not None and self.stop_event.is_set()
+            try:
+                if self.first_at is None:
+                    self.first_at = time.perf_counter()
+                    if self.on_first is not None:
+                        self.on_first()
+                if self.streamer is not None:
+                    self.streamer.add(token if isinstance(token, list) else [token])
+                stop = self.stop_event is not None and self.stop_event.is_set()
+            except BaseException as e:  # noqa: BLE001 - raised again by raise_error, in Python
+                self.error, stop = self.error or e, True
             return ov_genai.StreamingStatus.STOP if stop else ov_genai.StreamingStatus.RUNNING
 
         def end(self):
-            if self.final:
-                self.end_stream()
+            if self.final and self.error is None:
+                try:
+                    self.end_stream()
+                except BaseException as e:  # noqa: BLE001 - as in write
+                    self.error = e
+
+        def raise_error(self):
+            error, self.error = self.error, None
+            if error is not None:
+                raise error
 
         def end_stream(self):
             if self.streamer is not None:
