@@ -208,3 +208,42 @@ def test_an_exception_in_a_streaming_callback_is_raised_not_fatal(tiny_phi3_ov):
     assert "ValueError: the callback failed; history 0" in child.wait_for("error:")
     assert "history 1" in child.wait_for("then:")
     assert child.proc.wait(timeout=60) == 0
+
+
+def test_ctrl_c_in_the_main_thread_stops_a_genai_reply_within_one_token(embedded, monkeypatch):
+    """genai writes a reply in C++ with the GIL released: a Ctrl-C (JupyterLab's Interrupt) in a cell that calls
+    generate_answer reached Python only once the whole reply was written. Now the reply stops at the next token
+    and KeyboardInterrupt is raised; the model answers the next call."""
+    import _thread
+
+    import phi3nb.run.genai as genai_module
+
+    path, tok, genai = embedded
+    feeds, after = [], []
+    make = genai_module._feed_class
+
+    def recorded():
+        cls = make()
+
+        class Recorded(cls):
+            def __init__(self, *args):
+                super().__init__(*args)
+                feeds.append(self)
+
+        return Recorded
+
+    def on_piece(piece):
+        if not after:
+            _thread.interrupt_main()  # Ctrl-C while the first words stream
+            deadline = time.monotonic() + 30
+            while not feeds[-1].interrupted.is_set() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        after.append(piece)
+
+    monkeypatch.setattr(genai_module, "_feed_class", recorded)
+    ids = phi3nb.encode_chat(tok, phi3nb.chat_messages("Write a very long story about a dragon."))
+    with pytest.raises(KeyboardInterrupt):
+        generate_answer(genai, tok, ids, max_new_tokens=300, streamer=on_piece)
+    assert feeds[-1].interrupted.is_set() and len(after) <= 2  # the piece that saw it, at most one more
+    assert "Paris" in generate_answer(genai, tok, phi3nb.encode_chat(
+        tok, phi3nb.chat_messages("What is the capital of France?")), max_new_tokens=24)

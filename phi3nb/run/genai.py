@@ -8,6 +8,7 @@ what is new, and a trimmed history simply prefills again once.
 import functools
 import gc
 import json
+import threading
 import time
 import types
 import warnings
@@ -111,7 +112,7 @@ class GenaiModel:
                 config.top_k = settings["top_k"]
         config.stop_token_ids = set(stops)  # eos_token_id stays the model's own, from its folder
         self._asked, self._sent = [], []
-        feed = _feed_class()(streamer, stop_event) if (streamer or stop_event or self.follows_switch) else None
+        feed = _feed_class()(streamer, stop_event)
         if self.follows_switch:
             new = self._generate_longrope(ids, config, stops, feed, stop_event, on_status)
         else:
@@ -123,11 +124,9 @@ class GenaiModel:
         """One genai call on the whole `sequence` (the prefix cache reuses what it holds of it)."""
         self._seen, self._prompt_len = [], 0  # a call that fails leaves a cache nobody can trust
         started = time.perf_counter()
-        if feed is not None:
-            feed.first_at = None
-        result = self.pipe.generate(_tokenized(sequence), config, feed)
-        if feed is not None:
-            feed.raise_error()
+        feed.first_at = None
+        result = _interruptible(self.pipe.generate, _tokenized(sequence), config, feed)
+        feed.raise_error()
         new = list(result.tokens[0])
         fresh = self.follows_switch and self._long is None  # a LongRoPE pipeline with nothing cached: all prefilled
         if fresh and feed.first_at is not None and len(sequence) >= WARM_UP_ROWS:
@@ -263,6 +262,37 @@ def _tokenized(ids):
 
 
 @functools.cache
+def _interruptible(generate, tokens, config, feed):
+    """generate(tokens, config, feed); called from the main thread, run in a thread of its own so that Ctrl-C or
+    JupyterLab's Interrupt stops the reply within one token (then raises KeyboardInterrupt): blocked in
+    genai's C++, the main thread would see it only once the whole reply had been written."""
+    if threading.current_thread() is not threading.main_thread():
+        return generate(tokens, config, feed)
+    done, out = threading.Event(), {}
+
+    def run():
+        try:
+            out["result"] = generate(tokens, config, feed)
+        except BaseException as e:  # noqa: BLE001 - raised again in the caller's thread
+            out["error"] = e
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="phi3nb-genai", daemon=True).start()
+    interrupted = False
+    while not done.is_set():  # an Event in steps, not Thread.join: see cli.stoppable
+        try:
+            done.wait(0.1)
+        except KeyboardInterrupt:
+            interrupted = True
+            feed.interrupted.set()
+    if "error" in out:
+        raise out["error"]
+    if interrupted:
+        raise KeyboardInterrupt
+    return out["result"]
+
+
 def _feed_class():
     """Defined on first use, so importing phi3nb does not import openvino_genai."""
     import openvino_genai as ov_genai
@@ -281,6 +311,7 @@ def _feed_class():
             self.final = True  # False: a call the reply goes on after (GenaiModel._generate_longrope)
             self.first_at, self.on_first = None, None  # this call's first token: when, and who to tell
             self.error = None  # what a callback raised, for raise_error
+            self.interrupted = threading.Event()  # Ctrl-C in the caller's thread (_interruptible)
 
         def write(self, token):
             try:
@@ -290,7 +321,7 @@ def _feed_class():
                         self.on_first()
                 if self.streamer is not None:
                     self.streamer.add(token if isinstance(token, list) else [token])
-                stop = self.stop_event is not None and self.stop_event.is_set()
+                stop = self.interrupted.is_set() or (self.stop_event is not None and self.stop_event.is_set())
             except BaseException as e:  # noqa: BLE001 - raised again by raise_error, in Python
                 self.error, stop = self.error or e, True
             return ov_genai.StreamingStatus.STOP if stop else ov_genai.StreamingStatus.RUNNING
