@@ -325,12 +325,20 @@ def cpu_configs() -> str:
     named = [(name, read(name)) for name in CPU_CONFIG_RUNS]
     header = ["Phi-3-mini at full size (random weights), median ms per token (runs)"] + [
         f"{r['meta']['export_short']}: {machine(r['meta'])}" for _, r in named]
-    described = {}
+    groups = ", ".join(f"{r['meta']['ov_config'][r['meta']['default']].get('DYNAMIC_QUANTIZATION_GROUP_SIZE')} for "
+                       f"{r['meta']['export_short'].split(', ', 1)[-1]}" for _, r in named)
+    described = {"default": f"load_genai's CPU default for that export on that CPU: the f32 hint, activation group "
+                            f"{groups}"}
     for _, r in named:
         for key, what in r["meta"]["configs"].items():
             described.setdefault(key, what)
+    reference = {name: r["meta"]["reference"] for name, r in named if r["meta"].get("reference")}
     rows = [[what] + [f"{fmt(r['median_tpot_ms'][key])} ({len(r['runs'][key])})" if key in r["median_tpot_ms"] else "-"
                       for _, r in named] for key, what in described.items()]
+    engines = sorted({engine for ref in reference.values() for engine in ref})
+    rows += [[f"{engine}, the same weights, in the same rounds"] + [
+        f"{fmt(reference[name][engine]['median_tpot_ms'])} ({len(reference[name][engine]['runs'])})"
+        if engine in reference.get(name, {}) else "-" for name, _ in named] for engine in engines]
     lines = [f"- `{name}`: {r['meta']['command'].rstrip('.')}."
              + (f" Noise: {r['meta']['noise']}." if r["meta"].get("noise") else "") for name, r in named]
     return table(header, rows) + "\n\n" + "\n".join(lines) + "\n"

@@ -19,12 +19,26 @@ def _ir(tmp_path, mode, group):
     return tmp_path
 
 
+XEON_AMX = {"flags": ["avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile"], "flags_from": "torch"}
+
+
 @pytest.mark.parametrize("mode, group, expected", [
     ("int4_sym", 64, 64), ("int4_asym", 32, 32), ("int4_sym", 128, 128), ("int4_sym", -1, 128),
     ("int8_sym", -1, 128), ("int4_sym", 256, 128)])
 def test_group_never_larger_than_the_weights(tmp_path, mode, group, expected):
-    assert fast_cpu_config(_ir(tmp_path, mode, group))[DQ] == expected
+    assert fast_cpu_config(_ir(tmp_path, mode, group), cpu=XEON_AMX)[DQ] == expected
     assert FAST_CPU_CONFIG[DQ] == 128  # the base is not changed
+
+
+@pytest.mark.parametrize("mode, group, expected", [
+    ("int4_sym", -1, 256), ("int4_asym", -1, 256), ("int4_sym", 128, 128), ("int4_sym", 64, 64), ("int8_sym", -1, 128)])
+def test_int4_per_channel_takes_the_group_measured_fastest_on_its_cpu_class(tmp_path, mode, group, expected):
+    """Int4 weights per channel have no group to fit: on the class where a wider activation group was alternated
+    and won (AVX-512 VNNI/BF16, no AMX), it is the default; on a class nobody alternated it on, 128 stays."""
+    folder = _ir(tmp_path, mode, group)
+    assert fast_cpu_config(folder, cpu=ZEN4)[DQ] == expected
+    assert fast_cpu_config(folder, cpu=XEON_AMX)[DQ] == min(expected, 128)
+    assert DQ not in fast_cpu_config(folder, {"PERFORMANCE_HINT": "LATENCY"}, cpu=ZEN4)  # a base without one
 
 
 def test_unknown_export_keeps_the_default(tmp_path):
@@ -133,5 +147,5 @@ def test_each_committed_alternation_measured_todays_default_for_its_weights(tmp_
 
     meta = read(name)["meta"]
     mode, group = meta["weights"]
-    assert fast_cpu_config(_ir(tmp_path, mode, group)) == meta["ov_config"][meta["default"]]
+    assert fast_cpu_config(_ir(tmp_path, mode, group), cpu=meta["cpu"]) == meta["ov_config"][meta["default"]]
     assert set(meta["ov_config"]) == set(read(name)["median_tpot_ms"]) == set(meta["configs"])

@@ -131,8 +131,8 @@ def test_tune_skips_what_changes_nothing_on_this_cpu():
     from phi3nb.speed.tune import CANDIDATES, no_ops
 
     avx2_only = no_ops(CANDIDATES, cpu={"flags": ["avx2"]}, capabilities=["FP32", "INT8"])
-    assert sorted(n for names in avx2_only.values() for n in names) == ["bf16-default", "dq-256", "dq-32", "dq-off",
-                                                                        "openvino-own"]
+    assert sorted(n for names in avx2_only.values() for n in names) == ["bf16-default", "dq-128", "dq-256", "dq-32",
+                                                                        "dq-off", "openvino-own"]
     assert any("no VNNI" in reason for reason in avx2_only)
     amx = no_ops(CANDIDATES, cpu={"flags": ["avx2", "avx512_vnni", "amx_bf16"]}, capabilities=["BF16", "FP32"])
     assert amx == {}

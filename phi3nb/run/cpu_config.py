@@ -31,17 +31,23 @@ F32_HINT = {"INFERENCE_PRECISION_HINT": "f32"}
 # (fast_cpu_config fits it): group-64 weights with 128 ran slower. The alternations that
 # keep it, with their CPU: phi3nb/measurements/cpu-configs-*.json (rendered in phi3nb/bench/README.md).
 DQ_GROUP = {"DYNAMIC_QUANTIZATION_GROUP_SIZE": 128}
+# Int4 weights per output channel (--group-size -1) have no group for the activations' to stay within. On the
+# CPU classes named here a wider activation group decoded Phi-3-mini's per-channel export fastest when
+# alternated at full size (phi3nb/measurements/cpu-configs-per-channel-*.json), so it is the default there;
+# elsewhere DQ_GROUP's, until someone alternates it on that class (`phi3nb tune` tries both on yours).
+PER_CHANNEL_DQ = {"AVX-512 VNNI/BF16, no AMX": 256}
 FAST_CPU_HINTS = {**F32_HINT, **DQ_GROUP}
 FAST_CPU_CONFIG = {**OV_CONFIG, **FAST_CPU_HINTS}
 
 
 def cpu_config(path, cpu=None) -> tuple:
     """(config, the load line's "CPU config: ..." line) a CPU load uses when the caller gives none."""
-    default = fast_cpu_config(path)
+    cpu = cpu or cpu_info()
+    default = fast_cpu_config(path, cpu=cpu)
     config, tuned = tuned_config(path, default)
     if config is not default:
         return config, tuned
-    return default, why_default(default, cpu or cpu_info(), weight_compression(path)) + tuned
+    return default, why_default(default, cpu, weight_compression(path)) + tuned
 
 
 def why_default(config, cpu, weights=None, runs=CPU_CONFIG_RUNS) -> str:
@@ -72,13 +78,16 @@ def why_default(config, cpu, weights=None, runs=CPU_CONFIG_RUNS) -> str:
             f"{date(meta)}; {meta['export_short']}){fastest}. `phi3nb tune MODEL_DIR` measures them on yours.")
 
 
-def fast_cpu_config(model_dir, base=FAST_CPU_CONFIG) -> dict:
+def fast_cpu_config(model_dir, base=FAST_CPU_CONFIG, cpu=None) -> dict:
     """`base` with the activations' quantization group cut to the weights' int4 group where that is smaller:
-    a larger one makes OpenVINO leave its fast int4 kernel (cpu_config.py, DQ_GROUP)."""
+    a larger one makes OpenVINO leave its fast int4 kernel (DQ_GROUP); for int4 weights per channel, the group
+    measured fastest on `cpu`'s class (PER_CHANNEL_DQ; cpu: cpu_info(), read only then if not given)."""
     config = dict(base)
-    group = int4_group_size(model_dir)
-    if group and 0 < group < config.get("DYNAMIC_QUANTIZATION_GROUP_SIZE", 0):
-        config["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = group
+    group, key = int4_group_size(model_dir), "DYNAMIC_QUANTIZATION_GROUP_SIZE"
+    if group and 0 < group < config.get(key, 0):
+        config[key] = group
+    elif group == -1 and key in config:
+        config[key] = PER_CHANNEL_DQ.get(cpu_class(cpu or cpu_info()), config[key])
     return config
 
 

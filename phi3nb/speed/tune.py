@@ -25,6 +25,7 @@ from ..run.faster_export import export_advice, is_phi3
 CANDIDATES = {
     "default": {},
     "dq-32": {"DYNAMIC_QUANTIZATION_GROUP_SIZE": 32},  # the plugin's own group size
+    "dq-128": {"DYNAMIC_QUANTIZATION_GROUP_SIZE": 128},  # where the default is wider (int4 per channel)
     "dq-256": {"DYNAMIC_QUANTIZATION_GROUP_SIZE": 256},
     "dq-off": {"DYNAMIC_QUANTIZATION_GROUP_SIZE": 0},
     "kv-f16": {"KV_CACHE_PRECISION": "f16"},
@@ -134,7 +135,8 @@ def tune(model_dir, rounds=3, new_tokens=64, candidates=None, budget=BUDGET_S, l
 
     started = clock()
     model_dir = check_model_dir(model_dir)
-    base, cpu = fast_cpu_config(model_dir), cpu_info()
+    cpu = cpu_info()
+    base = fast_cpu_config(model_dir, cpu=cpu)
     candidates = _runnable(CANDIDATES if candidates is None else candidates, base, cpu, log)
     advice = export_advice(cpu, weight_compression(model_dir), int4_ratio(model_dir), is_phi3(model_dir))
     if advice:
