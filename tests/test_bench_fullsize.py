@@ -8,10 +8,10 @@ import math
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from deadline import wait_for
 
 TINY = dict(hidden_size=256, intermediate_size=512, num_attention_heads=4, num_key_value_heads=4)
 
@@ -26,14 +26,6 @@ REAL_CONFIG = {
     "sliding_window": 2047, "tie_word_embeddings": False, "torch_dtype": "bfloat16", "use_cache": True,
     "attention_bias": False, "vocab_size": 32064,
 }
-
-
-def _wait_for(condition, what, deadline_s=60):
-    end = time.monotonic() + deadline_s
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def test_the_stand_in_is_phi3_mini_4k_instruct_but_for_its_depth(tmp_path):
@@ -115,7 +107,7 @@ def test_the_memory_sampler_tells_anonymous_from_file_backed(tmp_path):
     try:
         assert child.stdout.readline().strip() == "ready"
         seen = sampler.samples
-        _wait_for(lambda: sampler.samples >= seen + 3, "samples after the child allocated")
+        wait_for(lambda: sampler.samples >= seen + 3, "samples after the child allocated")
     finally:
         child.communicate("go\n", timeout=60)
     peaks = sampler.stop()["all"]
@@ -135,7 +127,7 @@ def test_the_disk_watcher_sees_a_partial_folder_that_is_gone_at_the_end(tmp_path
     (partial / "model.bin").write_bytes(b"\1" * 2_000_000)
     (partial / "temporary.bin").write_bytes(b"\1" * 3_000_000)
     seen = watcher.samples
-    _wait_for(lambda: watcher.samples >= seen + 2, "samples of the partial folder")
+    wait_for(lambda: watcher.samples >= seen + 2, "samples of the partial folder")
     (partial / "temporary.bin").unlink()
     partial.rename(tmp_path / "export")
     used = watcher.stop()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from deadline import wait_for
 
 PACKAGE = Path(__file__).resolve().parent.parent / "phi3nb"
 
@@ -41,14 +42,6 @@ sys.stdin.readline()
 """
 
 
-def _wait_for(condition, what, deadline_s=60):
-    end = time.monotonic() + deadline_s
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
 def _watch_child(anon, mapped_file=None, interval=0.02):
     """(summary while the child held `anon` bytes and the file, summary after it freed the anonymous part)."""
     from phi3nb.bench.memwatch import MemorySampler
@@ -59,13 +52,13 @@ def _watch_child(anon, mapped_file=None, interval=0.02):
     try:
         assert child.stdout.readline().strip() == "ready"
         seen = sampler.samples
-        _wait_for(lambda: sampler.samples >= seen + 4, "samples while the child holds its memory")
+        wait_for(lambda: sampler.samples >= seen + 4, "samples while the child holds its memory")
         held = sampler.summary()
         child.stdin.write("go\n")
         child.stdin.flush()
         assert child.stdout.readline().strip() == "freed"
         seen = sampler.samples
-        _wait_for(lambda: sampler.samples >= seen + 4, "samples after the child freed its memory")
+        wait_for(lambda: sampler.samples >= seen + 4, "samples after the child freed its memory")
         now = psutil.Process(child.pid).memory_info().rss
     finally:
         child.communicate("go\n", timeout=60)
