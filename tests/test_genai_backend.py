@@ -247,3 +247,25 @@ def test_ctrl_c_in_the_main_thread_stops_a_genai_reply_within_one_token(embedded
     assert feeds[-1].interrupted.is_set() and len(after) <= 2  # the piece that saw it, at most one more
     assert "Paris" in generate_answer(genai, tok, phi3nb.encode_chat(
         tok, phi3nb.chat_messages("What is the capital of France?")), max_new_tokens=24)
+
+
+def test_a_reply_call_keeps_nothing_once_it_returns():
+    """_interruptible runs each genai call in a thread: once the call returns, nothing of it (the prompt's tokens,
+    the config, the feed, the result) is kept, or every turn of a long chat would stay in memory; and the feed's
+    class is made once, not at each call."""
+    import gc
+    import weakref
+
+    from phi3nb.run.genai import _feed_class, _interruptible
+
+    class Held:  # stands for the tokens, the config and the feed: any object genai is handed
+        interrupted = None
+
+    args = [Held(), Held(), Held()]
+    watched = [weakref.ref(a) for a in args]
+    result = _interruptible(lambda *got: Held(), *args)
+    watched.append(weakref.ref(result))
+    del args, result
+    gc.collect()
+    assert [w() for w in watched] == [None] * 4
+    assert _feed_class() is _feed_class()

@@ -261,7 +261,6 @@ def _tokenized(ids):
     return ov_genai.TokenizedInputs(ov.Tensor(array), ov.Tensor(np.ones_like(array)))
 
 
-@functools.cache
 def _interruptible(generate, tokens, config, feed):
     """generate(tokens, config, feed); called from the main thread, run in a thread of its own so that Ctrl-C or
     JupyterLab's Interrupt stops the reply within one token (then raises KeyboardInterrupt): blocked in
@@ -293,6 +292,7 @@ def _interruptible(generate, tokens, config, feed):
     return out["result"]
 
 
+@functools.cache
 def _feed_class():
     """Defined on first use, so importing phi3nb does not import openvino_genai."""
     import openvino_genai as ov_genai
