@@ -115,30 +115,19 @@ def stoppable(reply, reading=lambda: False):
     while `reading()`, the line says the reply stops at its first word."""
     import threading
 
-    stop, done, out = threading.Event(), threading.Event(), {}
+    from .run.in_thread import call_in_thread
 
-    def run():
-        try:
-            out["turn"] = reply(stop)
-        except BaseException as e:  # noqa: BLE001 - raised again in the caller's thread
-            out["error"] = e
-        finally:
-            done.set()
+    stop = threading.Event()
 
-    threading.Thread(target=run, name="phi3nb-reply", daemon=True).start()
-    while not done.is_set():  # not Thread.join: a Ctrl-C inside it can leave is_alive() False too early (3.11)
-        try:
-            done.wait(0.1)
-        except KeyboardInterrupt:
-            if stop.is_set():
-                raise
-            stop.set()
-            where = ("the model is still reading the prompt; the reply stops at its first word" if reading()
-                     else "stopping the reply")
-            print(f"\n[phi3nb] {where} (Ctrl-C again to leave)", flush=True)
-    if "error" in out:
-        raise out["error"]
-    return out["turn"]
+    def on_interrupt(ctrl_c):
+        if stop.is_set():
+            raise ctrl_c
+        stop.set()
+        where = ("the model is still reading the prompt; the reply stops at its first word" if reading()
+                 else "stopping the reply")
+        print(f"\n[phi3nb] {where} (Ctrl-C again to leave)", flush=True)
+
+    return call_in_thread(lambda: reply(stop), on_interrupt, "phi3nb-reply")
 
 
 def export(args):

@@ -258,8 +258,11 @@ def test_a_reply_call_keeps_nothing_once_it_returns():
 
     from phi3nb.run.genai import _feed_class, _interruptible
 
+    import threading
+
     class Held:  # stands for the tokens, the config and the feed: any object genai is handed
-        interrupted = None
+        def __init__(self):
+            self.interrupted = threading.Event()  # as a Feed's
 
     args = [Held(), Held(), Held()]
     watched = [weakref.ref(a) for a in args]

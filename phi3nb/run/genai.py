@@ -24,6 +24,7 @@ from .compile_cache import (CACHE_MODE, CACHED_DEVICES, cache_files, cache_outco
 from .cpu import cpu_info
 from .cpu_config import cpu_config
 from .faster_export import is_phi3, load_line
+from .in_thread import call_in_thread
 from .devices import resolve_device
 from .loading import check_ov_config, load_failed
 from .rope_switch import chat_context, finish_recompute, longrope_switch, recompute_at, report_recompute
@@ -267,29 +268,10 @@ def _interruptible(generate, tokens, config, feed):
     genai's C++, the main thread would see it only once the whole reply had been written."""
     if threading.current_thread() is not threading.main_thread():
         return generate(tokens, config, feed)
-    done, out = threading.Event(), {}
-
-    def run():
-        try:
-            out["result"] = generate(tokens, config, feed)
-        except BaseException as e:  # noqa: BLE001 - raised again in the caller's thread
-            out["error"] = e
-        finally:
-            done.set()
-
-    threading.Thread(target=run, name="phi3nb-genai", daemon=True).start()
-    interrupted = False
-    while not done.is_set():  # an Event in steps, not Thread.join: see cli.stoppable
-        try:
-            done.wait(0.1)
-        except KeyboardInterrupt:
-            interrupted = True
-            feed.interrupted.set()
-    if "error" in out:
-        raise out["error"]
-    if interrupted:
+    result = call_in_thread(lambda: generate(tokens, config, feed), lambda e: feed.interrupted.set(), "phi3nb-genai")
+    if feed.interrupted.is_set():
         raise KeyboardInterrupt
-    return out["result"]
+    return result
 
 
 @functools.cache
