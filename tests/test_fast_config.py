@@ -6,7 +6,7 @@ import pytest
 
 from phi3nb.run.cpu_config import FAST_CPU_CONFIG
 from phi3nb.run.cpu_config import fast_cpu_config
-from phi3nb.export.folder.model_dir import int4_group_size
+from phi3nb.export.folder.model_dir import int4_group_size, int4_ratio, weight_compression
 
 DQ = "DYNAMIC_QUANTIZATION_GROUP_SIZE"
 
@@ -30,14 +30,16 @@ def test_group_never_larger_than_the_weights(tmp_path, mode, group, expected):
     assert FAST_CPU_CONFIG[DQ] == 128  # the base is not changed
 
 
-@pytest.mark.parametrize("mode, group, expected", [
-    ("int4_sym", -1, 256), ("int4_asym", -1, 256), ("int4_sym", 128, 128), ("int4_sym", 64, 64), ("int8_sym", -1, 128)])
-def test_int4_per_channel_takes_the_group_measured_fastest_on_its_cpu_class(tmp_path, mode, group, expected):
-    """Int4 weights per channel have no group to fit: on the class where a wider activation group was alternated
-    and won (AVX-512 VNNI/BF16, no AMX), it is the default; on a class nobody alternated it on, 128 stays."""
+@pytest.mark.parametrize("mode, group, zen4, amx", [
+    ("int4_sym", -1, 256, 128), ("int4_asym", -1, 256, 128), ("int4_sym", 128, 32, 128), ("int4_sym", 64, 64, 64),
+    ("int8_sym", -1, 128, 128)])
+def test_a_cpu_class_takes_the_group_measured_fastest_there_for_its_weights(tmp_path, mode, group, zen4, amx):
+    """Where an activation group was alternated at full size on a CPU class and won (AVX-512 VNNI/BF16, no AMX:
+    256 for int4 per channel, the plugin's 32 for group-128 int4), it is the default there; weights nobody
+    alternated (group 64, int8) and classes nobody alternated on keep 128, cut to the weights' group."""
     folder = _ir(tmp_path, mode, group)
-    assert fast_cpu_config(folder, cpu=ZEN4)[DQ] == expected
-    assert fast_cpu_config(folder, cpu=XEON_AMX)[DQ] == min(expected, 128)
+    assert fast_cpu_config(folder, cpu=ZEN4)[DQ] == zen4
+    assert fast_cpu_config(folder, cpu=XEON_AMX)[DQ] == amx
     assert DQ not in fast_cpu_config(folder, {"PERFORMANCE_HINT": "LATENCY"}, cpu=ZEN4)  # a base without one
 
 
@@ -96,12 +98,15 @@ def test_the_load_line_quotes_what_was_measured_on_this_cpus_class(edited_measur
     assert f"within {behind:.0%} of the fastest of {len(medians)} configs on a CPU of this class" in said
     assert f"({cpu_name(run['meta']['cpu'])}, {date(run['meta'])}; Phi-3-mini, the cookbook's export)" in said
     assert "; Phi-3-mini, int4 per channel)" in why_default(FAST_CPU_CONFIG, ZEN4, ("int4_sym", -1))
+    # the same int4 format, told apart by the share of int4 layers: the cookbook's 60 % and the fast preset's all
+    assert "; Phi-3-mini, the cookbook's export)" in why_default(FAST_CPU_CONFIG, ZEN4, ("int4_sym", 128), 0.6)
+    assert "; Phi-3-mini, the fast preset (all int4))" in why_default(FAST_CPU_CONFIG, ZEN4, ("int4_sym", 128), 1.0)
     _medians(edited_measurement, default=100.0, other=120.0)
     assert "the fastest of 2 configs" in why_default(FAST_CPU_CONFIG, ZEN4)
-    _medians(edited_measurement, default=120.0, **{"bf16-dq128": 100.0})
+    _medians(edited_measurement, default=120.0, **{"dq-128": 100.0})
     said = why_default(FAST_CPU_CONFIG, ZEN4, tuple(run["meta"]["weights"]))
     assert "20% slower a token than the fastest of 2 configs" in said
-    assert said.endswith("; the fastest: the same without the f32 hint (OpenVINO picks bf16 here). `phi3nb tune "
+    assert said.endswith("; the fastest: load_genai's default with activation group 128. `phi3nb tune "
                          "MODEL_DIR` measures them on yours.")
     amx = {**ZEN4, "flags": ZEN4["flags"] + ["amx_tile"]}
     assert "not yet measured against the alternatives on a CPU of this class (AVX-512 VNNI/BF16 + AMX)" in why_default(
@@ -126,7 +131,9 @@ def test_loading_a_phi3_export_names_its_config_and_a_faster_export_with_its_pub
     published = read(PUBLISHED_QUALITY)
     load_genai(tiny_phi3_ov, device="CPU")
     out = capsys.readouterr().out
-    assert f"[phi3nb] {why_default(FAST_CPU_CONFIG, cpu_info())}\n" in out
+    said = why_default(fast_cpu_config(tiny_phi3_ov), cpu_info(), weight_compression(tiny_phi3_ov),
+                       int4_ratio(tiny_phi3_ov))
+    assert f"[phi3nb] {said}\n" in out
     faster = next(line for line in out.splitlines() if line.startswith("[phi3nb] Faster export: all-int4, "))
     accuracy = published["lambada_openai"]["rows"]["int4_sym_r100_gs128_scale"]["accuracy"]
     assert "--preset fast-se" in faster and f"{accuracy:.1%} lambada accuracy" in faster

@@ -58,6 +58,16 @@ def add_arguments(parser):
                       help="with --full-size: export and write the GGUF again (and measure them) instead of reusing")
     full.add_argument("--trust-remote-code", action="store_true",
                       help="with --full-size --model-id: let the export run the model repository's code")
+    configs = parser.add_argument_group("--cpu-configs: load_genai's CPU default against the alternatives, in one "
+                                        "process (phi3nb/bench/cpu_configs.py)")
+    configs.add_argument("--cpu-configs", action="store_true",
+                         help="instead: load --model-dir once per config side by side and interleave their decode "
+                              "runs round by round (--runs, default 12; --new-tokens, default 48)")
+    configs.add_argument("--configs", default=None,
+                         help="with --cpu-configs: 'default' and some of phi3nb tune's candidates, comma-separated "
+                              "(default: default,dq-32,dq-128,openvino-own)")
+    configs.add_argument("--label", default=None,
+                         help="with --cpu-configs: the export's name in tables, e.g. \"Phi-3-mini, the cookbook's export\"")
     return parser
 
 
@@ -183,6 +193,10 @@ def run(args) -> dict:
         from .full_size.long_context import run as run_long_context
 
         return run_long_context(args)
+    if getattr(args, "cpu_configs", False):
+        from .cpu_configs import run as run_cpu_configs
+
+        return run_cpu_configs(args)
     if getattr(args, "full_size", False):
         from .full_size.run import run as run_full_size
 

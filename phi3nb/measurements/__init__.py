@@ -12,9 +12,10 @@ from pathlib import Path
 FOLDER = Path(__file__).resolve().parent
 # `phi3nb bench --full-size` runs: Phi-3-mini-4k-instruct's shapes with random weights, one per CPU class.
 FULL_SIZE_RUNS = ("full-size-xeon-amx.json", "full-size-epyc-avx2.json", "full-size-epyc-zen4.json")
-# load_genai's CPU default alternated with the alternatives in fresh processes at full size, one per CPU class:
-# what the load line quotes (run/cpu_config.py, why_default).
-CPU_CONFIG_RUNS = ("cpu-configs-epyc-zen4.json", "cpu-configs-per-channel-epyc-zen4.json")
+# load_genai's CPU default alternated with the alternatives at full size, per CPU class and export (`phi3nb bench
+# --cpu-configs`, or fresh processes before it): what the load line quotes (run/cpu_config.py, why_default).
+CPU_CONFIG_RUNS = ("cpu-configs-epyc-zen4.json", "cpu-configs-fast-epyc-zen4.json",
+                   "cpu-configs-per-channel-epyc-zen4.json")
 # Not measured here: the answer quality of int4 exports of Phi-3-mini as NNCF publishes it (its "meta" says where).
 PUBLISHED_QUALITY = "published-quality-phi3-mini.json"
 

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from ..cookbook import OV_CONFIG
-from ..export.folder.model_dir import int4_group_size, weight_compression
+from ..export.folder.model_dir import int4_group_size, int4_ratio, weight_compression
 from .. import measurements
 from ..measurements import CPU_CONFIG_RUNS, cpu_class, cpu_name, date
 from .cpu import cpu_info, quantizes_activations
@@ -28,14 +28,16 @@ F32_HINT = {"INFERENCE_PRECISION_HINT": "f32"}
 # (ONEDNN_MAX_CPU_ISA=AVX2_VNNI); perplexity unchanged. OpenVINO quantizes activations only on CPUs
 # with VNNI (AVX-VNNI or AVX-512 VNNI); on AVX2-only CPUs (AMD Zen 2/3, Intel up to Comet Lake)
 # this changes nothing (cpu.quantizes_activations). Never larger than the weights' own group
-# (fast_cpu_config fits it): group-64 weights with 128 ran slower. The alternations that
-# keep it, with their CPU: phi3nb/measurements/cpu-configs-*.json (rendered in phi3nb/bench/README.md).
+# (fast_cpu_config fits it): group-64 weights with 128 ran slower. The alternations at full size, with
+# their CPU: phi3nb/measurements/cpu-configs-*.json (rendered in phi3nb/bench/README.md).
 DQ_GROUP = {"DYNAMIC_QUANTIZATION_GROUP_SIZE": 128}
-# Int4 weights per output channel (--group-size -1) have no group for the activations' to stay within. On the
-# CPU classes named here a wider activation group decoded Phi-3-mini's per-channel export fastest when
-# alternated at full size (phi3nb/measurements/cpu-configs-per-channel-*.json), so it is the default there;
-# elsewhere DQ_GROUP's, until someone alternates it on that class (`phi3nb tune` tries both on yours).
-PER_CHANNEL_DQ = {"AVX-512 VNNI/BF16, no AMX": 256}
+# Where alternations at full size on a CPU class found another activation group faster for an export's int4
+# weight group (-1: per output channel, no group for the activations' to stay within), that group is the default
+# there (phi3nb/measurements/cpu-configs-*.json). On the AMD Zen 4 class Phi-3-mini decoded fastest with 256 on
+# per-channel weights and with the plugin's own 32 on group-128 weights (the all-int4 export by far, the
+# cookbook's int4/int8 mix by a little). Elsewhere DQ_GROUP's, until someone alternates it on that class
+# (`phi3nb tune` tries them on yours).
+CLASS_DQ = {"AVX-512 VNNI/BF16, no AMX": {-1: 256, 128: 32}}
 FAST_CPU_HINTS = {**F32_HINT, **DQ_GROUP}
 FAST_CPU_CONFIG = {**OV_CONFIG, **FAST_CPU_HINTS}
 
@@ -47,13 +49,13 @@ def cpu_config(path, cpu=None) -> tuple:
     config, tuned = tuned_config(path, default)
     if config is not default:
         return config, tuned
-    return default, why_default(default, cpu, weight_compression(path)) + tuned
+    return default, why_default(default, cpu, weight_compression(path), int4_ratio(path)) + tuned
 
 
-def why_default(config, cpu, weights=None, runs=CPU_CONFIG_RUNS) -> str:
+def why_default(config, cpu, weights=None, ratio=None, runs=CPU_CONFIG_RUNS) -> str:
     """"CPU config: ...": phi3nb's default as it acts on this CPU, and how it fared where it was alternated with
-    the alternatives on a CPU of the same class (`weights`' format first: the export's (mode, group), as
-    weight_compression reads it); where nothing was, says so."""
+    the alternatives on a CPU of the same class (an export like this one first: `weights` its (mode, group) as
+    weight_compression reads it, `ratio` its int4_ratio); where nothing was, says so."""
     hints = config.get("INFERENCE_PRECISION_HINT") == "f32", config.get("DYNAMIC_QUANTIZATION_GROUP_SIZE")
     bf16 = "BF16" in (cpu.get("ov_capabilities") or ())
     vnni = quantizes_activations(cpu)
@@ -64,7 +66,8 @@ def why_default(config, cpu, weights=None, runs=CPU_CONFIG_RUNS) -> str:
                             (f"int8 activations per {hints[1]} inputs", vnni is not False and hints[1])) if on]
     said = f"CPU config: phi3nb's default ({', '.join(what) or 'the cookbook ov_config'}): "
     same = [run for run in map(measurements.read, runs) if cpu_class(run["meta"]["cpu"]) == cpu_class(cpu)]
-    run = next((r for r in same if tuple(r["meta"]["weights"]) == tuple(weights or ())), same[0] if same else None)
+    alike = lambda r: tuple(r["meta"]["weights"]) == tuple(weights or ())  # noqa: E731
+    run = max(same, default=None, key=lambda r: (alike(r), alike(r) and r["meta"].get("int4_ratio") == ratio))
     if run is None:
         return (f"{said}not yet measured against the alternatives on a CPU of this class ({cpu_class(cpu)}). "
                 "`phi3nb tune MODEL_DIR` measures them on yours, and the load then uses its pick.")
@@ -79,15 +82,17 @@ def why_default(config, cpu, weights=None, runs=CPU_CONFIG_RUNS) -> str:
 
 
 def fast_cpu_config(model_dir, base=FAST_CPU_CONFIG, cpu=None) -> dict:
-    """`base` with the activations' quantization group cut to the weights' int4 group where that is smaller:
-    a larger one makes OpenVINO leave its fast int4 kernel (DQ_GROUP); for int4 weights per channel, the group
-    measured fastest on `cpu`'s class (PER_CHANNEL_DQ; cpu: cpu_info(), read only then if not given)."""
+    """`base` with the activations' quantization group the one measured fastest on `cpu`'s class for the
+    export's int4 group (CLASS_DQ; cpu: cpu_info(), read only for such a group if not given), and never larger
+    than the weights' group: a larger one makes OpenVINO leave its fast int4 kernel (DQ_GROUP)."""
     config = dict(base)
     group, key = int4_group_size(model_dir), "DYNAMIC_QUANTIZATION_GROUP_SIZE"
-    if group and 0 < group < config.get(key, 0):
+    if key not in config:
+        return config
+    if any(group in groups for groups in CLASS_DQ.values()):
+        config[key] = CLASS_DQ.get(cpu_class(cpu or cpu_info()), {}).get(group, config[key])
+    if group and 0 < group < config[key]:
         config[key] = group
-    elif group == -1 and key in config:
-        config[key] = PER_CHANNEL_DQ.get(cpu_class(cpu or cpu_info()), config[key])
     return config
 
 

@@ -65,6 +65,7 @@ class GenaiModel:
         self._prefill_rate = None  # LongRoPE: tokens/s of this chat's last whole prefill, for the recompute's estimate
         self.rebuilds = 0  # fresh pipelines built to drop a prefix cache of the other factors
         self.build_s = None  # seconds the last pipeline took to build and warm up (load_genai's, then _rebuild's)
+        self.ov_config = None  # the properties load_genai built it with: what a measurement of it ran with
 
     @property
     def follows_switch(self) -> bool:
@@ -350,7 +351,8 @@ def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None, *, report=None
 
     ov_config=None: on the CPU, the config `phi3nb tune` measured fastest for this model on this CPU
     (phi3nb_tuned.json beside the model), else the cookbook's config plus the f32 hint and int8 activations
-    per 128 inputs (faster int4 decoding, see cpu_config.py); elsewhere the cookbook's config. A line says
+    per 128 inputs, or the group measured fastest on this CPU's class (faster int4 decoding, see
+    cpu_config.py); elsewhere the cookbook's config. A line says
     which and why; another, for a Phi-3 export whose format is the slow part on this CPU, which export would
     decode faster and its published cost in answer quality (faster_export.py): suggested, never made.
     Before it returns, one tiny reply (GenaiModel.warm_up) does OpenVINO's first-inference work, so the
@@ -388,7 +390,7 @@ def load_genai(model_dir, device=COOKBOOK_DEVICE, ov_config=None, *, report=None
     except (RuntimeError, MemoryError) as e:  # memory and device failures keep the export; only unreadable files not
         raise load_failed(path, e, device, tokenizer_ir=True) from None
     done = time.perf_counter()
-    model.build_s = done - start
+    model.build_s, model.ov_config = done - start, props
     if model.context_note:
         report(model.context_note)
     report(f"loaded in {done - start:.1f} s ({cache_outcome(props.get('CACHE_DIR'), before)}: "

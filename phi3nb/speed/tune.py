@@ -19,7 +19,7 @@ from ..run.cpu_config import FAST_CPU_CONFIG, TUNED_FILE, fast_cpu_config
 from ..run.devices import full_device_name
 from ..run.faster_export import export_advice, is_phi3
 
-# Changes to load_genai's CPU default (FAST_CPU_CONFIG: f32, int8 activations per 128 inputs); "default" is
+# Changes to load_genai's CPU default (fast_cpu_config: f32, int8 activations per 128 inputs or its CPU class's); "default" is
 # that config itself. OpenVINO 2026.4's CPU plugin already keeps the KV cache in u8 and pins its threads,
 # so those are tried the other way round.
 CANDIDATES = {
@@ -33,8 +33,7 @@ CANDIDATES = {
     # VM's noise; the one candidate besides kv-f16 that applies on CPUs without VNNI or bf16.
     "no-pinning": {"ENABLE_CPU_PINNING": False},
     "bf16-default": {"INFERENCE_PRECISION_HINT": None},  # the plugin's own choice (bf16 where the CPU has it)
-    # Both of the plugin's own choices, the cookbook's ov_config alone: on a full-size int4 per-channel export on a
-    # 2-core Zen 4 it was the fastest of four, 5 % ahead of the default (cpu-configs-per-channel-epyc-zen4.json).
+    # Both of the plugin's own choices, the cookbook's ov_config alone: what openvino.genai's own samples run.
     "openvino-own": {"INFERENCE_PRECISION_HINT": None, "DYNAMIC_QUANTIZATION_GROUP_SIZE": None},
 }
 MARGIN = 0.03
@@ -94,7 +93,7 @@ def _time_one(model_dir, config, new_tokens):
     return ttft * 1e3, tpot * 1e3
 
 
-def _runnable(candidates, base, cpu, log) -> dict:
+def runnable(candidates, base, cpu, log) -> dict:
     """`candidates` without those that would time the default's config again on this model and CPU."""
     if "default" not in candidates:
         return candidates
@@ -137,7 +136,7 @@ def tune(model_dir, rounds=3, new_tokens=64, candidates=None, budget=BUDGET_S, l
     model_dir = check_model_dir(model_dir)
     cpu = cpu_info()
     base = fast_cpu_config(model_dir, cpu=cpu)
-    candidates = _runnable(CANDIDATES if candidates is None else candidates, base, cpu, log)
+    candidates = runnable(CANDIDATES if candidates is None else candidates, base, cpu, log)
     advice = export_advice(cpu, weight_compression(model_dir), int4_ratio(model_dir), is_phi3(model_dir))
     if advice:
         log(f"[tune] {advice}")
