@@ -362,6 +362,12 @@ def test_the_full_size_json_has_every_figure_with_its_unit(full_size_run):
         assert e["tpot_ms"]["median"] * e["decode_tok_s"]["median"] == pytest.approx(1000)
         assert _positive(e["memory"]["decode"]["rss_mb"]) and _positive(e["hwm_mb"])
     assert set(engines["genai-chat"]["prefill_ttft_ms"]) == {"16", "200"}
+    from phi3nb.run.cpu_config import fast_cpu_config
+
+    for name in ("genai-chat", "genai-per-channel"):  # each row names the config load_genai chose for its export
+        folder = data["exports"][name.replace("genai-chat", "cookbook").replace("genai-", "")]["model_dir"]
+        assert engines[name]["ov_config"] == {k: v for k, v in fast_cpu_config(folder).items() if k != "CACHE_DIR"}
+    assert "ov_config" not in engines["optimum-cookbook"]
     assert set(engines["optimum-cookbook"]["prefill_ttft_ms"]) == {"16"}  # 200 > LONG: the chat's path's only
     assert len(engines["genai-chat"]["chat_ttft_by_turn_ms"]) == 5 and _positive(engines["genai-chat"]["memory"]["chat"]["rss_mb"])
 

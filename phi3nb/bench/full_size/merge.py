@@ -44,6 +44,9 @@ def merge_engine(results) -> dict:
     sources = {r["memory"].get("peak_source") for r in ok if r and r.get("memory")}
     if sources - {None}:  # memwatch's: "peak_wset" (the OS's exact peak) or "sampled"; none before psutil: VmHWM
         out["peak_source"] = "/".join(sorted(sources - {None}))
+    configs = [r["ov_config"] for r in ok if r and "ov_config" in r]
+    if configs:  # the pipeline's properties; every round builds the same, else each round's
+        out["ov_config"] = configs[0] if all(c == configs[0] for c in configs) else configs
     out["rounds"] = sum(1 for r in ok if r)
     failed = [{"round": i, "error": r["error"]} for i, r in enumerate(results) if r is not None and "error" in r]
     if failed:

@@ -82,6 +82,8 @@ def run_engine(job) -> dict:
     start = time.perf_counter()
     backend = backend_class(job["kind"])(job)
     out["load_s"] = time.perf_counter() - start
+    if job["kind"] == "genai":  # what load_genai chose when the job left it to it (ov_config None)
+        out["ov_config"] = backend.model.ov_config
     sampler.phase("first_reply")
     out["first_ttft_ms"] = backend.decode_ids(first, 2)[0] * 1e3  # 2 tokens: the decode step's first run too
     if job.get("new_tokens"):
