@@ -26,6 +26,18 @@ def test_a_bad_ov_config_value_is_named_not_blamed_on_the_files(tiny_phi3_ov, lo
 
 
 @pytest.mark.parametrize("loader", LOADERS)
+def test_an_option_of_genais_pipeline_is_named_as_such_not_as_an_unknown_key(tiny_phi3_ov, loader):
+    """openvino_genai's samples pass ATTENTION_BACKEND beside the device's properties; phi3nb says what it is and
+    why the chat does without it, instead of offering the closest device key."""
+    with pytest.raises(Phi3nbError) as info:
+        LOADERS[loader](tiny_phi3_ov, device="CPU", ov_config={"PERFORMANCE_HINT": "LATENCY", "ATTENTION_BACKEND": "SDPA"})
+    message = str(info.value)
+    assert message.startswith("'ATTENTION_BACKEND' is an option of openvino_genai's LLMPipeline, not of the CPU device")
+    assert "prefix cache" in message and message.endswith("Leave it out of ov_config.")
+    assert "Unknown" not in message and "Did you mean" not in message
+
+
+@pytest.mark.parametrize("loader", LOADERS)
 def test_a_corrupt_graph_says_to_export_again(tiny_phi3_ov, tmp_path, loader):
     broken = tmp_path / "model"
     shutil.copytree(tiny_phi3_ov, broken)

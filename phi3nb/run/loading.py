@@ -18,6 +18,17 @@ from ..cookbook import OV_CONFIG, COOKBOOK_DEVICE
 # Properties the OpenVINO Core takes for every device, beside each device's SUPPORTED_PROPERTIES.
 CORE_PROPERTIES = {"CACHE_DIR", "CACHE_MODE", "ENABLE_MMAP", "LOG_LEVEL", "ALLOW_AUTO_BATCHING",
                    "AUTO_BATCH_TIMEOUT", "FORCE_TBB_TERMINATE", "PERFORMANCE_HINT", "NUM_STREAMS"}
+# openvino_genai's own LLMPipeline options, which its samples pass beside the device's: no device knows them, so
+# "unknown key" would mislead. phi3nb builds the pipeline its chat needs, and says why it takes none of them.
+GENAI_OPTIONS = {
+    "ATTENTION_BACKEND": "phi3nb's chat keeps the paged-attention backend: its prefix cache carries the conversation "
+                         "from turn to turn, while with \"SDPA\" every turn would read the whole conversation again "
+                         "(phi3nb sends each turn's full history; it does not use start_chat)",
+    "scheduler_config": "phi3nb keeps openvino_genai's scheduler for one chat at a time and bounds a chat by what "
+                        "this machine's memory holds itself (the load line says how many tokens)",
+    "prompt_lookup": "phi3nb's replies use plain decoding", "draft_model": "phi3nb's replies use plain decoding",
+    "adapters": "phi3nb loads the exported model as it is",
+}
 
 
 class HubCacheLookupFilter(logging.Filter):
@@ -53,6 +64,9 @@ def check_ov_config(ov_config, device) -> dict:
     except RuntimeError:  # AUTO and friends forward properties; let OpenVINO judge
         return ov_config
     for key in ov_config:
+        if key in GENAI_OPTIONS and key not in known:
+            raise Phi3nbError(f"{key!r} is an option of openvino_genai's LLMPipeline, not of the {family} device, and "
+                              f"phi3nb does not pass it: {GENAI_OPTIONS[key]}. Leave it out of ov_config.")
         if key not in known:
             close = difflib.get_close_matches(str(key), sorted(known), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
