@@ -31,7 +31,8 @@ PROVENANCE = {
     "full-size-epyc-avx2.json": "`phi3nb bench --full-size --presets cookbook,fast,per-channel`, the exports and "
                                 "the GGUF made and measured by the bench just before and reused",
     "full-size-epyc-zen4.json": "`phi3nb bench --full-size --presets cookbook,fast,per-channel --prefill 128,1000` "
-                                "on this project's machine, alone on it, with the exports remade by the bench",
+                                "on this project's machine, alone on it, with the exports and the GGUF the bench "
+                                "made there earlier that day reused",
 }
 OPEN, CLOSE = "<!-- figures:{} -->", "<!-- /figures:{} -->"
 BLOCK = re.compile(r"<!-- figures:([\w-]+) -->\n(.*?)<!-- /figures:\1 -->", re.S)
@@ -140,9 +141,14 @@ def full_size() -> str:
     for key in ("optimum-cookbook", "genai-chat", LLAMA):
         row(f"first token of a later message, 32 tokens, s: {ENGINES[key]}",
             lambda r, key=key: fmt(median((engine(r, key) or {}).get("later_ttft_ms")), "{:.2f}", 1000))
+    def load(r, key):
+        e = engine(r, key) or {}
+        wall, cpu = median(e.get("load_s")), median(e.get("load_cpu_s"))
+        return fmt(wall) + (f" ({cpu / wall:.1f} cores)" if wall and cpu else "")
+
     for key in ("optimum-cookbook", "genai-chat", LLAMA):
-        row(f"load, page cache warm, s: {ENGINES[key]}" + (" (with the warm-up)" if key == "genai-chat" else ""),
-            lambda r, key=key: fmt(median((engine(r, key) or {}).get("load_s"))))
+        row(f"load, page cache warm, s (cores kept busy, where measured): {ENGINES[key]}"
+            + (" (with the warm-up)" if key == "genai-chat" else ""), lambda r, key=key: load(r, key))
     for tokens in ("1000", "3000"):
         for key in ("genai-chat", "genai-fast", "genai-per-channel", LLAMA):
             row(f"first token of a fresh {int(tokens):,}-token prompt, s: {ENGINES[key]}",

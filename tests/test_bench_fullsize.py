@@ -5,6 +5,7 @@ asserted."""
 import argparse
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -357,7 +358,7 @@ def test_the_full_size_json_has_every_figure_with_its_unit(full_size_run):
             assert "llama_cpp" in e["error"]
             continue
         assert "error" not in e, (name, e)
-        for key in ("load_s", "first_ttft_ms", "later_ttft_ms", "tpot_ms", "decode_tok_s"):
+        for key in ("load_s", "load_cpu_s", "first_ttft_ms", "later_ttft_ms", "tpot_ms", "decode_tok_s"):
             assert _positive(e[key]["median"]) and e[key]["n"] == 1, (name, key, e[key])
         assert e["tpot_ms"]["median"] * e["decode_tok_s"]["median"] == pytest.approx(1000)
         assert _positive(e["memory"]["decode"]["rss_mb"]) and _positive(e["hwm_mb"])
@@ -375,6 +376,7 @@ def test_the_full_size_json_has_every_figure_with_its_unit(full_size_run):
     assert {"genai cold", "genai warm", "genai CACHE_DIR, first", "genai CACHE_DIR, reused"} <= set(loads)
     for e in loads.values():
         assert _positive(e["load_s"]["median"]) and _positive(e["first_ttft_ms"]["median"])
+        assert 0 < e["load_cpu_s"]["median"] <= e["load_s"]["median"] * os.cpu_count() * 1.05  # no more than every core
     assert "tpot_ms" in data["ratios"]["genai-chat / optimum-cookbook"]
     if llama:
         assert _positive(data["gguf"]["final_mb"]) and _positive(data["gguf"]["memory"]["rss_mb"])

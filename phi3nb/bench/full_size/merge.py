@@ -24,7 +24,7 @@ def merge_engine(results) -> dict:
         done = [r for r in results if r is not None]
         return {"error": done[0]["error"] if done else "not run"}
     out = {}
-    for key in ("load_s", "first_ttft_ms", "later_ttft_ms", "tpot_ms", "decode_tok_s"):
+    for key in ("load_s", "load_cpu_s", "first_ttft_ms", "later_ttft_ms", "tpot_ms", "decode_tok_s"):
         if any(r and key in r for r in ok):
             out[key] = summary([r.get(key) if r else None for r in ok])
     lengths = sorted({n for r in ok if r for n in r.get("prefill_ttft_ms", {})}, key=int)

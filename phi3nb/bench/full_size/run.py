@@ -21,7 +21,8 @@ from .plan import (CHAT_TOKENS, FAST_PREFILL_MAX, LONG, NEW_TOKENS, ROUNDS, form
 from .prepare import GGUF_TYPE, LLAMA, WORKER, _log, prepare, work_root
 
 JOB_TIMEOUT = 3600
-UNITS = {"_s": "seconds", "_ms": "milliseconds", "_mb": "megabytes (1e6 bytes)", "tok_s": "tokens per second",
+UNITS = {"_s": "seconds", "load_cpu_s": "CPU seconds of all the process's threads during the load (over load_s: the "
+         "cores it kept busy)", "_ms": "milliseconds", "_mb": "megabytes (1e6 bytes)", "tok_s": "tokens per second",
          "tpot_ms": "time per output token, ms (decode)", "first_ttft_ms": "first reply's time to first token in a "
          "fresh pipeline (32-token prompt)", "later_ttft_ms": "time to first token of a later 32-token message with "
          "no prefix in common", "rss_file_mb / rss_anon_mb": "the peak RSS's file-backed and anonymous parts at "

@@ -79,9 +79,10 @@ def run_engine(job) -> dict:
     out = {"evicted_mb": evict_page_cache(job["evict"]) / 1e6 if job.get("evict") else None}
 
     sampler.phase("load")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     backend = backend_class(job["kind"])(job)
     out["load_s"] = time.perf_counter() - start
+    out["load_cpu_s"] = time.process_time() - cpu  # every thread's: / load_s is how many cores the load kept busy
     if job["kind"] == "genai":  # what load_genai chose when the job left it to it (ov_config None)
         out["ov_config"] = backend.model.ov_config
     sampler.phase("first_reply")
