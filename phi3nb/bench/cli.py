@@ -80,13 +80,10 @@ def _resolve(args):
     if args.model_dir:
         model_dir = Path(args.model_dir).expanduser()
         gguf = Path(args.gguf) if args.gguf else next(iter(sorted(model_dir.glob("*.gguf"))), None)
-        hf_dir = None
-        try:
-            source = json.loads((model_dir / "phi3nb_export.json").read_text()).get("source")
-            if source and (Path(source) / "config.json").exists():
-                hf_dir = Path(source)
-        except (OSError, ValueError):
-            pass
+        from phi3nb.export.folder.swap import read_manifest
+
+        source = (read_manifest(model_dir) or {}).get("source")
+        hf_dir = Path(source) if source and (Path(source) / "config.json").exists() else None
         return model_dir, gguf, hf_dir, str(model_dir)
     from phi3nb.export.embedded import gguf_path, hf_model_dir, prepare_embedded_model
 

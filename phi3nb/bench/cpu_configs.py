@@ -64,6 +64,7 @@ def run_configs(model_dir, names, rounds, new_tokens, label=None, log=print) -> 
     """Load each named config once (load_genai, warmed up), then `rounds` rounds of `new_tokens` greedy tokens
     of `phi3nb tune`'s question each, the configs in rotated order: the cpu-configs JSON."""
     from phi3nb.export.folder.model_dir import check_model_dir, int4_ratio, weight_compression
+    from phi3nb.export.folder.swap import read_manifest
     from phi3nb.run.cpu import cpu_info
     from phi3nb.speed.timing import WARMUP, WARMUP_TOKENS, TimedGenai, decode_prompt
     from phi3nb.speed.tune import CANDIDATES, rotated
@@ -95,10 +96,11 @@ def run_configs(model_dir, names, rounds, new_tokens, label=None, log=print) -> 
     median = {name: statistics.median(values) for name, values in tpot.items()}
     wins = [min(configs, key=lambda n: tpot[n][r]) for r in range(rounds)]
     weights, ratio = weight_compression(path), int4_ratio(path)
-    flags = json.loads((path / "phi3nb_export.json").read_text()).get("flags") if (path / "phi3nb_export.json").exists() else None
+    flags = (read_manifest(path) or {}).get("flags")
+    made_with = ", ".join(f"{k} {v}" for k, v in flags.items()) if flags else ""
     return {"meta": {"mode": "cpu-configs", "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                      "cpu": cpu, "model": str(path), "export_flags": flags,
-                     "export_short": label or f"{path.name}{' (' + ', '.join(f'{k} {v}' for k, v in flags.items()) + ')' if flags else ''}",
+                     "export_short": label or (f"{path.name} ({made_with})" if made_with else path.name),
                      "weights": list(weights) if weights else None, "int4_ratio": ratio,
                      "command": (f"phi3nb bench --cpu-configs: every config loaded once in one process (load_genai, "
                                  f"warmed up), then {rounds} rounds of {new_tokens} greedy tokens of phi3nb tune's "
